@@ -1,0 +1,449 @@
+//! Checkpoints: the commit points of the file system.
+//!
+//! A checkpoint records everything needed to mount without looking at the log: counters, where
+//! each log is writing, which shadow copy of every NAT and SUT block is current, the summaries of
+//! the segments being filled, and the orphan list. Packs 0 and 1 alternate; the body is written
+//! first and the header last as a commit record (preflush + FUA), so a torn checkpoint leaves
+//! the previous one in force.
+
+use alloc::boxed::Box;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use static_assertions::const_assert_eq;
+use zerocopy::little_endian::{I64, U32, U64};
+use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes, KnownLayout, Unaligned};
+
+use bento_runtime::Errno;
+use bento_runtime::ks::block::{BlockDevice, WriteFlags};
+
+use crate::csum::{self, MAGIC_CHECKPOINT, MAGIC_ORPHAN};
+use crate::error::{Error, Result, io};
+use crate::layout::{BLOCK_SIZE, MAX_LOGS, ORPHANS_PER_BLOCK, SEG_BLOCKS};
+use crate::summary::SummaryBlock;
+use crate::superblock::Superblock;
+
+/// Written by a clean unmount.
+pub const CP_CLEAN: u32 = 1;
+/// `segno` of an unused log slot.
+pub const NO_SEGMENT: u32 = u32::MAX;
+
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy)]
+#[repr(C)]
+pub struct RawLogHead {
+    pub segno: U32,
+    pub next_off: U32,
+}
+
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct RawCpHeader {
+    pub magic: U32,
+    pub crc: U32,
+    pub seq: U64,
+    pub body_blocks: U32,
+    pub body_crc: U32,
+    pub flags: U32,
+    pub nat_bitmap_blocks: U32,
+    pub sut_bitmap_blocks: U32,
+    pub summary_blocks: U32,
+    pub orphan_blocks: U32,
+    pub nat_written: U32,
+    pub valid_blocks: U64,
+    pub valid_nodes: U32,
+    pub valid_inodes: U32,
+    pub free_segments: U32,
+    pub next_free_nid: U32,
+    pub next_generation: U64,
+    pub time: I64,
+    pub logs: [RawLogHead; MAX_LOGS],
+    pub _reserved: [u8; 3944],
+}
+const_assert_eq!(core::mem::size_of::<RawCpHeader>(), BLOCK_SIZE);
+
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct RawOrphanBlock {
+    pub magic: U32,
+    pub crc: U32,
+    pub count: U32,
+    pub _reserved: U32,
+    pub inos: [U32; ORPHANS_PER_BLOCK as usize],
+}
+const_assert_eq!(core::mem::size_of::<RawOrphanBlock>(), BLOCK_SIZE);
+
+/// Where a log was writing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogHead {
+    pub segno: u32,
+    pub next_off: u32,
+}
+
+/// A checkpoint in memory: what is read at mount and written at commit.
+pub struct Checkpoint {
+    pub seq: u64,
+    pub flags: u32,
+    pub nat_written: u32,
+    pub valid_blocks: u64,
+    pub valid_nodes: u32,
+    pub valid_inodes: u32,
+    pub free_segments: u32,
+    pub next_free_nid: u32,
+    pub next_generation: u64,
+    pub time: i64,
+    pub logs: Vec<LogHead>,
+    pub nat_bitmap: Vec<u8>,
+    pub sut_bitmap: Vec<u8>,
+    pub summaries: Vec<Box<SummaryBlock>>,
+    pub orphans: Vec<u32>,
+}
+
+fn zeroed_blocks(n: usize) -> Result<Vec<u8>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n * BLOCK_SIZE)
+        .map_err(|_| Error::Errno(Errno::ENOMEM))?;
+    v.resize(n * BLOCK_SIZE, 0);
+    Ok(v)
+}
+
+fn block_of(body: &mut [u8], i: usize) -> Option<&mut [u8; BLOCK_SIZE]> {
+    body.get_mut(i * BLOCK_SIZE..(i + 1) * BLOCK_SIZE)?
+        .try_into()
+        .ok()
+}
+
+impl Checkpoint {
+    /// Read both packs and return the newest valid checkpoint.
+    pub fn read_latest<D: BlockDevice + ?Sized>(dev: &D, sb: &Superblock) -> Result<Checkpoint> {
+        let mut best: Option<Checkpoint> = None;
+        let mut first_err = None;
+        for pack in 0..2 {
+            match Checkpoint::read_pack(dev, sb, pack) {
+                Ok(cp) => {
+                    if best.as_ref().is_none_or(|b| cp.seq > b.seq) {
+                        best = Some(cp);
+                    }
+                }
+                Err(e @ Error::Io(_)) => return Err(e),
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        best.ok_or(first_err.unwrap_or(Error::corrupt("checkpoint (no valid pack)", 0)))
+    }
+
+    /// Read and check one pack.
+    pub fn read_pack<D: BlockDevice + ?Sized>(
+        dev: &D,
+        sb: &Superblock,
+        pack: u32,
+    ) -> Result<Checkpoint> {
+        let l = &sb.layout;
+        let seed = sb.csum_seed();
+        let start = l.cp_pack_start(pack);
+        let mut hdr = RawCpHeader::new_box_zeroed().map_err(|_| Error::Errno(Errno::ENOMEM))?;
+        dev.read_blocks(start, hdr.as_mut_bytes()).map_err(io)?;
+        let bytes: &[u8; BLOCK_SIZE] = zerocopy::transmute_ref!(&*hdr);
+        csum::verify(seed, MAGIC_CHECKPOINT, bytes, "checkpoint header", start)?;
+        let bad = |what| Error::corrupt(what, start);
+        let (nbm, sbm) = (hdr.nat_bitmap_blocks.get(), hdr.sut_bitmap_blocks.get());
+        let (nsum, norph) = (hdr.summary_blocks.get(), hdr.orphan_blocks.get());
+        if nbm != l.nat_bitmap_blocks()
+            || sbm != l.sut_bitmap_blocks()
+            || nsum != l.log_count
+            || norph > l.orphan_blocks
+        {
+            return Err(bad("checkpoint (area sizes)"));
+        }
+        let body_blocks = hdr.body_blocks.get();
+        if body_blocks != nbm + sbm + nsum + norph || body_blocks + 1 > l.cp_blocks {
+            return Err(bad("checkpoint (body size)"));
+        }
+        if hdr.seq.get() == 0 || u64::from(pack) != hdr.seq.get() % 2 {
+            return Err(bad("checkpoint (sequence)"));
+        }
+        let mut body = zeroed_blocks(body_blocks as usize)?;
+        dev.read_blocks(start + 1, &mut body).map_err(io)?;
+        if csum::crc32(seed, &body) != hdr.body_crc.get() {
+            return Err(bad("checkpoint body (checksum)"));
+        }
+        let mut logs = Vec::new();
+        for (i, h) in hdr.logs.iter().enumerate() {
+            let (segno, next_off) = (h.segno.get(), h.next_off.get());
+            if i < l.log_count as usize {
+                if segno >= l.main_segments || next_off > SEG_BLOCKS {
+                    return Err(bad("checkpoint (log position)"));
+                }
+                if logs.iter().any(|o: &LogHead| o.segno == segno) {
+                    return Err(bad("checkpoint (two logs in one segment)"));
+                }
+                logs.push(LogHead { segno, next_off });
+            }
+        }
+        let bm = |from: u32, n: u32| {
+            body[from as usize * BLOCK_SIZE..(from + n) as usize * BLOCK_SIZE].to_vec()
+        };
+        let nat_bitmap = bm(0, nbm);
+        let sut_bitmap = bm(nbm, sbm);
+        let mut summaries = Vec::new();
+        for (i, head) in logs.iter().enumerate() {
+            let idx = (nbm + sbm) as usize + i;
+            let addr = start + 1 + idx as u64;
+            let blk = block_of(&mut body, idx).ok_or(bad("checkpoint body"))?;
+            summaries.push(SummaryBlock::decode(blk, seed, addr, head.segno)?);
+        }
+        let mut orphans = Vec::new();
+        for i in 0..norph as usize {
+            let idx = (nbm + sbm + nsum) as usize + i;
+            let addr = start + 1 + idx as u64;
+            let blk = block_of(&mut body, idx).ok_or(bad("checkpoint body"))?;
+            csum::verify(seed, MAGIC_ORPHAN, blk, "orphan block", addr)?;
+            let raw: &RawOrphanBlock = zerocopy::transmute_ref!(&*blk);
+            let count = raw.count.get() as usize;
+            let inos = raw
+                .inos
+                .get(..count)
+                .ok_or(Error::corrupt("orphan block (count)", addr))?;
+            orphans.extend(inos.iter().map(|i| i.get()));
+        }
+        Ok(Checkpoint {
+            seq: hdr.seq.get(),
+            flags: hdr.flags.get(),
+            nat_written: hdr.nat_written.get(),
+            valid_blocks: hdr.valid_blocks.get(),
+            valid_nodes: hdr.valid_nodes.get(),
+            valid_inodes: hdr.valid_inodes.get(),
+            free_segments: hdr.free_segments.get(),
+            next_free_nid: hdr.next_free_nid.get(),
+            next_generation: hdr.next_generation.get(),
+            time: hdr.time.get(),
+            logs,
+            nat_bitmap,
+            sut_bitmap,
+            summaries,
+            orphans,
+        })
+    }
+
+    /// Write this checkpoint into pack `seq % 2`: body, then the header as the commit record.
+    pub fn write<D: BlockDevice + ?Sized>(&mut self, dev: &D, sb: &Superblock) -> Result<()> {
+        let l = &sb.layout;
+        let seed = sb.csum_seed();
+        let (nbm, sbm) = (
+            l.nat_bitmap_blocks() as usize,
+            l.sut_bitmap_blocks() as usize,
+        );
+        let nsum = self.summaries.len();
+        let norph = self.orphans.len().div_ceil(ORPHANS_PER_BLOCK as usize);
+        if norph > l.orphan_blocks as usize
+            || nsum != l.log_count as usize
+            || self.logs.len() != nsum
+        {
+            return Err(Error::Errno(Errno::ENOSPC));
+        }
+        let body_blocks = nbm + sbm + nsum + norph;
+        let mut body = zeroed_blocks(body_blocks)?;
+        let nat_len = self.nat_bitmap.len().min(nbm * BLOCK_SIZE);
+        body[..nat_len].copy_from_slice(&self.nat_bitmap[..nat_len]);
+        let sut_len = self.sut_bitmap.len().min(sbm * BLOCK_SIZE);
+        body[nbm * BLOCK_SIZE..nbm * BLOCK_SIZE + sut_len]
+            .copy_from_slice(&self.sut_bitmap[..sut_len]);
+        for (i, s) in self.summaries.iter_mut().enumerate() {
+            if let Some(blk) = block_of(&mut body, nbm + sbm + i) {
+                blk.copy_from_slice(s.seal(seed));
+            }
+        }
+        for (i, chunk) in self.orphans.chunks(ORPHANS_PER_BLOCK as usize).enumerate() {
+            let Some(blk) = block_of(&mut body, nbm + sbm + nsum + i) else {
+                continue;
+            };
+            let raw: &mut RawOrphanBlock = zerocopy::transmute_mut!(&mut *blk);
+            raw.count = (chunk.len() as u32).into();
+            for (slot, &ino) in raw.inos.iter_mut().zip(chunk) {
+                *slot = ino.into();
+            }
+            csum::seal(seed, MAGIC_ORPHAN, blk);
+        }
+
+        let mut hdr = RawCpHeader::new_box_zeroed().map_err(|_| Error::Errno(Errno::ENOMEM))?;
+        hdr.seq = self.seq.into();
+        hdr.body_blocks = (body_blocks as u32).into();
+        hdr.body_crc = csum::crc32(seed, &body).into();
+        hdr.flags = self.flags.into();
+        hdr.nat_bitmap_blocks = (nbm as u32).into();
+        hdr.sut_bitmap_blocks = (sbm as u32).into();
+        hdr.summary_blocks = (nsum as u32).into();
+        hdr.orphan_blocks = (norph as u32).into();
+        hdr.nat_written = self.nat_written.into();
+        hdr.valid_blocks = self.valid_blocks.into();
+        hdr.valid_nodes = self.valid_nodes.into();
+        hdr.valid_inodes = self.valid_inodes.into();
+        hdr.free_segments = self.free_segments.into();
+        hdr.next_free_nid = self.next_free_nid.into();
+        hdr.next_generation = self.next_generation.into();
+        hdr.time = self.time.into();
+        for (slot, head) in hdr
+            .logs
+            .iter_mut()
+            .zip(self.logs.iter().map(Some).chain(core::iter::repeat(None)))
+        {
+            *slot = match head {
+                Some(h) => RawLogHead {
+                    segno: h.segno.into(),
+                    next_off: h.next_off.into(),
+                },
+                None => RawLogHead {
+                    segno: NO_SEGMENT.into(),
+                    next_off: 0.into(),
+                },
+            };
+        }
+        let bytes: &mut [u8; BLOCK_SIZE] = zerocopy::transmute_mut!(&mut *hdr);
+        csum::seal(seed, MAGIC_CHECKPOINT, bytes);
+
+        let start = l.cp_pack_start((self.seq % 2) as u32);
+        dev.write_blocks(start + 1, &body, WriteFlags::NONE)
+            .map_err(io)?;
+        dev.write_blocks(start, bytes, WriteFlags::COMMIT)
+            .map_err(io)?;
+        Ok(())
+    }
+
+    /// An empty bitmap body for a fresh volume.
+    pub fn empty_bitmaps(sb: &Superblock) -> (Vec<u8>, Vec<u8>) {
+        let l = &sb.layout;
+        (
+            vec![0u8; l.nat_bitmap_blocks() as usize * BLOCK_SIZE],
+            vec![0u8; l.sut_bitmap_blocks() as usize * BLOCK_SIZE],
+        )
+    }
+}
+
+// ---- committing a checkpoint ----------------------------------------------------------------
+
+use crate::fs::Volume;
+use crate::layout::{NEW_ADDR, NULL_ADDR};
+use crate::log::NODE_LOG;
+
+impl<D: BlockDevice> Volume<D> {
+    /// Write everything and commit a checkpoint. On failure the volume stops accepting changes:
+    /// the last committed checkpoint stays what the device holds.
+    pub(crate) fn checkpoint(&mut self, clean: bool) -> Result<()> {
+        if self.read_only {
+            return Ok(());
+        }
+        if self.failed {
+            return Err(Error::Errno(Errno::EIO));
+        }
+        let was_busy = core::mem::replace(&mut self.busy, true);
+        let r = self.commit_checkpoint(clean);
+        self.busy = was_busy;
+        if let Err(e) = r {
+            bento_runtime::error!("logfs: checkpoint failed ({e}); refusing further changes");
+            self.failed = true;
+        }
+        r
+    }
+
+    fn commit_checkpoint(&mut self, clean: bool) -> Result<()> {
+        // Directory blocks first: writing them changes the nodes that point at them.
+        self.flush_dirs()?;
+        self.write_dirty_nodes()?;
+        for i in 0..self.logs.len() {
+            let (dev, layout) = (&self.dev, &self.layout);
+            self.logs[i].flush(dev, layout)?;
+        }
+        self.sut.write_dirty(&self.dev, &self.layout, self.seed)?;
+        self.nat.write_dirty(&self.dev, &self.layout, self.seed)?;
+
+        let (mut nat_bitmap, mut sut_bitmap) = Checkpoint::empty_bitmaps(&self.sb);
+        self.nat.copy_bitmap(&mut nat_bitmap);
+        self.sut.copy_bitmap(&mut sut_bitmap);
+        let mut summaries = Vec::new();
+        for l in &self.logs {
+            let mut s = SummaryBlock::new(l.segno, l.kind)?;
+            s.as_mut_bytes().copy_from_slice(l.summary.as_bytes());
+            summaries.push(s);
+        }
+        let mut orphans: Vec<u32> = self.orphans.iter().copied().collect();
+        let room = (self.layout.orphan_blocks * crate::layout::ORPHANS_PER_BLOCK) as usize;
+        if orphans.len() > room {
+            bento_runtime::warn!(
+                "logfs: {} open unlinked files; only {room} survive a crash",
+                orphans.len()
+            );
+            orphans.truncate(room);
+        }
+        let mut cp = Checkpoint {
+            seq: self.seq + 1,
+            flags: if clean { CP_CLEAN } else { 0 },
+            nat_written: self.nat.written(),
+            valid_blocks: self.valid_blocks,
+            valid_nodes: self.valid_nodes,
+            valid_inodes: self.valid_inodes,
+            free_segments: self.sut.free_segments(),
+            next_free_nid: self.nat.next_free_hint(),
+            next_generation: self.next_generation,
+            time: crate::fs::now().sec,
+            logs: self
+                .logs
+                .iter()
+                .map(|l| LogHead {
+                    segno: l.segno,
+                    next_off: l.next_off,
+                })
+                .collect(),
+            nat_bitmap,
+            sut_bitmap,
+            summaries,
+            orphans,
+        };
+        cp.write(&self.dev, &self.sb)?;
+        self.seq = cp.seq;
+        self.dirty = false;
+        self.stats.checkpoints += 1;
+        let freed = self.sut.commit();
+        self.nat.commit();
+        if self.options.discard {
+            for segno in freed {
+                let _ = self.dev.discard(
+                    u64::from(self.layout.segment_start(segno)),
+                    u64::from(SEG_BLOCKS),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Append every dirty node to the node log and point the NAT at the new copies.
+    fn write_dirty_nodes(&mut self) -> Result<()> {
+        for nid in self.nodes.take_dirty() {
+            self.log_room(NODE_LOG)?;
+            let old = self.nat.get(&self.dev, &self.layout, self.seed, nid)?;
+            let seq = self.seq;
+            let layout = self.layout;
+            let log = &mut self.logs[NODE_LOG];
+            let Some(node) = self.nodes.get_for_write(nid) else {
+                continue;
+            };
+            let next = layout.segment_start(log.segno) + log.next_off + 1;
+            let next = if log.next_off + 1 < SEG_BLOCKS {
+                next
+            } else {
+                NULL_ADDR
+            };
+            let addr = log.append(&layout, node.seal(self.seed, seq, next), nid, 0)?;
+            if let Some((segno, off)) = layout.locate(addr) {
+                self.sut.set_valid(segno, off, crate::fs::now().sec);
+            }
+            self.nat
+                .set(&self.dev, &self.layout, self.seed, nid, addr)?;
+            if old != NEW_ADDR {
+                self.invalidate(old);
+            }
+            self.stats.node_blocks_written += 1;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,64 @@
+//! Errors. Whatever comes from the disk says which kind of problem it is: the volume is corrupt,
+//! it is incompatible with this version, or the device failed. Everything else is a plain errno
+//! for the caller (ENOENT, ENOSPC, ...).
+
+use core::fmt;
+
+use bento_runtime::Errno;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// On-disk data fails its checks: `what` names the structure, `block` where it was read.
+    Corrupt { what: &'static str, block: u64 },
+    /// The volume needs something this version does not have.
+    Incompatible(&'static str),
+    /// The device failed.
+    Io(Errno),
+    /// An ordinary error for the caller.
+    Errno(Errno),
+}
+
+pub type Result<T> = core::result::Result<T, Error>;
+
+impl Error {
+    pub fn corrupt(what: &'static str, block: u64) -> Error {
+        Error::Corrupt { what, block }
+    }
+
+    pub fn errno(self) -> Errno {
+        match self {
+            Error::Corrupt { .. } => Errno::EFSCORRUPTED,
+            Error::Incompatible(_) => Errno::EINVAL,
+            Error::Io(e) => e,
+            Error::Errno(e) => e,
+        }
+    }
+}
+
+impl From<Errno> for Error {
+    fn from(e: Errno) -> Error {
+        Error::Errno(e)
+    }
+}
+
+impl From<Error> for Errno {
+    fn from(e: Error) -> Errno {
+        e.errno()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Corrupt { what, block } => write!(f, "corrupt {what} at block {block}"),
+            Error::Incompatible(why) => write!(f, "incompatible volume: {why}"),
+            Error::Io(e) => write!(f, "I/O error: {e}"),
+            Error::Errno(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// Turn a device error into an [`Error::Io`].
+pub(crate) fn io(e: Errno) -> Error {
+    Error::Io(e)
+}

@@ -1,0 +1,688 @@
+//! File data: mapping file blocks to addresses through the node tree, and reading, writing,
+//! truncating and preallocating.
+//!
+//! Writes go straight to the data log (the page cache above us already batches them); only the
+//! nodes that point at the new blocks wait in memory for the next checkpoint. Small files and
+//! symlinks live inline in their inode until they outgrow it.
+
+use alloc::vec::Vec;
+
+use bento_runtime::Errno;
+use bento_runtime::fs::{FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE};
+use bento_runtime::ks::block::BlockDevice;
+
+use crate::error::{Error, Result};
+use crate::fs::Volume;
+use crate::layout::{BLOCK_SIZE, NEW_ADDR, NULL_ADDR};
+use crate::log::DATA_LOG;
+use crate::node::{
+    INLINE_MAX, INODE_ADDRS, INODE_INLINE_DATA, INODE_NIDS, KIND_DIRECT, KIND_INDIRECT, KIND_INODE,
+    NODE_ADDRS,
+};
+
+const N: u64 = NODE_ADDRS as u64;
+const DIRECT_BLOCKS: u64 = INODE_ADDRS as u64;
+/// File blocks reachable from an inode.
+pub const MAX_FILE_BLOCKS: u64 = DIRECT_BLOCKS + 2 * N + 2 * N * N + N * N * N;
+pub const MAX_FILE_SIZE: u64 = MAX_FILE_BLOCKS * BLOCK_SIZE as u64;
+
+/// Where file block `idx` hangs: `top` indexes the inode's `addrs` (depth 0) or `nids`; then
+/// one slot per index level; `offsets` are the node offsets of the nodes on the way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct BlockPath {
+    depth: usize,
+    top: usize,
+    slots: [usize; 3],
+    offsets: [u32; 3],
+}
+
+fn block_path(idx: u64) -> Option<BlockPath> {
+    let mut p = BlockPath {
+        depth: 0,
+        top: 0,
+        slots: [0; 3],
+        offsets: [0; 3],
+    };
+    if idx < DIRECT_BLOCKS {
+        p.top = idx as usize;
+        return Some(p);
+    }
+    let i = idx - DIRECT_BLOCKS;
+    if i < 2 * N {
+        p.depth = 1;
+        p.top = (i / N) as usize;
+        p.slots[0] = (i % N) as usize;
+        p.offsets[0] = 1 + p.top as u32;
+        return Some(p);
+    }
+    let i = i - 2 * N;
+    if i < 2 * N * N {
+        p.depth = 2;
+        let k = i / (N * N);
+        p.top = 2 + k as usize;
+        p.slots[0] = ((i / N) % N) as usize;
+        p.slots[1] = (i % N) as usize;
+        p.offsets[0] = if k == 0 { 3 } else { 4 + N as u32 };
+        p.offsets[1] = p.offsets[0] + 1 + p.slots[0] as u32;
+        return Some(p);
+    }
+    let i = i - 2 * N * N;
+    if i < N * N * N {
+        p.depth = 3;
+        p.top = 4;
+        p.slots[0] = (i / (N * N)) as usize;
+        p.slots[1] = ((i / N) % N) as usize;
+        p.slots[2] = (i % N) as usize;
+        let base = 5 + 2 * N as u32;
+        p.offsets[0] = base;
+        p.offsets[1] = base + 1 + p.slots[0] as u32 * (N as u32 + 1);
+        p.offsets[2] = p.offsets[1] + 1 + p.slots[1] as u32;
+        return Some(p);
+    }
+    None
+}
+
+/// First file block under each of the inode's `nids`, and how many blocks each covers.
+fn top_ranges() -> [(u64, u64, usize); INODE_NIDS] {
+    let d = DIRECT_BLOCKS;
+    [
+        (d, N, 1),
+        (d + N, N, 1),
+        (d + 2 * N, N * N, 2),
+        (d + 2 * N + N * N, N * N, 2),
+        (d + 2 * N + 2 * N * N, N * N * N, 3),
+    ]
+}
+
+impl<D: BlockDevice> Volume<D> {
+    /// The index node `nid` of inode `ino`, checked to be what the tree says it is.
+    fn index_node(&mut self, ino: u32, nid: u32, kind: u8, offset: u32) -> Result<()> {
+        let n = self.node(nid)?;
+        if n.kind() != kind || n.header.ino.get() != ino || n.header.offset.get() != offset {
+            return Err(Error::corrupt(
+                "index node (not part of this file)",
+                u64::from(nid),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The node holding file block `idx`'s address and the slot in it. With `create`, missing
+    /// index nodes are allocated; without, a missing one means a hole (`None`).
+    pub(crate) fn holder(
+        &mut self,
+        ino: u32,
+        idx: u64,
+        create: bool,
+    ) -> Result<Option<(u32, usize)>> {
+        let p = block_path(idx).ok_or(Error::Errno(Errno::EFBIG))?;
+        if p.depth == 0 {
+            return Ok(Some((ino, p.top)));
+        }
+        let mut parent = ino;
+        for level in 0..p.depth {
+            let kind = if level + 1 == p.depth {
+                KIND_DIRECT
+            } else {
+                KIND_INDIRECT
+            };
+            let slot = if level == 0 {
+                p.top
+            } else {
+                p.slots[level - 1]
+            };
+            let child = {
+                let n = self.node(parent)?;
+                if level == 0 {
+                    n.inode().nids[slot].get()
+                } else {
+                    n.slots()[slot].get()
+                }
+            };
+            let child = if child != 0 {
+                self.index_node(ino, child, kind, p.offsets[level])?;
+                child
+            } else if create {
+                let nid = self.new_node(Some(ino), p.offsets[level], kind)?;
+                let n = self.node_mut(parent)?;
+                if level == 0 {
+                    n.inode_mut().nids[slot] = nid.into();
+                } else {
+                    n.slots_mut()[slot] = nid.into();
+                }
+                let i = self.inode_mut(ino)?;
+                i.blocks = (i.blocks.get() + 1).into();
+                nid
+            } else {
+                return Ok(None);
+            };
+            parent = child;
+        }
+        Ok(Some((parent, p.slots[p.depth - 1])))
+    }
+
+    /// The address in slot `ofs` of node `holder` (an inode or a direct node).
+    pub(crate) fn node_addr(&mut self, holder: u32, ofs: usize) -> Result<u32> {
+        let n = self.node(holder)?;
+        match n.kind() {
+            KIND_INODE if !n.inode().is_inline() => n
+                .inode()
+                .addrs
+                .get(ofs)
+                .map(|a| a.get())
+                .ok_or(Error::corrupt("address slot", u64::from(holder))),
+            KIND_DIRECT => n
+                .slots()
+                .get(ofs)
+                .map(|a| a.get())
+                .ok_or(Error::corrupt("address slot", u64::from(holder))),
+            _ => Err(Error::corrupt("address holder", u64::from(holder))),
+        }
+    }
+
+    pub(crate) fn set_node_addr(&mut self, holder: u32, ofs: usize, addr: u32) -> Result<()> {
+        let n = self.node_mut(holder)?;
+        let slot = match n.kind() {
+            KIND_INODE => n.inode_mut().addrs.get_mut(ofs),
+            KIND_DIRECT => n.slots_mut().get_mut(ofs),
+            _ => None,
+        };
+        *slot.ok_or(Error::corrupt("address holder", u64::from(holder)))? = addr.into();
+        Ok(())
+    }
+
+    /// The address of file block `idx` (NULL_ADDR for a hole).
+    pub(crate) fn block_addr(&mut self, ino: u32, idx: u64) -> Result<u32> {
+        match self.holder(ino, idx, false)? {
+            Some((h, ofs)) => self.node_addr(h, ofs),
+            None => Ok(NULL_ADDR),
+        }
+    }
+
+    /// Write a whole file block to the data log.
+    pub(crate) fn write_block(
+        &mut self,
+        ino: u32,
+        idx: u64,
+        block: &[u8; BLOCK_SIZE],
+    ) -> Result<()> {
+        let (holder, ofs) = self
+            .holder(ino, idx, true)?
+            .ok_or(Error::Errno(Errno::EIO))?;
+        let old = self.node_addr(holder, ofs)?;
+        if old == NULL_ADDR {
+            self.reserve(1)?;
+            let i = self.inode_mut(ino)?;
+            i.blocks = (i.blocks.get() + 1).into();
+        }
+        let addr = self.append(DATA_LOG, block, holder, ofs as u16)?;
+        self.set_node_addr(holder, ofs, addr)?;
+        self.invalidate(old);
+        self.stats.data_blocks_written += 1;
+        Ok(())
+    }
+
+    /// Read file block `idx` into `buf` (zeros for holes and preallocated blocks).
+    pub(crate) fn read_file_block(
+        &mut self,
+        ino: u32,
+        idx: u64,
+        buf: &mut [u8; BLOCK_SIZE],
+    ) -> Result<()> {
+        match self.block_addr(ino, idx)? {
+            NULL_ADDR | NEW_ADDR => {
+                buf.fill(0);
+                Ok(())
+            }
+            addr => self.read_block(addr, buf),
+        }
+    }
+
+    pub(crate) fn read_data(&mut self, ino: u32, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        let (size, inline) = {
+            let i = self.inode(ino)?.inode();
+            (i.size.get(), i.is_inline())
+        };
+        if offset >= size || buf.is_empty() {
+            return Ok(0);
+        }
+        let len = (size - offset).min(buf.len() as u64) as usize;
+        let buf = &mut buf[..len];
+        if inline {
+            let data = self.inode(ino)?.inode().inline_data();
+            let start = (offset as usize).min(INLINE_MAX);
+            let end = (start + len).min(INLINE_MAX);
+            buf[..end - start].copy_from_slice(&data[start..end]);
+            buf[end - start..].fill(0);
+            return Ok(len);
+        }
+        let bs = BLOCK_SIZE as u64;
+        let first = offset / bs;
+        let last = (offset + len as u64 - 1) / bs;
+        let mut addrs = Vec::new();
+        addrs
+            .try_reserve_exact((last - first + 1) as usize)
+            .map_err(|_| Error::Errno(Errno::ENOMEM))?;
+        for idx in first..=last {
+            addrs.push(self.block_addr(ino, idx)?);
+        }
+        let mut tmp = zeroed_block()?;
+        let mut pos = 0usize; // bytes of buf filled
+        let mut i = 0usize;
+        while i < addrs.len() {
+            let idx = first + i as u64;
+            let in_block = if i == 0 { (offset % bs) as usize } else { 0 };
+            let take = (BLOCK_SIZE - in_block).min(len - pos);
+            let addr = addrs[i];
+            if addr == NULL_ADDR || addr == NEW_ADDR {
+                buf[pos..pos + take].fill(0);
+                pos += take;
+                i += 1;
+                continue;
+            }
+            if in_block == 0 && take == BLOCK_SIZE {
+                // A run of whole blocks at consecutive addresses is one device read.
+                let mut run = 1;
+                while i + run < addrs.len()
+                    && addrs[i + run] == addr.wrapping_add(run as u32)
+                    && pos + (run + 1) * BLOCK_SIZE <= len
+                    && self
+                        .logs
+                        .iter()
+                        .all(|l| l.staged(&self.layout, addr + run as u32).is_none())
+                {
+                    run += 1;
+                }
+                if run > 1
+                    && self
+                        .logs
+                        .iter()
+                        .all(|l| l.staged(&self.layout, addr).is_none())
+                {
+                    let end = u64::from(addr) + run as u64;
+                    if self.layout.locate(addr + run as u32 - 1).is_none()
+                        || end > self.layout.total_blocks
+                    {
+                        return Err(Error::corrupt("block address", u64::from(addr)));
+                    }
+                    self.dev
+                        .read_blocks(u64::from(addr), &mut buf[pos..pos + run * BLOCK_SIZE])
+                        .map_err(Error::Io)?;
+                    pos += run * BLOCK_SIZE;
+                    i += run;
+                    continue;
+                }
+                self.read_block(addr, &mut buf[pos..pos + BLOCK_SIZE])?;
+            } else {
+                self.read_block(addr, &mut tmp[..])?;
+                buf[pos..pos + take].copy_from_slice(&tmp[in_block..in_block + take]);
+            }
+            let _ = idx;
+            pos += take;
+            i += 1;
+        }
+        Ok(len)
+    }
+
+    /// Move inline data out to block 0.
+    fn uninline(&mut self, ino: u32) -> Result<()> {
+        let mut block = zeroed_block()?;
+        let size = {
+            let i = self.inode(ino)?.inode();
+            if !i.is_inline() {
+                return Ok(());
+            }
+            block[..INLINE_MAX].copy_from_slice(i.inline_data());
+            i.size.get()
+        };
+        {
+            let i = self.inode_mut(ino)?;
+            i.flags = (i.flags.get() & !INODE_INLINE_DATA).into();
+            i.inline_data_mut().fill(0);
+        }
+        if size > 0 {
+            self.write_block(ino, 0, &block)?;
+        }
+        Ok(())
+    }
+
+    /// Write `data` at `offset`. A write cut short by ENOSPC returns what it wrote.
+    pub(crate) fn write_data(&mut self, ino: u32, offset: u64, data: &[u8]) -> Result<usize> {
+        let end = offset + data.len() as u64;
+        let (size, inline) = {
+            let i = self.inode(ino)?.inode();
+            (i.size.get(), i.is_inline())
+        };
+        if inline && end <= INLINE_MAX as u64 {
+            let i = self.inode_mut(ino)?;
+            i.inline_data_mut()[offset as usize..end as usize].copy_from_slice(data);
+            if end > size {
+                i.size = end.into();
+            }
+            return Ok(data.len());
+        }
+        self.uninline(ino)?;
+        let bs = BLOCK_SIZE as u64;
+        let mut written = 0usize;
+        let mut block = zeroed_block()?;
+        while written < data.len() {
+            let pos = offset + written as u64;
+            let idx = pos / bs;
+            let in_block = (pos % bs) as usize;
+            let take = (BLOCK_SIZE - in_block).min(data.len() - written);
+            let chunk = &data[written..written + take];
+            let r = if take == BLOCK_SIZE {
+                match <&[u8; BLOCK_SIZE]>::try_from(chunk) {
+                    Ok(full) => self.write_block(ino, idx, full),
+                    Err(_) => Err(Error::Errno(Errno::EIO)),
+                }
+            } else {
+                // A block past the old end of file holds nothing worth reading.
+                if idx * bs < size {
+                    self.read_file_block(ino, idx, &mut block)?;
+                } else {
+                    block.fill(0);
+                }
+                block[in_block..in_block + take].copy_from_slice(chunk);
+                self.write_block(ino, idx, &block)
+            };
+            match r {
+                Ok(()) => written += take,
+                Err(Error::Errno(Errno::ENOSPC)) if written > 0 => break,
+                Err(e) => return Err(e),
+            }
+        }
+        let new_end = offset + written as u64;
+        let i = self.inode_mut(ino)?;
+        if new_end > i.size.get() {
+            i.size = new_end.into();
+        }
+        Ok(written)
+    }
+
+    /// Free the data blocks in `[from, to)` and the index nodes wholly inside it.
+    pub(crate) fn free_blocks(&mut self, ino: u32, from: u64, to: u64) -> Result<()> {
+        let mut freed = 0u64;
+        for idx in from.min(DIRECT_BLOCKS)..to.min(DIRECT_BLOCKS) {
+            let addr = self.node(ino)?.inode().addrs[idx as usize].get();
+            if addr != NULL_ADDR {
+                self.free_data_block(addr);
+                self.node_mut(ino)?.inode_mut().addrs[idx as usize] = 0.into();
+                freed += 1;
+            }
+        }
+        for (k, (start, span, height)) in top_ranges().into_iter().enumerate() {
+            if start + span <= from || start >= to {
+                continue;
+            }
+            let nid = self.node(ino)?.inode().nids[k].get();
+            if nid == 0 {
+                continue;
+            }
+            let offset = match k {
+                0 | 1 => 1 + k as u32,
+                2 => 3,
+                3 => 4 + N as u32,
+                _ => 5 + 2 * N as u32,
+            };
+            let (gone, n) = self.free_subtree(ino, nid, height, offset, start, from, to)?;
+            freed += n;
+            if gone {
+                self.node_mut(ino)?.inode_mut().nids[k] = 0.into();
+            }
+        }
+        if freed > 0 {
+            let i = self.inode_mut(ino)?;
+            i.blocks = i.blocks.get().saturating_sub(freed).into();
+        }
+        Ok(())
+    }
+
+    /// Free what lies in `[from, to)` under index node `nid` (covering blocks from `base`,
+    /// `height` levels above the data). Returns whether the node itself went, and how many
+    /// blocks (data and nodes) were freed.
+    #[allow(clippy::too_many_arguments)]
+    fn free_subtree(
+        &mut self,
+        ino: u32,
+        nid: u32,
+        height: usize,
+        offset: u32,
+        base: u64,
+        from: u64,
+        to: u64,
+    ) -> Result<(bool, u64)> {
+        let kind = if height == 1 {
+            KIND_DIRECT
+        } else {
+            KIND_INDIRECT
+        };
+        self.index_node(ino, nid, kind, offset)?;
+        let child_span = N.pow(height as u32 - 1);
+        let mut freed = 0u64;
+        let mut remaining = 0usize;
+        for j in 0..NODE_ADDRS {
+            let v = self.node(nid)?.slots()[j].get();
+            if v == 0 {
+                continue;
+            }
+            let cbase = base + j as u64 * child_span;
+            if cbase + child_span <= from || cbase >= to {
+                remaining += 1;
+                continue;
+            }
+            let gone = if height == 1 {
+                self.free_data_block(v);
+                freed += 1;
+                true
+            } else {
+                let child_offset = child_node_offset(offset, height, j);
+                let (gone, n) =
+                    self.free_subtree(ino, v, height - 1, child_offset, cbase, from, to)?;
+                freed += n;
+                gone
+            };
+            if gone {
+                self.node_mut(nid)?.slots_mut()[j] = 0.into();
+            } else {
+                remaining += 1;
+            }
+        }
+        if remaining == 0 && base >= from && base + child_span * N <= to {
+            self.free_node(nid)?;
+            return Ok((true, freed + 1));
+        }
+        Ok((false, freed))
+    }
+
+    fn free_data_block(&mut self, addr: u32) {
+        self.invalidate(addr);
+        self.valid_blocks = self.valid_blocks.saturating_sub(1);
+        self.dirty = true;
+    }
+
+    /// Change the size of a regular file.
+    pub(crate) fn truncate(&mut self, ino: u32, new_size: u64) -> Result<()> {
+        let (size, inline) = {
+            let i = self.inode(ino)?.inode();
+            (i.size.get(), i.is_inline())
+        };
+        if inline {
+            if new_size <= INLINE_MAX as u64 {
+                let i = self.inode_mut(ino)?;
+                if new_size < size {
+                    i.inline_data_mut()[new_size as usize..].fill(0);
+                }
+                i.size = new_size.into();
+                return Ok(());
+            }
+            self.uninline(ino)?;
+        }
+        let bs = BLOCK_SIZE as u64;
+        if new_size < size {
+            self.free_blocks(ino, new_size.div_ceil(bs), u64::MAX)?;
+            self.zero_tail(ino, new_size)?;
+        }
+        self.inode_mut(ino)?.size = new_size.into();
+        Ok(())
+    }
+
+    /// Zero the bytes from `pos` to the end of its block, so a later extension reads zeros.
+    fn zero_tail(&mut self, ino: u32, pos: u64) -> Result<()> {
+        let bs = BLOCK_SIZE as u64;
+        let in_block = (pos % bs) as usize;
+        if in_block == 0 {
+            return Ok(());
+        }
+        let idx = pos / bs;
+        match self.block_addr(ino, idx)? {
+            NULL_ADDR | NEW_ADDR => Ok(()),
+            _ => {
+                let mut block = zeroed_block()?;
+                self.read_file_block(ino, idx, &mut block)?;
+                block[in_block..].fill(0);
+                self.write_block(ino, idx, &block)
+            }
+        }
+    }
+
+    pub fn fallocate(&mut self, ino: u32, offset: u64, len: u64, mode: i32) -> Result<()> {
+        self.check_writable()?;
+        if self.file_type(ino)? != bento_runtime::fs::FileType::RegularFile {
+            return Err(Errno::ENODEV.into());
+        }
+        let end = offset.checked_add(len).ok_or(Error::Errno(Errno::EFBIG))?;
+        if len == 0 {
+            return Err(Errno::EINVAL.into());
+        }
+        if end > MAX_FILE_SIZE {
+            return Err(Errno::EFBIG.into());
+        }
+        let t = crate::fs::now();
+        match mode {
+            0 | FALLOC_FL_KEEP_SIZE => {
+                self.uninline(ino)?;
+                let bs = BLOCK_SIZE as u64;
+                let (first, last) = (offset / bs, end.div_ceil(bs));
+                self.ensure_space(4 + (last - first) / N)?;
+                let mut added = 0u64;
+                for idx in first..last {
+                    let (holder, ofs) = self
+                        .holder(ino, idx, true)?
+                        .ok_or(Error::Errno(Errno::EIO))?;
+                    if self.node_addr(holder, ofs)? == NULL_ADDR {
+                        if let Err(e) = self.reserve(1) {
+                            let i = self.inode_mut(ino)?;
+                            i.blocks = (i.blocks.get() + added).into();
+                            return Err(e);
+                        }
+                        self.set_node_addr(holder, ofs, NEW_ADDR)?;
+                        added += 1;
+                    }
+                }
+                let i = self.inode_mut(ino)?;
+                i.blocks = (i.blocks.get() + added).into();
+                if mode == 0 && end > i.size.get() {
+                    i.size = end.into();
+                    i.set_mtime(t);
+                }
+                i.set_ctime(t);
+                Ok(())
+            }
+            m if m == FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE => {
+                let size = self.inode(ino)?.inode().size.get();
+                let end = end.min(size);
+                if offset >= end {
+                    return Ok(());
+                }
+                self.ensure_space(4)?;
+                if self.inode(ino)?.inode().is_inline() {
+                    let i = self.inode_mut(ino)?;
+                    i.inline_data_mut()[offset as usize..end as usize].fill(0);
+                } else {
+                    let bs = BLOCK_SIZE as u64;
+                    let (first_full, end_full) = (offset.div_ceil(bs), end / bs);
+                    if first_full < end_full {
+                        self.free_blocks(ino, first_full, end_full)?;
+                    }
+                    // Partial blocks at the edges are zeroed in place.
+                    let mut edges = [offset / bs, (end - 1) / bs];
+                    if edges[0] == edges[1] {
+                        edges[1] = u64::MAX;
+                    }
+                    for idx in edges.into_iter().filter(|&i| i != u64::MAX) {
+                        let lo = offset.max(idx * bs);
+                        let hi = end.min((idx + 1) * bs);
+                        if hi - lo == bs {
+                            continue;
+                        }
+                        if matches!(self.block_addr(ino, idx)?, NULL_ADDR | NEW_ADDR) {
+                            continue;
+                        }
+                        let mut block = zeroed_block()?;
+                        self.read_file_block(ino, idx, &mut block)?;
+                        block[(lo - idx * bs) as usize..(hi - idx * bs) as usize].fill(0);
+                        self.write_block(ino, idx, &block)?;
+                    }
+                }
+                let i = self.inode_mut(ino)?;
+                i.set_mtime(t);
+                i.set_ctime(t);
+                Ok(())
+            }
+            _ => Err(Errno::EOPNOTSUPP.into()),
+        }
+    }
+}
+
+/// A heap block buffer: kernel stacks are too small for 4 KiB locals.
+pub(crate) fn zeroed_block() -> Result<alloc::boxed::Box<[u8; BLOCK_SIZE]>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(BLOCK_SIZE)
+        .map_err(|_| Error::Errno(Errno::ENOMEM))?;
+    v.resize(BLOCK_SIZE, 0u8);
+    v.into_boxed_slice()
+        .try_into()
+        .map_err(|_| Error::Errno(Errno::ENOMEM))
+}
+
+/// Node offset of child `j` of the index node at `offset`, `height` levels above the data.
+fn child_node_offset(offset: u32, height: usize, j: usize) -> u32 {
+    if height == 3 {
+        // Children of the double-indirect node are indirect nodes, each followed by its directs.
+        offset + 1 + j as u32 * (N as u32 + 1)
+    } else {
+        offset + 1 + j as u32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_match_the_documented_offsets() {
+        assert_eq!(block_path(0).unwrap().depth, 0);
+        assert_eq!(block_path(912).unwrap().top, 912);
+        let p = block_path(913).unwrap();
+        assert_eq!((p.depth, p.top, p.slots[0], p.offsets[0]), (1, 0, 0, 1));
+        let p = block_path(913 + 1014).unwrap();
+        assert_eq!((p.depth, p.top, p.offsets[0]), (1, 1, 2));
+        let p = block_path(913 + 2028).unwrap();
+        assert_eq!((p.depth, p.top, p.offsets), (2, 2, [3, 4, 0]));
+        let p = block_path(913 + 2028 + N * N).unwrap();
+        assert_eq!(
+            (p.depth, p.top, p.offsets[0], p.offsets[1]),
+            (2, 3, 1018, 1019)
+        );
+        let p = block_path(913 + 2028 + 2 * N * N).unwrap();
+        assert_eq!((p.depth, p.offsets), (3, [2033, 2034, 2035]));
+        let p = block_path(913 + 2028 + 2 * N * N + N * N + N).unwrap();
+        assert_eq!(p.offsets, [2033, 2034 + 1015, 2035 + 1015 + 1]);
+        assert_eq!(child_node_offset(2033, 3, 1), 2034 + 1015);
+        assert_eq!(child_node_offset(2034 + 1015, 2, 1), 2035 + 1015 + 1);
+        assert!(block_path(MAX_FILE_BLOCKS - 1).is_some());
+        assert!(block_path(MAX_FILE_BLOCKS).is_none());
+        assert!(MAX_FILE_SIZE > 1 << 40);
+    }
+}

@@ -1,0 +1,152 @@
+//! Segment cleaning.
+//!
+//! Before an operation that needs space, [`Volume::ensure_space`] makes sure the logs can absorb
+//! it plus everything waiting for the next checkpoint, with a reserve left for cleaning. When
+//! they cannot, it checkpoints (segments emptied since the last one become free) and, if that is
+//! not enough, cleans: it picks the segment with the fewest live blocks (greedy), copies its live
+//! data blocks to the data log and marks its live nodes dirty, then checkpoints so the segment
+//! is free. Because user capacity excludes the reserved segments, live data never fills every
+//! segment, so a victim with dead blocks always exists.
+
+use bento_runtime::Errno;
+use bento_runtime::ks::block::BlockDevice;
+
+use crate::error::{Error, Result};
+use crate::fs::Volume;
+use crate::layout::{BLOCK_SIZE, NULL_ADDR, SEG_BLOCKS};
+use crate::log::DATA_LOG;
+use crate::segment::{LOG_DATA, LOG_NODE, SegState};
+use crate::summary::SummaryBlock;
+
+/// Segments kept free for a round of cleaning and the checkpoint after it.
+const CLEANING_RESERVE: u64 = 4;
+/// Dirty nodes and directory blocks that trigger a checkpoint (memory and commit latency).
+const DIRTY_LIMIT: usize = 8192;
+/// Cleaning rounds one operation may wait for before it gives up with ENOSPC.
+const MAX_ROUNDS: usize = 64;
+
+impl<D: BlockDevice> Volume<D> {
+    /// Blocks the logs can still take: free segments plus what is left in the active ones.
+    fn writable_blocks(&self) -> u64 {
+        u64::from(self.sut.free_segments()) * u64::from(SEG_BLOCKS)
+            + self.logs.iter().map(|l| u64::from(l.room())).sum::<u64>()
+    }
+
+    fn pending_blocks(&self) -> u64 {
+        (self.nodes.dirty_count() + self.dirs.dirty_count()) as u64
+    }
+
+    fn has_room(&self, need: u64) -> bool {
+        self.writable_blocks()
+            >= self.pending_blocks() + need + CLEANING_RESERVE * u64::from(SEG_BLOCKS)
+    }
+
+    /// Make room for an operation that writes about `need` blocks.
+    pub(crate) fn ensure_space(&mut self, need: u64) -> Result<()> {
+        if self.busy {
+            return Ok(());
+        }
+        if self.nodes.dirty_count() + self.dirs.dirty_count() > DIRTY_LIMIT {
+            self.checkpoint(false)?;
+        }
+        for _ in 0..MAX_ROUNDS {
+            if self.has_room(need) {
+                return Ok(());
+            }
+            if self.sut.prefree_segments() > 0 || self.pending_blocks() > 0 {
+                self.checkpoint(false)?;
+                if self.has_room(need) {
+                    return Ok(());
+                }
+            }
+            let Some(victim) = self.sut.greedy_victim() else {
+                break;
+            };
+            self.busy = true;
+            let r = self.clean_segment(victim);
+            self.busy = false;
+            r?;
+            self.checkpoint(false)?;
+        }
+        if self.has_room(need) {
+            Ok(())
+        } else {
+            Err(Errno::ENOSPC.into())
+        }
+    }
+
+    /// Move every live block out of `segno`.
+    pub(crate) fn clean_segment(&mut self, segno: u32) -> Result<()> {
+        let Some(entry) = self.sut.get(segno).copied() else {
+            return Ok(());
+        };
+        if entry.state != SegState::InUse || entry.valid == 0 {
+            return Ok(());
+        }
+        let ssa = self.layout.ssa_addr(segno);
+        let mut raw = crate::file::zeroed_block()?;
+        self.dev.read_blocks(ssa, &mut raw[..]).map_err(Error::Io)?;
+        let summary = SummaryBlock::decode(&raw, self.seed, ssa, segno)?;
+        let start = self.layout.segment_start(segno);
+        let mut block = crate::file::zeroed_block()?;
+        for off in 0..SEG_BLOCKS {
+            if !entry.is_valid(off) {
+                continue;
+            }
+            let addr = start + off;
+            let (nid, ofs) = summary.owner(off).unwrap_or((0, 0));
+            let live = match entry.log {
+                LOG_NODE => self.clean_node(nid, addr)?,
+                LOG_DATA => self.clean_data(nid, usize::from(ofs), addr, &mut block)?,
+                _ => false,
+            };
+            if !live {
+                // The table says live but no owner points here: drop it so cleaning progresses.
+                bento_runtime::warn!(
+                    "logfs: segment {segno} block {off} marked live but unowned; reclaiming"
+                );
+                self.invalidate(addr);
+            }
+        }
+        self.stats.gc_segments += 1;
+        Ok(())
+    }
+
+    /// A live node is rewritten by the next checkpoint: just mark it dirty.
+    fn clean_node(&mut self, nid: u32, addr: u32) -> Result<bool> {
+        if nid == 0 || nid >= self.nat.max_nid() {
+            return Ok(false);
+        }
+        if self.nat.get(&self.dev, &self.layout, self.seed, nid)? != addr {
+            return Ok(false);
+        }
+        self.load_node(nid)?;
+        self.nodes.mark_dirty(nid);
+        self.dirty = true;
+        self.stats.gc_moved_blocks += 1;
+        Ok(true)
+    }
+
+    /// A live data block is copied to the data log now and its pointer updated.
+    fn clean_data(
+        &mut self,
+        holder: u32,
+        ofs: usize,
+        addr: u32,
+        block: &mut [u8; BLOCK_SIZE],
+    ) -> Result<bool> {
+        if holder == 0 || holder >= self.nat.max_nid() {
+            return Ok(false);
+        }
+        let nat = self.nat.get(&self.dev, &self.layout, self.seed, holder)?;
+        if nat == NULL_ADDR || self.node_addr(holder, ofs).ok() != Some(addr) {
+            return Ok(false);
+        }
+        self.read_block(addr, &mut block[..])?;
+        let new = self.append(DATA_LOG, block, holder, ofs as u16)?;
+        self.set_node_addr(holder, ofs, new)?;
+        self.invalidate(addr);
+        self.stats.gc_moved_blocks += 1;
+        Ok(true)
+    }
+}

@@ -1,0 +1,230 @@
+//! Geometry: block and segment sizes, and where each area lies (`docs/format.md`, Layout).
+
+use crate::error::{Error, Result};
+
+pub const BLOCK_SIZE: usize = 4096;
+pub const BLOCK_SIZE_LOG2: u32 = 12;
+pub const SEG_BLOCKS_LOG2: u32 = 9;
+/// Blocks per segment.
+pub const SEG_BLOCKS: u32 = 1 << SEG_BLOCKS_LOG2;
+
+/// A hole: no block.
+pub const NULL_ADDR: u32 = 0;
+/// Reserved by fallocate, never written: reads as zeros, counts as used.
+pub const NEW_ADDR: u32 = u32::MAX;
+
+/// Most active logs a checkpoint can describe.
+pub const MAX_LOGS: usize = 8;
+/// Logs in format 1.0.
+pub const LOG_COUNT: u32 = 2;
+/// Orphan blocks per checkpoint pack.
+pub const ORPHAN_BLOCKS: u32 = 16;
+
+pub const SUT_ENTRIES_PER_BLOCK: u32 = 53;
+pub const NAT_ENTRIES_PER_BLOCK: u32 = 1020;
+pub const ORPHANS_PER_BLOCK: u32 = 1020;
+const BITMAP_BITS_PER_BLOCK: u32 = (BLOCK_SIZE * 8) as u32;
+
+/// Segments the cleaner keeps in reserve, at least.
+pub const MIN_RESERVED_SEGMENTS: u32 = 8;
+/// Smallest main area mkfs accepts: the reserve plus room to be useful.
+pub const MIN_MAIN_SEGMENTS: u32 = MIN_RESERVED_SEGMENTS + 16;
+
+/// Where everything is. Built by mkfs from the device size, read back from the superblock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    pub total_blocks: u64,
+    pub cp_start: u32,
+    pub cp_blocks: u32,
+    pub sut_start: u32,
+    pub sut_blocks: u32,
+    pub nat_start: u32,
+    pub nat_blocks: u32,
+    pub ssa_start: u32,
+    pub main_start: u32,
+    pub main_segments: u32,
+    pub reserved_segments: u32,
+    pub max_nid: u32,
+    pub orphan_blocks: u32,
+    pub log_count: u32,
+}
+
+fn div_ceil(a: u64, b: u64) -> u64 {
+    a.div_ceil(b)
+}
+
+impl Layout {
+    /// Lay out a file system over `device_blocks` blocks. Devices past 16 TiB use the first
+    /// 16 TiB (block addresses are 32 bits).
+    pub fn compute(device_blocks: u64) -> Result<Layout> {
+        let total = device_blocks.min(u64::from(NEW_ADDR - 1));
+        // The metadata areas grow with the main area, so iterate to the fixed point.
+        let mut segments = total / u64::from(SEG_BLOCKS);
+        for _ in 0..16 {
+            let l = Self::with_segments(total, segments as u32);
+            let fit = total.saturating_sub(u64::from(l.main_start)) / u64::from(SEG_BLOCKS);
+            if fit >= segments {
+                return l.check_minimum();
+            }
+            segments = fit;
+        }
+        Layout::with_segments(total, segments as u32).check_minimum()
+    }
+
+    /// Device size, in bytes, below which mkfs refuses.
+    pub fn minimum_device_bytes() -> u64 {
+        let l = Self::with_segments(u64::MAX, MIN_MAIN_SEGMENTS);
+        (u64::from(l.main_start) + u64::from(MIN_MAIN_SEGMENTS) * u64::from(SEG_BLOCKS))
+            * BLOCK_SIZE as u64
+    }
+
+    fn check_minimum(self) -> Result<Layout> {
+        if self.main_segments < MIN_MAIN_SEGMENTS {
+            return Err(Error::Incompatible("device too small"));
+        }
+        Ok(self)
+    }
+
+    fn with_segments(total_blocks: u64, main_segments: u32) -> Layout {
+        let segs = u64::from(main_segments);
+        let sut_blocks = div_ceil(segs, u64::from(SUT_ENTRIES_PER_BLOCK)).max(1);
+        let nat_entries = (segs * u64::from(SEG_BLOCKS)).clamp(2, u64::from(u32::MAX - 1));
+        let nat_blocks = div_ceil(nat_entries, u64::from(NAT_ENTRIES_PER_BLOCK));
+        let max_nid = (nat_blocks * u64::from(NAT_ENTRIES_PER_BLOCK)).min(u64::from(u32::MAX - 1));
+        let cp_blocks = 1
+            + div_ceil(nat_blocks, u64::from(BITMAP_BITS_PER_BLOCK))
+            + div_ceil(sut_blocks, u64::from(BITMAP_BITS_PER_BLOCK))
+            + MAX_LOGS as u64
+            + u64::from(ORPHAN_BLOCKS);
+        let cp_start = 2u64;
+        let sut_start = cp_start + 2 * cp_blocks;
+        let nat_start = sut_start + 2 * sut_blocks;
+        let ssa_start = nat_start + 2 * nat_blocks;
+        let meta_end = ssa_start + segs;
+        let main_start = div_ceil(meta_end, u64::from(SEG_BLOCKS)) * u64::from(SEG_BLOCKS);
+        let reserved = (main_segments / 20)
+            .min(1024 + main_segments / 100)
+            .max(MIN_RESERVED_SEGMENTS);
+        Layout {
+            total_blocks,
+            cp_start: cp_start as u32,
+            cp_blocks: cp_blocks as u32,
+            sut_start: sut_start as u32,
+            sut_blocks: sut_blocks as u32,
+            nat_start: nat_start as u32,
+            nat_blocks: nat_blocks as u32,
+            ssa_start: ssa_start as u32,
+            main_start: main_start.min(u64::from(u32::MAX)) as u32,
+            main_segments,
+            reserved_segments: reserved,
+            max_nid: max_nid as u32,
+            orphan_blocks: ORPHAN_BLOCKS,
+            log_count: LOG_COUNT,
+        }
+    }
+
+    /// Check a layout read from disk: areas in order, inside the device, sized for the segments.
+    pub fn validate(&self, device_blocks: u64) -> core::result::Result<(), &'static str> {
+        let expect = Self::with_segments(self.total_blocks, self.main_segments);
+        if self.total_blocks > device_blocks {
+            return Err("file system is larger than the device");
+        }
+        if self.log_count == 0 || self.log_count as usize > MAX_LOGS {
+            return Err("bad log count");
+        }
+        if self.cp_start != 2
+            || self.cp_blocks != expect.cp_blocks
+            || self.sut_start != expect.sut_start
+            || self.sut_blocks != expect.sut_blocks
+            || self.nat_start != expect.nat_start
+            || self.nat_blocks != expect.nat_blocks
+            || self.ssa_start != expect.ssa_start
+            || self.main_start != expect.main_start
+            || self.max_nid != expect.max_nid
+            || self.orphan_blocks != ORPHAN_BLOCKS
+        {
+            return Err("areas are not where the segment count puts them");
+        }
+        let end =
+            u64::from(self.main_start) + u64::from(self.main_segments) * u64::from(SEG_BLOCKS);
+        if end > self.total_blocks {
+            return Err("main area extends past the end of the file system");
+        }
+        if self.main_segments < MIN_MAIN_SEGMENTS
+            || self.reserved_segments < MIN_RESERVED_SEGMENTS
+            || self.reserved_segments >= self.main_segments
+        {
+            return Err("bad segment counts");
+        }
+        Ok(())
+    }
+
+    pub fn nat_bitmap_blocks(&self) -> u32 {
+        self.nat_blocks.div_ceil(BITMAP_BITS_PER_BLOCK)
+    }
+
+    pub fn sut_bitmap_blocks(&self) -> u32 {
+        self.sut_blocks.div_ceil(BITMAP_BITS_PER_BLOCK)
+    }
+
+    /// First block of checkpoint pack 0 or 1.
+    pub fn cp_pack_start(&self, pack: u32) -> u64 {
+        u64::from(self.cp_start) + u64::from(pack & 1) * u64::from(self.cp_blocks)
+    }
+
+    pub fn sut_copy_addr(&self, block: u32, copy: bool) -> u64 {
+        u64::from(self.sut_start) + 2 * u64::from(block) + u64::from(copy)
+    }
+
+    pub fn nat_copy_addr(&self, block: u32, copy: bool) -> u64 {
+        u64::from(self.nat_start) + 2 * u64::from(block) + u64::from(copy)
+    }
+
+    pub fn ssa_addr(&self, segno: u32) -> u64 {
+        u64::from(self.ssa_start) + u64::from(segno)
+    }
+
+    pub fn segment_start(&self, segno: u32) -> u32 {
+        self.main_start + segno * SEG_BLOCKS
+    }
+
+    /// The segment and offset of a main-area address.
+    pub fn locate(&self, addr: u32) -> Option<(u32, u32)> {
+        let rel = addr.checked_sub(self.main_start)?;
+        let segno = rel >> SEG_BLOCKS_LOG2;
+        (segno < self.main_segments).then_some((segno, rel & (SEG_BLOCKS - 1)))
+    }
+
+    /// Blocks users may fill.
+    pub fn user_capacity(&self) -> u64 {
+        u64::from(self.main_segments - self.reserved_segments) * u64::from(SEG_BLOCKS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layouts_fit_and_validate() {
+        for blocks in [16_384u64, 20_000, 524_288, 1 << 28, (1u64 << 32) + 5] {
+            let l = Layout::compute(blocks).unwrap();
+            assert!(l.main_start % SEG_BLOCKS == 0);
+            assert!(u64::from(l.ssa_start) + u64::from(l.main_segments) <= u64::from(l.main_start));
+            assert!(
+                u64::from(l.main_start) + u64::from(l.main_segments) * u64::from(SEG_BLOCKS)
+                    <= l.total_blocks
+            );
+            assert!(u64::from(l.max_nid) >= u64::from(l.main_segments) * u64::from(SEG_BLOCKS));
+            l.validate(blocks).unwrap();
+        }
+    }
+
+    #[test]
+    fn tiny_devices_are_refused() {
+        assert!(Layout::compute(256).is_err());
+        let min = Layout::minimum_device_bytes() / BLOCK_SIZE as u64;
+        assert!(Layout::compute(min).is_ok());
+        assert!(Layout::compute(min - SEG_BLOCKS as u64).is_err());
+    }
+}

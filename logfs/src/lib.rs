@@ -1,0 +1,40 @@
+//! logfs: a log-structured file system for flash.
+//!
+//! Every write is appended to a log; nothing is overwritten in place except the superblock and
+//! the shadow-paged tables a checkpoint commits. See `docs/format.md` for the on-disk format.
+//! The crate is `no_std` and free of `unsafe`, so it runs unchanged in the kernel (through
+//! bentofs) and in userspace (over FUSE); the runtime supplies block I/O, locks and time.
+//!
+//! Modules, one mechanism each (as in F2FS):
+//! * on-disk structures: [`superblock`], [`checkpoint`], [`segment`] (usage table), [`nat`]
+//!   (node address table), [`summary`] (block owners), [`node`] (inodes and index nodes),
+//!   [`dir`] (hashed directories), [`xattr`];
+//! * mechanisms: [`log`] (append-only writing), [`file`] (block mapping, read, write, truncate),
+//!   [`gc`] (segment cleaning), [`recovery`] (orphans at mount), [`mkfs`];
+//! * [`fs`]: the mounted file system and the Bento `FileSystem` implementation.
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+pub mod checkpoint;
+pub mod csum;
+pub mod dir;
+pub mod error;
+pub mod file;
+pub mod fs;
+pub mod gc;
+pub mod layout;
+pub mod log;
+pub mod mkfs;
+pub mod nat;
+pub mod node;
+pub mod recovery;
+pub mod segment;
+pub mod summary;
+pub mod superblock;
+pub mod xattr;
+
+pub use error::{Error, Result};
+pub use fs::LogFs;
+pub use layout::{BLOCK_SIZE, SEG_BLOCKS};

@@ -1,0 +1,127 @@
+//! Active logs: where new blocks go.
+//!
+//! Each log (nodes, data) fills one segment at a time, front to back. Blocks are staged in a
+//! segment-sized buffer and written in large sequential requests: when the segment is full, or
+//! when a checkpoint needs everything on disk. Reads of staged blocks are served from the
+//! buffer. The segment's summary is built as blocks are appended.
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+
+use bento_runtime::Errno;
+use bento_runtime::ks::block::{BlockDevice, WriteFlags};
+
+use crate::error::{Error, Result, io};
+use crate::layout::{BLOCK_SIZE, Layout, SEG_BLOCKS};
+use crate::summary::SummaryBlock;
+
+/// Index of the node log and the data log.
+pub const NODE_LOG: usize = 0;
+pub const DATA_LOG: usize = 1;
+
+pub struct Log {
+    /// `segment::LOG_NODE` or `LOG_DATA`.
+    pub kind: u8,
+    pub segno: u32,
+    /// Next block of the segment to hand out.
+    pub next_off: u32,
+    /// First block held in `buf` (earlier ones were written before this mount).
+    buf_start: u32,
+    /// Blocks before this are on disk.
+    flushed: u32,
+    buf: Vec<u8>,
+    pub summary: Box<SummaryBlock>,
+}
+
+impl Log {
+    pub fn new(kind: u8, segno: u32, next_off: u32, summary: Box<SummaryBlock>) -> Result<Log> {
+        let mut buf = Vec::new();
+        buf.try_reserve_exact(SEG_BLOCKS as usize * BLOCK_SIZE)
+            .map_err(|_| Error::Errno(Errno::ENOMEM))?;
+        buf.resize(SEG_BLOCKS as usize * BLOCK_SIZE, 0);
+        Ok(Log {
+            kind,
+            segno,
+            next_off,
+            buf_start: next_off,
+            flushed: next_off,
+            buf,
+            summary,
+        })
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.next_off >= SEG_BLOCKS
+    }
+
+    /// Blocks left in the current segment.
+    pub fn room(&self) -> u32 {
+        SEG_BLOCKS - self.next_off.min(SEG_BLOCKS)
+    }
+
+    /// Stage one block; returns its address. The caller made sure the segment is not full.
+    pub fn append(
+        &mut self,
+        layout: &Layout,
+        block: &[u8; BLOCK_SIZE],
+        nid: u32,
+        ofs: u16,
+    ) -> Result<u32> {
+        let off = self.next_off;
+        let dst = self
+            .buf
+            .get_mut(off as usize * BLOCK_SIZE..(off as usize + 1) * BLOCK_SIZE)
+            .ok_or(Error::Errno(Errno::ENOSPC))?;
+        dst.copy_from_slice(block);
+        self.summary.set(off, nid, ofs);
+        self.next_off += 1;
+        Ok(layout.segment_start(self.segno) + off)
+    }
+
+    /// The staged copy of `addr`, if this log holds it.
+    pub fn staged(&self, layout: &Layout, addr: u32) -> Option<&[u8]> {
+        let (segno, off) = layout.locate(addr)?;
+        if segno != self.segno || off < self.buf_start || off >= self.next_off {
+            return None;
+        }
+        self.buf
+            .get(off as usize * BLOCK_SIZE..(off as usize + 1) * BLOCK_SIZE)
+    }
+
+    /// Write every staged block not yet on disk.
+    pub fn flush<D: BlockDevice + ?Sized>(&mut self, dev: &D, layout: &Layout) -> Result<()> {
+        if self.flushed < self.next_off {
+            let (from, to) = (self.flushed as usize, self.next_off as usize);
+            let start = u64::from(layout.segment_start(self.segno)) + from as u64;
+            dev.write_blocks(
+                start,
+                &self.buf[from * BLOCK_SIZE..to * BLOCK_SIZE],
+                WriteFlags::NONE,
+            )
+            .map_err(io)?;
+            self.flushed = self.next_off;
+        }
+        Ok(())
+    }
+
+    /// Finish the segment (flush it and write its summary to the SSA), then continue in `segno`.
+    pub fn switch<D: BlockDevice + ?Sized>(
+        &mut self,
+        dev: &D,
+        layout: &Layout,
+        seed: u32,
+        segno: u32,
+    ) -> Result<()> {
+        self.flush(dev, layout)?;
+        let old = self.segno;
+        let block = self.summary.seal(seed);
+        dev.write_blocks(layout.ssa_addr(old), block, WriteFlags::NONE)
+            .map_err(io)?;
+        *self.summary = *SummaryBlock::new(segno, self.kind)?;
+        self.segno = segno;
+        self.next_off = 0;
+        self.buf_start = 0;
+        self.flushed = 0;
+        Ok(())
+    }
+}

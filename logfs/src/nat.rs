@@ -1,0 +1,253 @@
+//! The node address table (NAT): nid → block address of the node's newest copy.
+//!
+//! Table blocks are read on demand and stay in memory; a checkpoint writes changed blocks to
+//! their shadow copies. Blocks at or past `written` were never written and hold only free nids,
+//! so a fresh volume reads none of its (large) table. Free nids are found by scanning from a
+//! cursor; a freed nid is reusable only after the next checkpoint, since the committed
+//! checkpoint may still name it.
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+
+use hashbrown::{HashMap, HashSet};
+use static_assertions::const_assert_eq;
+use zerocopy::little_endian::U32;
+use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes, KnownLayout, Unaligned};
+
+use bento_runtime::Errno;
+use bento_runtime::ks::block::{BlockDevice, WriteFlags};
+
+use crate::csum::{self, MAGIC_NAT};
+use crate::error::{Error, Result, io};
+use crate::layout::{BLOCK_SIZE, Layout, NAT_ENTRIES_PER_BLOCK, NEW_ADDR};
+use crate::segment::bit;
+
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct RawNatBlock {
+    pub magic: U32,
+    pub crc: U32,
+    pub _reserved: [u8; 8],
+    pub entries: [U32; NAT_ENTRIES_PER_BLOCK as usize],
+}
+const_assert_eq!(core::mem::size_of::<RawNatBlock>(), BLOCK_SIZE);
+
+struct NatBlock {
+    raw: Box<RawNatBlock>,
+    dirty: bool,
+}
+
+pub struct Nat {
+    blocks: HashMap<u32, NatBlock>,
+    copy: Vec<bool>,
+    /// Blocks below this have been written at least once.
+    written: u32,
+    max_nid: u32,
+    cursor: u32,
+    free: Vec<u32>,
+    pending_free: HashSet<u32>,
+}
+
+fn split(nid: u32) -> (u32, usize) {
+    (
+        nid / NAT_ENTRIES_PER_BLOCK,
+        (nid % NAT_ENTRIES_PER_BLOCK) as usize,
+    )
+}
+
+impl Nat {
+    pub fn new(layout: &Layout, copy_bits: &[u8], written: u32, cursor: u32) -> Result<Nat> {
+        if written > layout.nat_blocks {
+            return Err(Error::corrupt("checkpoint (NAT extent)", 0));
+        }
+        let copy = (0..layout.nat_blocks as usize)
+            .map(|i| bit(copy_bits, i))
+            .collect();
+        Ok(Nat {
+            blocks: HashMap::new(),
+            copy,
+            written,
+            max_nid: layout.max_nid,
+            cursor: cursor.max(1),
+            free: Vec::new(),
+            pending_free: HashSet::new(),
+        })
+    }
+
+    pub fn max_nid(&self) -> u32 {
+        self.max_nid
+    }
+
+    pub fn written(&self) -> u32 {
+        self.written
+    }
+
+    /// Lowest nid that might be free, for the checkpoint.
+    pub fn next_free_hint(&self) -> u32 {
+        self.free
+            .iter()
+            .copied()
+            .chain(self.pending_free.iter().copied())
+            .fold(self.cursor, u32::min)
+    }
+
+    fn block<D: BlockDevice + ?Sized>(
+        &mut self,
+        dev: &D,
+        layout: &Layout,
+        seed: u32,
+        b: u32,
+    ) -> Result<&mut NatBlock> {
+        if !self.blocks.contains_key(&b) {
+            let mut raw = RawNatBlock::new_box_zeroed().map_err(|_| Error::Errno(Errno::ENOMEM))?;
+            if b < self.written {
+                let copy = self.copy.get(b as usize).copied().unwrap_or(false);
+                let addr = layout.nat_copy_addr(b, copy);
+                dev.read_blocks(addr, raw.as_mut_bytes()).map_err(io)?;
+                let bytes: &[u8; BLOCK_SIZE] = zerocopy::transmute_ref!(&*raw);
+                csum::verify(seed, MAGIC_NAT, bytes, "node address table", addr)?;
+                if raw.entries.iter().any(|e| e.get() == NEW_ADDR)
+                    || (b == 0 && raw.entries[0].get() != 0)
+                {
+                    return Err(Error::corrupt("node address table entry", addr));
+                }
+            }
+            self.blocks.insert(b, NatBlock { raw, dirty: false });
+        }
+        self.blocks.get_mut(&b).ok_or(Error::Errno(Errno::EIO))
+    }
+
+    /// The address of `nid`: 0 when free, `NEW_ADDR` when allocated but not yet written.
+    pub fn get<D: BlockDevice + ?Sized>(
+        &mut self,
+        dev: &D,
+        layout: &Layout,
+        seed: u32,
+        nid: u32,
+    ) -> Result<u32> {
+        if nid == 0 || nid >= self.max_nid {
+            return Err(Error::corrupt("node id out of range", u64::from(nid)));
+        }
+        let (b, i) = split(nid);
+        Ok(self.block(dev, layout, seed, b)?.raw.entries[i].get())
+    }
+
+    pub fn set<D: BlockDevice + ?Sized>(
+        &mut self,
+        dev: &D,
+        layout: &Layout,
+        seed: u32,
+        nid: u32,
+        addr: u32,
+    ) -> Result<()> {
+        if nid == 0 || nid >= self.max_nid {
+            return Err(Error::corrupt("node id out of range", u64::from(nid)));
+        }
+        let (b, i) = split(nid);
+        let blk = self.block(dev, layout, seed, b)?;
+        blk.raw.entries[i] = addr.into();
+        blk.dirty = true;
+        Ok(())
+    }
+
+    /// Take a free nid; its entry becomes `NEW_ADDR` until the node is written.
+    pub fn alloc<D: BlockDevice + ?Sized>(
+        &mut self,
+        dev: &D,
+        layout: &Layout,
+        seed: u32,
+    ) -> Result<u32> {
+        if let Some(nid) = self.free.pop() {
+            if self.get(dev, layout, seed, nid)? == 0 {
+                self.set(dev, layout, seed, nid, NEW_ADDR)?;
+                return Ok(nid);
+            }
+        }
+        // Scan from the cursor, wrapping once.
+        let start = self.cursor.clamp(1, self.max_nid.saturating_sub(1).max(1));
+        let mut nid = start;
+        loop {
+            if !self.pending_free.contains(&nid) && self.get(dev, layout, seed, nid)? == 0 {
+                self.set(dev, layout, seed, nid, NEW_ADDR)?;
+                self.cursor = nid + 1;
+                return Ok(nid);
+            }
+            nid += 1;
+            if nid >= self.max_nid {
+                nid = 1;
+            }
+            if nid == start {
+                return Err(Error::Errno(Errno::ENOSPC));
+            }
+        }
+    }
+
+    /// Release a nid; reusable after the next checkpoint.
+    pub fn release<D: BlockDevice + ?Sized>(
+        &mut self,
+        dev: &D,
+        layout: &Layout,
+        seed: u32,
+        nid: u32,
+    ) -> Result<()> {
+        self.set(dev, layout, seed, nid, 0)?;
+        self.pending_free.insert(nid);
+        Ok(())
+    }
+
+    /// Write changed blocks to their shadow copies (every block below the new high-water mark
+    /// must exist on disk, so blocks first touched now are written too).
+    pub fn write_dirty<D: BlockDevice + ?Sized>(
+        &mut self,
+        dev: &D,
+        layout: &Layout,
+        seed: u32,
+    ) -> Result<()> {
+        let high = self
+            .blocks
+            .iter()
+            .filter(|(_, b)| b.dirty)
+            .map(|(&i, _)| i + 1)
+            .max()
+            .unwrap_or(0);
+        for b in self.written..high {
+            self.block(dev, layout, seed, b)?.dirty = true;
+        }
+        self.written = self.written.max(high);
+        let mut dirty: Vec<u32> = self
+            .blocks
+            .iter()
+            .filter(|(_, b)| b.dirty)
+            .map(|(&i, _)| i)
+            .collect();
+        dirty.sort_unstable();
+        for b in dirty {
+            let copy = !self.copy.get(b as usize).copied().unwrap_or(false);
+            let Some(blk) = self.blocks.get_mut(&b) else {
+                continue;
+            };
+            let bytes: &mut [u8; BLOCK_SIZE] = zerocopy::transmute_mut!(&mut *blk.raw);
+            csum::seal(seed, MAGIC_NAT, bytes);
+            dev.write_blocks(layout.nat_copy_addr(b, copy), bytes, WriteFlags::NONE)
+                .map_err(io)?;
+            blk.dirty = false;
+            if let Some(c) = self.copy.get_mut(b as usize) {
+                *c = copy;
+            }
+        }
+        Ok(())
+    }
+
+    /// The checkpoint committed: nids freed before it are reusable.
+    pub fn commit(&mut self) {
+        self.free.extend(self.pending_free.drain());
+    }
+
+    pub fn copy_bitmap(&self, out: &mut [u8]) {
+        crate::segment::to_bitmap(&self.copy, out)
+    }
+
+    pub fn dirty_blocks(&self) -> usize {
+        self.blocks.values().filter(|b| b.dirty).count()
+    }
+}

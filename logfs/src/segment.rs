@@ -1,0 +1,383 @@
+//! The segment usage table (SUT): for every main segment, how many blocks are live, which ones,
+//! which log wrote it and when. Kept whole in memory; a checkpoint writes the changed table
+//! blocks to their shadow copies.
+
+use alloc::vec::Vec;
+
+use static_assertions::const_assert_eq;
+use zerocopy::little_endian::{I64, U16};
+use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes, KnownLayout, Unaligned};
+
+use bento_runtime::ks::block::{BlockDevice, WriteFlags};
+
+use crate::csum::{self, MAGIC_SUT};
+use crate::error::{Error, Result, io};
+use crate::layout::{BLOCK_SIZE, Layout, SEG_BLOCKS, SUT_ENTRIES_PER_BLOCK};
+
+/// `log` values of a segment.
+pub const LOG_NONE: u8 = 0;
+pub const LOG_NODE: u8 = 1;
+pub const LOG_DATA: u8 = 2;
+
+const MAP_BYTES: usize = SEG_BLOCKS as usize / 8;
+
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy)]
+#[repr(C)]
+pub struct RawSutEntry {
+    pub valid: U16,
+    pub log: u8,
+    pub _reserved: u8,
+    pub mtime: I64,
+    pub valid_map: [u8; MAP_BYTES],
+}
+const_assert_eq!(core::mem::size_of::<RawSutEntry>(), 76);
+
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct RawSutBlock {
+    pub magic: zerocopy::little_endian::U32,
+    pub crc: zerocopy::little_endian::U32,
+    pub _reserved: [u8; 8],
+    pub entries: [RawSutEntry; SUT_ENTRIES_PER_BLOCK as usize],
+    pub _pad: [u8; 52],
+}
+const_assert_eq!(core::mem::size_of::<RawSutBlock>(), BLOCK_SIZE);
+
+/// Where a segment stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SegState {
+    /// Empty as of the last checkpoint: may be written.
+    Free,
+    /// Holds live blocks (or did at the last checkpoint).
+    InUse,
+    /// A log is filling it.
+    Active,
+    /// Emptied since the last checkpoint, which may still reference its blocks: free after the
+    /// next checkpoint.
+    Prefree,
+}
+
+#[derive(Clone, Copy)]
+pub struct SegEntry {
+    pub valid: u16,
+    pub log: u8,
+    pub state: SegState,
+    pub mtime: i64,
+    pub map: [u64; SEG_BLOCKS as usize / 64],
+}
+
+impl SegEntry {
+    const FREE: SegEntry = SegEntry {
+        valid: 0,
+        log: LOG_NONE,
+        state: SegState::Free,
+        mtime: 0,
+        map: [0; 8],
+    };
+
+    pub fn is_valid(&self, off: u32) -> bool {
+        let off = off as usize;
+        self.map
+            .get(off / 64)
+            .is_some_and(|w| w & (1 << (off % 64)) != 0)
+    }
+}
+
+pub struct SegmentTable {
+    entries: Vec<SegEntry>,
+    /// Which copy of each SUT block the last checkpoint uses.
+    copy: Vec<bool>,
+    dirty: Vec<bool>,
+    free: u32,
+    prefree: Vec<u32>,
+    cursor: u32,
+}
+
+impl SegmentTable {
+    /// A table where every segment is free (mkfs).
+    pub fn new_empty(layout: &Layout) -> Result<SegmentTable> {
+        let n = layout.main_segments as usize;
+        let mut entries = Vec::new();
+        entries
+            .try_reserve_exact(n)
+            .map_err(|_| Error::Errno(bento_runtime::Errno::ENOMEM))?;
+        entries.resize(n, SegEntry::FREE);
+        Ok(SegmentTable {
+            entries,
+            copy: alloc::vec![false; layout.sut_blocks as usize],
+            dirty: alloc::vec![true; layout.sut_blocks as usize],
+            free: layout.main_segments,
+            prefree: Vec::new(),
+            cursor: 0,
+        })
+    }
+
+    /// Load the table a checkpoint describes. `copy_bits` is its SUT bitmap.
+    pub fn load<D: BlockDevice + ?Sized>(
+        dev: &D,
+        layout: &Layout,
+        seed: u32,
+        copy_bits: &[u8],
+    ) -> Result<SegmentTable> {
+        let mut t = SegmentTable::new_empty(layout)?;
+        t.dirty.fill(false);
+        let mut raw = RawSutBlock::new_box_zeroed()
+            .map_err(|_| Error::Errno(bento_runtime::Errno::ENOMEM))?;
+        for b in 0..layout.sut_blocks {
+            let copy = bit(copy_bits, b as usize);
+            t.copy[b as usize] = copy;
+            let addr = layout.sut_copy_addr(b, copy);
+            dev.read_blocks(addr, raw.as_mut_bytes()).map_err(io)?;
+            let bytes: &[u8; BLOCK_SIZE] = zerocopy::transmute_ref!(&*raw);
+            csum::verify(seed, MAGIC_SUT, bytes, "segment usage table", addr)?;
+            for (i, e) in raw.entries.iter().enumerate() {
+                let segno = b as usize * SUT_ENTRIES_PER_BLOCK as usize + i;
+                let Some(slot) = t.entries.get_mut(segno) else {
+                    break;
+                };
+                let mut map = [0u64; 8];
+                for (w, chunk) in map.iter_mut().zip(e.valid_map.chunks_exact(8)) {
+                    let mut word = [0u8; 8];
+                    word.copy_from_slice(chunk);
+                    *w = u64::from_le_bytes(word);
+                }
+                let valid = e.valid.get();
+                let counted: u32 = map.iter().map(|w| w.count_ones()).sum();
+                if u32::from(valid) != counted
+                    || e.log > LOG_DATA
+                    || (valid > 0 && e.log == LOG_NONE)
+                {
+                    return Err(Error::corrupt("segment usage entry", addr));
+                }
+                *slot = SegEntry {
+                    valid,
+                    log: e.log,
+                    state: if valid == 0 {
+                        SegState::Free
+                    } else {
+                        SegState::InUse
+                    },
+                    mtime: e.mtime.get(),
+                    map,
+                };
+            }
+        }
+        t.free = t
+            .entries
+            .iter()
+            .filter(|e| e.state == SegState::Free)
+            .count() as u32;
+        Ok(t)
+    }
+
+    pub fn len(&self) -> u32 {
+        self.entries.len() as u32
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn get(&self, segno: u32) -> Option<&SegEntry> {
+        self.entries.get(segno as usize)
+    }
+
+    pub fn free_segments(&self) -> u32 {
+        self.free
+    }
+
+    pub fn prefree_segments(&self) -> u32 {
+        self.prefree.len() as u32
+    }
+
+    fn touch(&mut self, segno: u32) {
+        if let Some(d) = self.dirty.get_mut((segno / SUT_ENTRIES_PER_BLOCK) as usize) {
+            *d = true;
+        }
+    }
+
+    /// Give a log a free segment, preferring the first free one at or after `hint` so logs
+    /// write the device front to back.
+    pub fn allocate(&mut self, log: u8, hint: u32) -> Option<u32> {
+        let n = self.len();
+        if self.free == 0 || n == 0 {
+            return None;
+        }
+        let start = if hint < n { hint } else { self.cursor };
+        for i in 0..n {
+            let segno = (start + i) % n;
+            if self.entries[segno as usize].state == SegState::Free {
+                let e = &mut self.entries[segno as usize];
+                e.state = SegState::Active;
+                e.log = log;
+                self.free -= 1;
+                self.cursor = (segno + 1) % n;
+                self.touch(segno);
+                return Some(segno);
+            }
+        }
+        None
+    }
+
+    /// Mark a segment a log resumes after mount.
+    pub fn set_active(&mut self, segno: u32, log: u8) -> Result<()> {
+        let e = self
+            .entries
+            .get_mut(segno as usize)
+            .ok_or(Error::corrupt("checkpoint log segment", 0))?;
+        if e.state == SegState::Free {
+            self.free -= 1;
+        }
+        if e.log != LOG_NONE && e.log != log {
+            return Err(Error::corrupt("checkpoint log segment type", 0));
+        }
+        e.state = SegState::Active;
+        e.log = log;
+        Ok(())
+    }
+
+    /// A log left this segment.
+    pub fn retire(&mut self, segno: u32) {
+        if let Some(e) = self.entries.get_mut(segno as usize) {
+            if e.state == SegState::Active {
+                if e.valid == 0 {
+                    e.state = SegState::Prefree;
+                    self.prefree.push(segno);
+                } else {
+                    e.state = SegState::InUse;
+                }
+            }
+        }
+    }
+
+    /// A block was written at `(segno, off)`.
+    pub fn set_valid(&mut self, segno: u32, off: u32, now: i64) {
+        if let Some(e) = self.entries.get_mut(segno as usize) {
+            let (w, b) = ((off / 64) as usize, off % 64);
+            if let Some(word) = e.map.get_mut(w) {
+                if *word & (1 << b) == 0 {
+                    *word |= 1 << b;
+                    e.valid += 1;
+                }
+            }
+            e.mtime = e.mtime.max(now);
+            self.touch(segno);
+        }
+    }
+
+    /// The block at `(segno, off)` died. Returns false if it was not live (a corrupt pointer).
+    pub fn set_invalid(&mut self, segno: u32, off: u32) -> bool {
+        let Some(e) = self.entries.get_mut(segno as usize) else {
+            return false;
+        };
+        let (w, b) = ((off / 64) as usize, off % 64);
+        let Some(word) = e.map.get_mut(w) else {
+            return false;
+        };
+        if *word & (1 << b) == 0 {
+            return false;
+        }
+        *word &= !(1 << b);
+        e.valid -= 1;
+        if e.valid == 0 && e.state == SegState::InUse {
+            e.state = SegState::Prefree;
+            self.prefree.push(segno);
+        }
+        self.touch(segno);
+        true
+    }
+
+    /// The checkpoint committed: emptied segments are free now. Returns them (for discard).
+    pub fn commit(&mut self) -> Vec<u32> {
+        let freed = core::mem::take(&mut self.prefree);
+        for &segno in &freed {
+            if let Some(e) = self.entries.get_mut(segno as usize) {
+                if e.state == SegState::Prefree && e.valid == 0 {
+                    e.state = SegState::Free;
+                    e.log = LOG_NONE;
+                    self.free += 1;
+                    self.touch(segno);
+                }
+            }
+        }
+        freed
+    }
+
+    /// The in-use segment with the fewest live blocks (greedy cleaning), if any is not full.
+    pub fn greedy_victim(&self) -> Option<u32> {
+        self.entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.state == SegState::InUse && u32::from(e.valid) < SEG_BLOCKS)
+            .min_by_key(|(_, e)| e.valid)
+            .map(|(i, _)| i as u32)
+    }
+
+    pub fn dirty_blocks(&self) -> usize {
+        self.dirty.iter().filter(|d| **d).count()
+    }
+
+    /// Write every changed table block to its shadow copy and select it in the bitmap.
+    pub fn write_dirty<D: BlockDevice + ?Sized>(
+        &mut self,
+        dev: &D,
+        layout: &Layout,
+        seed: u32,
+    ) -> Result<()> {
+        let mut raw = RawSutBlock::new_box_zeroed()
+            .map_err(|_| Error::Errno(bento_runtime::Errno::ENOMEM))?;
+        for b in 0..self.dirty.len() {
+            if !self.dirty[b] {
+                continue;
+            }
+            raw.as_mut_bytes().fill(0);
+            for (i, slot) in raw.entries.iter_mut().enumerate() {
+                let Some(e) = self.entries.get(b * SUT_ENTRIES_PER_BLOCK as usize + i) else {
+                    break;
+                };
+                slot.valid = e.valid.into();
+                slot.log = e.log;
+                slot.mtime = e.mtime.into();
+                for (chunk, w) in slot.valid_map.chunks_exact_mut(8).zip(e.map.iter()) {
+                    chunk.copy_from_slice(&w.to_le_bytes());
+                }
+            }
+            let copy = !self.copy[b];
+            let bytes: &mut [u8; BLOCK_SIZE] = zerocopy::transmute_mut!(&mut *raw);
+            csum::seal(seed, MAGIC_SUT, bytes);
+            dev.write_blocks(
+                layout.sut_copy_addr(b as u32, copy),
+                bytes,
+                WriteFlags::NONE,
+            )
+            .map_err(io)?;
+            self.copy[b] = copy;
+            self.dirty[b] = false;
+        }
+        Ok(())
+    }
+
+    /// The copy bitmap for the checkpoint body.
+    pub fn copy_bitmap(&self, out: &mut [u8]) {
+        to_bitmap(&self.copy, out)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &SegEntry)> {
+        self.entries.iter().enumerate().map(|(i, e)| (i as u32, e))
+    }
+}
+
+pub(crate) fn bit(bits: &[u8], i: usize) -> bool {
+    bits.get(i / 8).is_some_and(|b| b & (1 << (i % 8)) != 0)
+}
+
+pub(crate) fn to_bitmap(flags: &[bool], out: &mut [u8]) {
+    out.fill(0);
+    for (i, &f) in flags.iter().enumerate() {
+        if f {
+            if let Some(b) = out.get_mut(i / 8) {
+                *b |= 1 << (i % 8);
+            }
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! Extended attributes: all of an inode's attributes live in one xattr node, packed as
+//! `{ index: u8, name_len: u8, value_len: u16, name, value }` after a `used: u16` count.
+
+use alloc::vec::Vec;
+
+use bento_runtime::Errno;
+use bento_runtime::fs::{XATTR_CREATE, XATTR_REPLACE};
+use bento_runtime::ks::block::BlockDevice;
+
+use crate::error::{Error, Result};
+use crate::fs::Volume;
+use crate::node::{KIND_XATTR, NODE_BODY_SIZE, XATTR_NODE_OFFSET};
+
+/// Bytes of entries an xattr node holds.
+pub const XATTR_SPACE: usize = NODE_BODY_SIZE - 2;
+
+const PREFIXES: [(u8, &[u8]); 3] = [(1, b"user."), (2, b"trusted."), (3, b"security.")];
+
+/// Split a full name into its namespace index and the stored suffix.
+fn split_name(name: &[u8]) -> Result<(u8, &[u8])> {
+    for (index, prefix) in PREFIXES {
+        if let Some(rest) = name.strip_prefix(prefix) {
+            if rest.is_empty() {
+                return Err(Errno::EINVAL.into());
+            }
+            if name.len() > 255 {
+                return Err(Errno::ERANGE.into());
+            }
+            return Ok((index, rest));
+        }
+    }
+    Err(Errno::EOPNOTSUPP.into())
+}
+
+struct XEntry<'a> {
+    index: u8,
+    name: &'a [u8],
+    value: &'a [u8],
+}
+
+/// Parse the entries of an xattr node body; `None` if they do not fit together.
+fn parse(body: &[u8]) -> Option<Vec<XEntry<'_>>> {
+    let used = usize::from(u16::from_le_bytes([*body.first()?, *body.get(1)?]));
+    let data = body.get(2..2 + used)?;
+    let mut out = Vec::new();
+    let mut p = 0;
+    while p < data.len() {
+        let hdr = data.get(p..p + 4)?;
+        let (index, nlen, vlen) = (
+            hdr[0],
+            usize::from(hdr[1]),
+            usize::from(u16::from_le_bytes([hdr[2], hdr[3]])),
+        );
+        if !(1..=3).contains(&index) || nlen == 0 {
+            return None;
+        }
+        let name = data.get(p + 4..p + 4 + nlen)?;
+        let value = data.get(p + 4 + nlen..p + 4 + nlen + vlen)?;
+        out.push(XEntry { index, name, value });
+        p += 4 + nlen + vlen;
+    }
+    Some(out)
+}
+
+fn encoded_len(e: &XEntry<'_>) -> usize {
+    4 + e.name.len() + e.value.len()
+}
+
+impl<D: BlockDevice> Volume<D> {
+    fn xattr_nid(&mut self, ino: u32) -> Result<u32> {
+        Ok(self.inode(ino)?.inode().xattr_nid.get())
+    }
+
+    /// The node body of `ino`'s attributes, checked.
+    fn xattr_body(&mut self, ino: u32, nid: u32) -> Result<&[u8]> {
+        let n = self.node(nid)?;
+        if n.kind() != KIND_XATTR || n.header.ino.get() != ino {
+            return Err(Error::corrupt(
+                "xattr node (not this inode's)",
+                u64::from(nid),
+            ));
+        }
+        if parse(&n.body).is_none() {
+            return Err(Error::corrupt("xattr node (entries)", u64::from(nid)));
+        }
+        Ok(&self.nodes.get(nid).ok_or(Error::Errno(Errno::EIO))?.body)
+    }
+
+    pub fn getxattr(&mut self, ino: u32, name: &[u8]) -> Result<Vec<u8>> {
+        let (index, suffix) = split_name(name)?;
+        let nid = self.xattr_nid(ino)?;
+        if nid == 0 {
+            return Err(Errno::ENODATA.into());
+        }
+        let body = self.xattr_body(ino, nid)?;
+        let entries = parse(body).unwrap_or_default();
+        entries
+            .iter()
+            .find(|e| e.index == index && e.name == suffix)
+            .map(|e| e.value.to_vec())
+            .ok_or(Error::Errno(Errno::ENODATA))
+    }
+
+    pub fn listxattr(&mut self, ino: u32) -> Result<Vec<u8>> {
+        let nid = self.xattr_nid(ino)?;
+        let mut out = Vec::new();
+        if nid == 0 {
+            return Ok(out);
+        }
+        let body = self.xattr_body(ino, nid)?;
+        for e in parse(body).unwrap_or_default() {
+            if let Some((_, prefix)) = PREFIXES.iter().find(|(i, _)| *i == e.index) {
+                out.extend_from_slice(prefix);
+                out.extend_from_slice(e.name);
+                out.push(0);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn setxattr(&mut self, ino: u32, name: &[u8], value: &[u8], flags: i32) -> Result<()> {
+        self.check_writable()?;
+        let (index, suffix) = split_name(name)?;
+        if value.len() > XATTR_SPACE {
+            return Err(Errno::ENOSPC.into());
+        }
+        self.write_xattr(ino, index, suffix, Some(value), flags)
+    }
+
+    pub fn removexattr(&mut self, ino: u32, name: &[u8]) -> Result<()> {
+        self.check_writable()?;
+        let (index, suffix) = split_name(name)?;
+        self.write_xattr(ino, index, suffix, None, 0)
+    }
+
+    /// Set (`Some`) or remove (`None`) one attribute by rebuilding the node.
+    fn write_xattr(
+        &mut self,
+        ino: u32,
+        index: u8,
+        name: &[u8],
+        value: Option<&[u8]>,
+        flags: i32,
+    ) -> Result<()> {
+        let nid = self.xattr_nid(ino)?;
+        let mut rebuilt = Vec::new();
+        let mut existed = false;
+        if nid != 0 {
+            let body = self.xattr_body(ino, nid)?;
+            for e in parse(body).unwrap_or_default() {
+                if e.index == index && e.name == name {
+                    existed = true;
+                    continue;
+                }
+                rebuilt.push((e.index, e.name.to_vec(), e.value.to_vec()));
+            }
+        }
+        match value {
+            Some(_) if existed && flags & XATTR_CREATE != 0 => return Err(Errno::EEXIST.into()),
+            Some(_) if !existed && flags & XATTR_REPLACE != 0 => return Err(Errno::ENODATA.into()),
+            None if !existed => return Err(Errno::ENODATA.into()),
+            _ => {}
+        }
+        if let Some(v) = value {
+            rebuilt.push((index, name.to_vec(), v.to_vec()));
+        }
+        let used: usize = rebuilt
+            .iter()
+            .map(|(i, n, v)| {
+                encoded_len(&XEntry {
+                    index: *i,
+                    name: n,
+                    value: v,
+                })
+            })
+            .sum();
+        if used > XATTR_SPACE {
+            return Err(Errno::ENOSPC.into());
+        }
+        self.ensure_space(3)?;
+        let t = crate::fs::now();
+        if rebuilt.is_empty() {
+            if nid != 0 {
+                self.free_node(nid)?;
+                let i = self.inode_mut(ino)?;
+                i.xattr_nid = 0.into();
+                i.blocks = i.blocks.get().saturating_sub(1).into();
+                i.set_ctime(t);
+            }
+            return Ok(());
+        }
+        let nid = if nid == 0 {
+            let nid = self.new_node(Some(ino), XATTR_NODE_OFFSET, KIND_XATTR)?;
+            let i = self.inode_mut(ino)?;
+            i.xattr_nid = nid.into();
+            i.blocks = (i.blocks.get() + 1).into();
+            nid
+        } else {
+            nid
+        };
+        let body = &mut self.node_mut(nid)?.body;
+        body.fill(0);
+        body[..2].copy_from_slice(&(used as u16).to_le_bytes());
+        let mut p = 2;
+        for (i, n, v) in &rebuilt {
+            body[p] = *i;
+            body[p + 1] = n.len() as u8;
+            body[p + 2..p + 4].copy_from_slice(&(v.len() as u16).to_le_bytes());
+            body[p + 4..p + 4 + n.len()].copy_from_slice(n);
+            body[p + 4 + n.len()..p + 4 + n.len() + v.len()].copy_from_slice(v);
+            p += 4 + n.len() + v.len();
+        }
+        self.inode_mut(ino)?.set_ctime(t);
+        Ok(())
+    }
+}

@@ -1,0 +1,131 @@
+mod common;
+
+use bento_runtime::Errno;
+use bento_runtime::fs::{FileSystem, FileType, ROOT_INO, RenameFlags, SetAttr};
+use common::*;
+
+#[test]
+fn create_write_read_remount() {
+    let dev = new_device(64);
+    let fs = mount(&dev);
+    let e = fs.create(&R, ROOT_INO, b"hello", 0o644, 0).unwrap().0;
+    assert_eq!(fs.write(&R, e.attr.ino, 0, 0, b"hello world").unwrap(), 11);
+    let d = fs.mkdir(&R, ROOT_INO, b"dir", 0o755).unwrap();
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let f = fs.create(&R, d.attr.ino, b"big", 0o600, 0).unwrap().0;
+    assert_eq!(fs.write(&R, f.attr.ino, 0, 0, &big).unwrap(), big.len());
+    fs.symlink(&R, ROOT_INO, b"link", b"dir/big").unwrap();
+    assert_eq!(read_all(&fs, e.attr.ino), b"hello world");
+    assert_eq!(read_all(&fs, f.attr.ino), big);
+    unmount(fs);
+
+    let fs = mount(&dev);
+    let names: Vec<Vec<u8>> = list(&fs, ROOT_INO).into_iter().map(|(n, ..)| n).collect();
+    assert_eq!(
+        names,
+        vec![b"dir".to_vec(), b"hello".to_vec(), b"link".to_vec()]
+    );
+    let h = fs.lookup(&R, ROOT_INO, b"hello").unwrap();
+    assert_eq!(read_all(&fs, h.attr.ino), b"hello world");
+    let d = fs.lookup(&R, ROOT_INO, b"dir").unwrap();
+    assert_eq!(d.attr.kind, FileType::Directory);
+    assert_eq!(d.attr.nlink, 2);
+    let f = fs.lookup(&R, d.attr.ino, b"big").unwrap();
+    assert_eq!(read_all(&fs, f.attr.ino), big);
+    let l = fs.lookup(&R, ROOT_INO, b"link").unwrap();
+    assert_eq!(fs.readlink(&R, l.attr.ino).unwrap(), b"dir/big");
+    assert_eq!(fs.getattr(&R, ROOT_INO).unwrap().nlink, 3);
+    unmount(fs);
+}
+
+#[test]
+fn errors_and_renames() {
+    let dev = new_device(64);
+    let fs = mount(&dev);
+    let a = fs.create(&R, ROOT_INO, b"a", 0o644, 0).unwrap().0.attr.ino;
+    fs.write(&R, a, 0, 0, b"AAAA").unwrap();
+    let b = fs.create(&R, ROOT_INO, b"b", 0o644, 0).unwrap().0.attr.ino;
+    fs.write(&R, b, 0, 0, b"BB").unwrap();
+    assert_eq!(
+        fs.create(&R, ROOT_INO, b"a", 0o644, 0).unwrap_err(),
+        Errno::EEXIST
+    );
+    assert_eq!(fs.lookup(&R, ROOT_INO, b"zz").unwrap_err(), Errno::ENOENT);
+    assert_eq!(
+        fs.rename(
+            &R,
+            ROOT_INO,
+            b"a",
+            ROOT_INO,
+            b"b",
+            RenameFlags(RenameFlags::NOREPLACE)
+        )
+        .unwrap_err(),
+        Errno::EEXIST
+    );
+    fs.rename(
+        &R,
+        ROOT_INO,
+        b"a",
+        ROOT_INO,
+        b"b",
+        RenameFlags(RenameFlags::EXCHANGE),
+    )
+    .unwrap();
+    assert_eq!(
+        read_all(&fs, fs.lookup(&R, ROOT_INO, b"a").unwrap().attr.ino),
+        b"BB"
+    );
+    fs.rename(&R, ROOT_INO, b"a", ROOT_INO, b"b", RenameFlags(0))
+        .unwrap();
+    assert_eq!(
+        read_all(&fs, fs.lookup(&R, ROOT_INO, b"b").unwrap().attr.ino),
+        b"BB"
+    );
+    assert_eq!(fs.lookup(&R, ROOT_INO, b"a").unwrap_err(), Errno::ENOENT);
+    let d = fs.mkdir(&R, ROOT_INO, b"d", 0o755).unwrap().attr.ino;
+    let d2 = fs.mkdir(&R, d, b"d2", 0o755).unwrap().attr.ino;
+    assert_eq!(
+        fs.rename(&R, ROOT_INO, b"d", d2, b"x", RenameFlags(0))
+            .unwrap_err(),
+        Errno::EINVAL
+    );
+    assert_eq!(fs.rmdir(&R, ROOT_INO, b"d").unwrap_err(), Errno::ENOTEMPTY);
+    assert_eq!(fs.unlink(&R, ROOT_INO, b"d").unwrap_err(), Errno::EISDIR);
+    fs.link(&R, b, d2, b"hard").unwrap();
+    assert_eq!(fs.getattr(&R, b).unwrap().nlink, 2);
+    fs.unlink(&R, ROOT_INO, b"b").unwrap();
+    assert_eq!(fs.getattr(&R, b).unwrap().nlink, 1);
+    // truncate and sparse
+    let s = fs
+        .create(&R, ROOT_INO, b"sparse", 0o644, 0)
+        .unwrap()
+        .0
+        .attr
+        .ino;
+    fs.write(&R, s, 0, 1 << 30, b"end").unwrap();
+    assert_eq!(fs.getattr(&R, s).unwrap().size, (1 << 30) + 3);
+    let mut buf = vec![1u8; 8192];
+    fs.read(&R, s, 0, 12345, &mut buf).unwrap();
+    assert!(buf.iter().all(|&x| x == 0));
+    fs.setattr(
+        &R,
+        s,
+        &SetAttr {
+            size: Some(10),
+            ..Default::default()
+        },
+        None,
+    )
+    .unwrap();
+    assert_eq!(fs.getattr(&R, s).unwrap().size, 10);
+    unmount(fs);
+    let fs = mount(&dev);
+    assert_eq!(
+        fs.getattr(&R, fs.lookup(&R, ROOT_INO, b"sparse").unwrap().attr.ino)
+            .unwrap()
+            .size,
+        10
+    );
+    unmount(fs);
+}
