@@ -6,8 +6,7 @@
 //! * [`ks`] is libBentoKS: the kernel services a file system may use (block devices and buffers,
 //!   sleeping locks, time, logging). Each has a userspace and a kernel implementation with the same
 //!   interface, so a file system crate builds unchanged for both.
-//!
-//! * [`memfs`] (userspace) is a small in-memory file system for testing front ends.
+//! * `memfs` (userspace) is a small in-memory file system for testing front ends.
 //!
 //! Backends are chosen by cargo features: `std` (userspace), `fuse` (userspace plus the FUSE
 //! adapter). With neither, locks fall back to spinning locks, which is only for `no_std` builds

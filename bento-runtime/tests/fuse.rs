@@ -169,7 +169,7 @@ fn mkdir_readdir() {
     for e in fs::read_dir(&d).unwrap() {
         let e = e.unwrap();
         let idx: usize = e.file_name().to_str().unwrap()[6..10].parse().unwrap();
-        assert_eq!(e.file_type().unwrap().is_dir(), idx % 10 == 0);
+        assert_eq!(e.file_type().unwrap().is_dir(), idx.is_multiple_of(10));
     }
     assert_eq!(fs::metadata(&d).unwrap().nlink(), 2 + 60);
     for name in expected.iter().step_by(3) {

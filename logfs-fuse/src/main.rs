@@ -24,8 +24,7 @@ use bento_runtime::user::FileDevice;
 use clap::{ArgAction, Parser};
 
 /// The file system mounted unless `-o fs=NAME` says otherwise.
-// TODO(lead): `type DefaultFs = logfs::LogFs<FileDevice>;` once logfs::LogFs implements Mount.
-type DefaultFs = MemFs;
+type DefaultFs = logfs::LogFs<FileDevice>;
 
 const AFTER_HELP: &str = "\
 Mount options (-o, comma-separated, may be repeated):
@@ -566,6 +565,9 @@ impl AutoUnmount {
                 // lock, the report pipe); nothing in the child uses them afterwards.
                 unsafe { libc::close(fd) };
             }
+            // Let go of the caller's terminal or pipes too: whoever waits for their end (a
+            // shell's `$(...)`, a test harness) must not wait for the watcher.
+            detach_stdio();
             let _ = std::env::set_current_dir("/");
             Self::watch(from_daemon, mountpoint);
             // SAFETY: _exit ends the watcher without running the parent's exit handlers.
@@ -589,11 +591,11 @@ impl AutoUnmount {
         let Some(dev) = armed.lines().next().filter(|d| !d.is_empty()) else {
             return;
         };
-        if mount_device(mountpoint).as_deref() == Some(dev) {
-            if let Ok(path) = CString::new(mountpoint.as_os_str().as_bytes()) {
-                // SAFETY: a valid NUL-terminated path.
-                unsafe { libc::umount2(path.as_ptr(), libc::MNT_DETACH) };
-            }
+        if mount_device(mountpoint).as_deref() == Some(dev)
+            && let Ok(path) = CString::new(mountpoint.as_os_str().as_bytes())
+        {
+            // SAFETY: a valid NUL-terminated path.
+            unsafe { libc::umount2(path.as_ptr(), libc::MNT_DETACH) };
         }
     }
 }

@@ -462,15 +462,15 @@ impl<D: BlockDevice> Volume<D> {
         let hash = name_hash(&self.sb.hash_seed, name);
         for level in 0..depth {
             for idx in bucket_range(level, hash) {
-                if let Some(b) = self.dir_block(dir, idx)? {
-                    if let Some(e) = b.find(hash, name) {
-                        return Ok(Some(Found {
-                            ino: e.ino,
-                            kind: e.kind,
-                            block: idx,
-                            slot: e.slot,
-                        }));
-                    }
+                if let Some(b) = self.dir_block(dir, idx)?
+                    && let Some(e) = b.find(hash, name)
+                {
+                    return Ok(Some(Found {
+                        ino: e.ino,
+                        kind: e.kind,
+                        block: idx,
+                        slot: e.slot,
+                    }));
                 }
             }
         }
@@ -556,10 +556,10 @@ impl<D: BlockDevice> Volume<D> {
     pub(crate) fn dir_is_empty(&mut self, dir: u32) -> Result<bool> {
         let depth = self.dir_depth(dir)?;
         for idx in 0..level_start(depth) {
-            if let Some(b) = self.dir_block(dir, idx)? {
-                if !b.is_empty() {
-                    return Ok(false);
-                }
+            if let Some(b) = self.dir_block(dir, idx)?
+                && !b.is_empty()
+            {
+                return Ok(false);
             }
         }
         Ok(true)

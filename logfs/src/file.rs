@@ -340,8 +340,14 @@ impl<D: BlockDevice> Volume<D> {
             i.flags = (i.flags.get() & !INODE_INLINE_DATA).into();
             i.inline_data_mut().fill(0);
         }
-        if size > 0 {
-            self.write_block(ino, 0, &block)?;
+        if size > 0
+            && let Err(e) = self.write_block(ino, 0, &block)
+        {
+            // Put the data back: a full volume must not lose it.
+            let i = self.inode_mut(ino)?;
+            i.flags = (i.flags.get() | INODE_INLINE_DATA).into();
+            i.inline_data_mut().copy_from_slice(&block[..INLINE_MAX]);
+            return Err(e);
         }
         Ok(())
     }
@@ -683,6 +689,6 @@ mod tests {
         assert_eq!(child_node_offset(2034 + 1015, 2, 1), 2035 + 1015 + 1);
         assert!(block_path(MAX_FILE_BLOCKS - 1).is_some());
         assert!(block_path(MAX_FILE_BLOCKS).is_none());
-        assert!(MAX_FILE_SIZE > 1 << 40);
+        const { assert!(MAX_FILE_SIZE > 1 << 40) };
     }
 }

@@ -1011,7 +1011,7 @@ impl<D: BlockDevice> LogFs<D> {
 
     fn run<T>(&self, f: impl FnOnce(&mut Volume<D>) -> Result<T>) -> bfs_result::Result<T> {
         let mut vol = self.vol.lock();
-        f(&mut vol).map_err(|e| report(e))
+        f(&mut vol).map_err(report)
     }
 }
 

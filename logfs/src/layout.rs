@@ -209,7 +209,7 @@ mod tests {
     fn layouts_fit_and_validate() {
         for blocks in [16_384u64, 20_000, 524_288, 1 << 28, (1u64 << 32) + 5] {
             let l = Layout::compute(blocks).unwrap();
-            assert!(l.main_start % SEG_BLOCKS == 0);
+            assert!(l.main_start.is_multiple_of(SEG_BLOCKS));
             assert!(u64::from(l.ssa_start) + u64::from(l.main_segments) <= u64::from(l.main_start));
             assert!(
                 u64::from(l.main_start) + u64::from(l.main_segments) * u64::from(SEG_BLOCKS)

@@ -157,11 +157,11 @@ impl Nat {
         layout: &Layout,
         seed: u32,
     ) -> Result<u32> {
-        if let Some(nid) = self.free.pop() {
-            if self.get(dev, layout, seed, nid)? == 0 {
-                self.set(dev, layout, seed, nid, NEW_ADDR)?;
-                return Ok(nid);
-            }
+        if let Some(nid) = self.free.pop()
+            && self.get(dev, layout, seed, nid)? == 0
+        {
+            self.set(dev, layout, seed, nid, NEW_ADDR)?;
+            return Ok(nid);
         }
         // Scan from the cursor, wrapping once.
         let start = self.cursor.clamp(1, self.max_nid.saturating_sub(1).max(1));

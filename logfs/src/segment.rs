@@ -238,14 +238,14 @@ impl SegmentTable {
 
     /// A log left this segment.
     pub fn retire(&mut self, segno: u32) {
-        if let Some(e) = self.entries.get_mut(segno as usize) {
-            if e.state == SegState::Active {
-                if e.valid == 0 {
-                    e.state = SegState::Prefree;
-                    self.prefree.push(segno);
-                } else {
-                    e.state = SegState::InUse;
-                }
+        if let Some(e) = self.entries.get_mut(segno as usize)
+            && e.state == SegState::Active
+        {
+            if e.valid == 0 {
+                e.state = SegState::Prefree;
+                self.prefree.push(segno);
+            } else {
+                e.state = SegState::InUse;
             }
         }
     }
@@ -254,11 +254,11 @@ impl SegmentTable {
     pub fn set_valid(&mut self, segno: u32, off: u32, now: i64) {
         if let Some(e) = self.entries.get_mut(segno as usize) {
             let (w, b) = ((off / 64) as usize, off % 64);
-            if let Some(word) = e.map.get_mut(w) {
-                if *word & (1 << b) == 0 {
-                    *word |= 1 << b;
-                    e.valid += 1;
-                }
+            if let Some(word) = e.map.get_mut(w)
+                && *word & (1 << b) == 0
+            {
+                *word |= 1 << b;
+                e.valid += 1;
             }
             e.mtime = e.mtime.max(now);
             self.touch(segno);
@@ -291,13 +291,14 @@ impl SegmentTable {
     pub fn commit(&mut self) -> Vec<u32> {
         let freed = core::mem::take(&mut self.prefree);
         for &segno in &freed {
-            if let Some(e) = self.entries.get_mut(segno as usize) {
-                if e.state == SegState::Prefree && e.valid == 0 {
-                    e.state = SegState::Free;
-                    e.log = LOG_NONE;
-                    self.free += 1;
-                    self.touch(segno);
-                }
+            if let Some(e) = self.entries.get_mut(segno as usize)
+                && e.state == SegState::Prefree
+                && e.valid == 0
+            {
+                e.state = SegState::Free;
+                e.log = LOG_NONE;
+                self.free += 1;
+                self.touch(segno);
             }
         }
         freed
@@ -374,10 +375,8 @@ pub(crate) fn bit(bits: &[u8], i: usize) -> bool {
 pub(crate) fn to_bitmap(flags: &[bool], out: &mut [u8]) {
     out.fill(0);
     for (i, &f) in flags.iter().enumerate() {
-        if f {
-            if let Some(b) = out.get_mut(i / 8) {
-                *b |= 1 << (i % 8);
-            }
+        if f && let Some(b) = out.get_mut(i / 8) {
+            *b |= 1 << (i % 8);
         }
     }
 }

@@ -129,3 +129,22 @@ fn errors_and_renames() {
     );
     unmount(fs);
 }
+
+#[test]
+fn inline_file_grows_far() {
+    let dev = new_device(64);
+    let fs = mount(&dev);
+    let f = fs.create(&R, ROOT_INO, b"f", 0o644, 0).unwrap().0.attr.ino;
+    let a: Vec<u8> = (0..750u32).map(|i| i as u8 | 1).collect();
+    fs.write(&R, f, 0, 0, &a).unwrap();
+    let b: Vec<u8> = (0..6267u32).map(|i| (i % 13) as u8 + 1).collect();
+    fs.write(&R, f, 0, 4567837, &b).unwrap();
+    let mut want = a.clone();
+    want.resize(4567837, 0);
+    want.extend_from_slice(&b);
+    let got = read_all(&fs, f);
+    assert_eq!(got.len(), want.len());
+    let first_diff = got.iter().zip(&want).position(|(x, y)| x != y);
+    assert_eq!(first_diff, None);
+    unmount(fs);
+}

@@ -61,7 +61,7 @@ pub trait BlockDevice: Send + Sync {
 
 /// Checks the shape of a request; every implementation calls it first.
 pub fn check_request(dev_blocks: u64, block: u64, len: usize) -> Result<()> {
-    if len % BLOCK_SIZE != 0 {
+    if !len.is_multiple_of(BLOCK_SIZE) {
         return Err(Errno::EINVAL);
     }
     let count = (len / BLOCK_SIZE) as u64;
