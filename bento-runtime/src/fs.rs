@@ -266,6 +266,12 @@ pub trait FileSystem: Send + Sync {
         Err(Errno::ENOSYS)
     }
 
+    /// Periodic work, called every few seconds while mounted: writing back old changes, and
+    /// later background cleaning. Never called concurrently with `destroy` or after it.
+    fn background(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// Flush and serialize the in-memory state for a newer version of the file system.
     fn export_state(&self) -> Result<Vec<u8>> {
         Err(Errno::ENOSYS)

@@ -30,7 +30,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::string::String;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 use std::vec::Vec;
 
@@ -42,6 +42,9 @@ use fuser::{
 pub use fuser::{MountOption, SessionACL};
 
 use crate::errno::{Errno, Result};
+
+/// How often the file system's `background` work runs.
+const BACKGROUND_INTERVAL: Duration = Duration::from_secs(5);
 use crate::fs::{
     DirFiller, Entry, FileAttr, FileSystem, FileType, Ino, Opened, RenameFlags, Request, SetAttr,
     TimeOrNow, Timespec,
@@ -167,6 +170,23 @@ struct Shared<F> {
 }
 
 impl<F: FileSystem> Shared<F> {
+    /// Periodic background work. Holds the `destroyed` lock, so it never overlaps or follows
+    /// `destroy`.
+    fn background(&self) {
+        let destroyed = self.destroyed.lock().unwrap_or_else(|e| e.into_inner());
+        if destroyed.is_some() || self.failed.load(Ordering::Acquire) {
+            return;
+        }
+        match catch_unwind(AssertUnwindSafe(|| self.fs.background())) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => crate::error!("fuse: background work failed: {e}"),
+            Err(_) => {
+                self.failed.store(true, Ordering::Release);
+                crate::error!("fuse: background work panicked");
+            }
+        }
+    }
+
     fn destroy_once(&self) -> Result<()> {
         let mut destroyed = self.destroyed.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(result) = *destroyed {
@@ -1032,7 +1052,32 @@ impl<F: FileSystem + 'static> FuseSession<F> {
             shared,
             mountpoint: _,
         } = self;
+        // The file system's periodic work (checkpointing old changes) runs beside the workers.
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let ticker = {
+            let (shared, stop) = (shared.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("bento-background".into())
+                .spawn(move || {
+                    let (lock, cv) = &*stop;
+                    let mut stopped = lock.lock().unwrap_or_else(|e| e.into_inner());
+                    while !*stopped {
+                        stopped = cv
+                            .wait_timeout(stopped, BACKGROUND_INTERVAL)
+                            .unwrap_or_else(|e| e.into_inner())
+                            .0;
+                        if !*stopped {
+                            drop(stopped);
+                            shared.background();
+                            stopped = lock.lock().unwrap_or_else(|e| e.into_inner());
+                        }
+                    }
+                })?
+        };
         let served = session.run();
+        *stop.0.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        stop.1.notify_all();
+        let _ = ticker.join();
         // fuser has destroyed by now (or its adapter's drop has); this waits for or repeats
         // nothing, but guarantees it whichever way the session ended.
         let destroyed = shared.destroy_once();

@@ -23,6 +23,8 @@ pub mod ks;
 
 #[cfg(feature = "fuse")]
 pub mod fuse;
+#[cfg(feature = "kernel")]
+pub mod kernel;
 #[cfg(feature = "std")]
 pub mod memfs;
 #[cfg(feature = "std")]

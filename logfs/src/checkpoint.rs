@@ -402,6 +402,7 @@ impl<D: BlockDevice> Volume<D> {
         cp.write(&self.dev, &self.sb)?;
         self.seq = cp.seq;
         self.dirty = false;
+        self.last_checkpoint = cp.time;
         self.stats.checkpoints += 1;
         let freed = self.sut.commit();
         self.nat.commit();

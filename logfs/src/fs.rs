@@ -31,6 +31,9 @@ use crate::superblock::{Access, Superblock};
 
 /// Most hard links to one inode.
 pub const LINK_MAX: u32 = 65_000;
+/// Changes are committed by a background checkpoint at the latest this long after they were
+/// made (F2FS uses 60 s, ext4 commits every 5 s).
+pub const CHECKPOINT_INTERVAL_SECS: i64 = 30;
 /// Nodes kept in memory.
 const NODE_CACHE_CAPACITY: usize = 32 * 1024;
 /// Directory blocks kept in memory.
@@ -86,6 +89,8 @@ pub struct Volume<D> {
     pub(crate) busy: bool,
     /// A checkpoint failed: the volume is read-only until remounted.
     pub(crate) failed: bool,
+    /// When the last checkpoint was committed (seconds).
+    pub(crate) last_checkpoint: i64,
     pub(crate) stats: Stats,
 }
 
@@ -184,6 +189,7 @@ impl<D: BlockDevice> Volume<D> {
             dirty: false,
             busy: false,
             failed: false,
+            last_checkpoint: now().sec,
             stats: Stats::default(),
         };
         let root = vol.inode(bfs::ROOT_INO as u32)?;
@@ -965,6 +971,17 @@ impl<D: BlockDevice> Volume<D> {
         self.checkpoint(false)
     }
 
+    /// Commit changes older than the checkpoint interval, so an idle volume is durable soon.
+    pub fn background(&mut self) -> Result<()> {
+        if self.read_only || self.failed || !self.dirty {
+            return Ok(());
+        }
+        if now().sec.saturating_sub(self.last_checkpoint) >= CHECKPOINT_INTERVAL_SECS {
+            self.checkpoint(false)?;
+        }
+        Ok(())
+    }
+
     /// End of the mount: nothing references anything any more.
     pub fn unmount(&mut self) -> Result<()> {
         if self.read_only {
@@ -1047,6 +1064,10 @@ impl<D: BlockDevice> FileSystem for LogFs<D> {
 
     fn sync_fs(&self) -> bfs_result::Result<()> {
         self.run(|v| v.fsync())
+    }
+
+    fn background(&self) -> bfs_result::Result<()> {
+        self.run(|v| v.background())
     }
 
     fn lookup(&self, _req: &Request, parent: Ino, name: &[u8]) -> bfs_result::Result<Entry> {

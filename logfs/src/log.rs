@@ -13,6 +13,8 @@ use bento_runtime::ks::block::{BlockDevice, WriteFlags};
 
 use crate::error::{Error, Result, io};
 use crate::layout::{BLOCK_SIZE, Layout, SEG_BLOCKS};
+use zerocopy::IntoBytes;
+
 use crate::summary::SummaryBlock;
 
 /// Index of the node log and the data log.
@@ -117,7 +119,9 @@ impl Log {
         let block = self.summary.seal(seed);
         dev.write_blocks(layout.ssa_addr(old), block, WriteFlags::NONE)
             .map_err(io)?;
-        *self.summary = *SummaryBlock::new(segno, self.kind)?;
+        self.summary.as_mut_bytes().fill(0);
+        self.summary.segno = segno.into();
+        self.summary.log = self.kind;
         self.segno = segno;
         self.next_off = 0;
         self.buf_start = 0;

@@ -106,18 +106,24 @@ pub struct Buffer {
 impl Buffer {
     /// Read `block` from the device (`bread`).
     pub fn read<D: BlockDevice + ?Sized>(dev: &D, block: u64) -> Result<Buffer> {
-        let mut buf = Buffer::get(block);
+        let mut buf = Buffer::get(block)?;
         dev.read_blocks(block, &mut buf.data[..])?;
         Ok(buf)
     }
 
     /// A zeroed buffer for `block` that will overwrite it whole (`getblk` without the read).
-    pub fn get(block: u64) -> Buffer {
-        Buffer {
+    pub fn get(block: u64) -> Result<Buffer> {
+        // Built on the heap directly: a 4 KiB temporary is too much for a kernel stack.
+        let mut v = alloc::vec::Vec::new();
+        v.try_reserve_exact(BLOCK_SIZE).map_err(|_| Errno::ENOMEM)?;
+        v.resize(BLOCK_SIZE, 0u8);
+        let data: Box<[u8; BLOCK_SIZE]> =
+            v.into_boxed_slice().try_into().map_err(|_| Errno::ENOMEM)?;
+        Ok(Buffer {
             block,
-            data: Box::new([0u8; BLOCK_SIZE]),
+            data,
             dirty: false,
-        }
+        })
     }
 
     pub fn block(&self) -> u64 {

@@ -40,7 +40,30 @@ mod sink {
     }
 }
 
-#[cfg(not(feature = "std"))]
+#[cfg(all(feature = "kernel", not(feature = "std")))]
+mod sink {
+    use core::sync::atomic::{AtomicU8, Ordering};
+
+    static MAX_LEVEL: AtomicU8 = AtomicU8::new(super::Level::Info as u8);
+
+    pub fn set_max_level(level: super::Level) {
+        MAX_LEVEL.store(level as u8, Ordering::Relaxed);
+    }
+
+    pub fn write(level: super::Level, args: core::fmt::Arguments<'_>) {
+        if level as u8 <= MAX_LEVEL.load(Ordering::Relaxed) {
+            let printk_level = match level {
+                super::Level::Error => 3,
+                super::Level::Warn => 4,
+                super::Level::Info => 6,
+                super::Level::Debug => 7,
+            };
+            crate::kernel::log(printk_level, args);
+        }
+    }
+}
+
+#[cfg(not(any(feature = "std", feature = "kernel")))]
 mod sink {
     pub fn set_max_level(_level: super::Level) {}
     pub fn write(_level: super::Level, _args: core::fmt::Arguments<'_>) {}

@@ -1,0 +1,263 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The Bento ABI: the boundary between bentofs.ko (C, VFS glue) and a file-system module
+ * built from Rust (libBentoFS / libBentoKS).
+ *
+ * Two directions:
+ *  - bentofs calls a file system through `struct bento_ops`, a table the file-system module
+ *    passes to bento_register_fs(). Every operation is a plain C function: integer and pointer
+ *    arguments, a negative errno or 0 (or a length) as the result.
+ *  - a Rust file system calls kernel services through the bento_ks_* functions below, which
+ *    bentofs.ko exports. They wrap kernel APIs that are inline or macros in C.
+ *
+ * The ABI is versioned: a module built against another BENTO_ABI_VERSION is refused at
+ * registration, and `ops_size` lets a newer bentofs accept an older, shorter table. Live upgrade
+ * swaps the table of a mounted file system; the two versions exchange their state as an opaque,
+ * versioned byte string (export_state / import_state), never as a pointer to a Rust struct, since
+ * the two modules may come from different compilers.
+ *
+ * Types are fixed-width and laid out identically by C and by Rust's #[repr(C)].
+ */
+#ifndef BENTO_ABI_H
+#define BENTO_ABI_H
+
+#ifdef __KERNEL__
+#include <linux/types.h>
+#else
+#include <stdint.h>
+#include <stddef.h>
+typedef uint8_t u8;
+typedef uint32_t u32;
+typedef uint64_t u64;
+typedef int64_t s64;
+#endif
+
+#define BENTO_ABI_VERSION 1
+
+/* Who is calling (fs{u,g}id in the initial user namespace). */
+struct bento_req {
+	u32 uid;
+	u32 gid;
+	u32 pid;
+	u32 _pad;
+};
+
+struct bento_timespec {
+	s64 sec;
+	u32 nsec;
+	u32 _pad;
+};
+
+/* File types in `mode` are the usual S_IF* bits. */
+struct bento_attr {
+	u64 ino;
+	u64 size;
+	u64 blocks;		/* 512-byte units */
+	u64 generation;
+	struct bento_timespec atime;
+	struct bento_timespec mtime;
+	struct bento_timespec ctime;
+	struct bento_timespec crtime;
+	u32 mode;
+	u32 nlink;
+	u32 uid;
+	u32 gid;
+	u32 rdev;
+	u32 blksize;
+};
+
+/* bento_setattr.valid bits */
+#define BENTO_SET_MODE		(1u << 0)
+#define BENTO_SET_UID		(1u << 1)
+#define BENTO_SET_GID		(1u << 2)
+#define BENTO_SET_SIZE		(1u << 3)
+#define BENTO_SET_ATIME		(1u << 4)	/* to `atime` */
+#define BENTO_SET_ATIME_NOW	(1u << 5)
+#define BENTO_SET_MTIME		(1u << 6)	/* to `mtime` */
+#define BENTO_SET_MTIME_NOW	(1u << 7)
+#define BENTO_SET_CTIME		(1u << 8)	/* to `ctime`; otherwise the fs uses "now" */
+#define BENTO_SET_KILL_SUID	(1u << 9)
+
+struct bento_setattr {
+	u32 valid;
+	u32 mode;		/* permission bits only */
+	u32 uid;
+	u32 gid;
+	u64 size;
+	struct bento_timespec atime;
+	struct bento_timespec mtime;
+	struct bento_timespec ctime;
+};
+
+struct bento_statfs {
+	u64 blocks;
+	u64 bfree;
+	u64 bavail;
+	u64 files;
+	u64 ffree;
+	u32 bsize;
+	u32 namelen;
+	u32 frsize;
+	u32 _pad;
+};
+
+/*
+ * readdir output. Called once per entry; `next_off` is the cookie that resumes after this
+ * entry, `dtype` a DT_* value. Returns nonzero when the entry did not fit: the file system then
+ * stops and returns 0, and the next readdir resumes from that entry's cookie.
+ */
+typedef int (*bento_filldir_t)(void *ctx, const char *name, u32 namelen, u64 ino, u64 next_off,
+			       u32 dtype);
+
+/* bento_ops.mount flags */
+#define BENTO_MOUNT_RDONLY	(1u << 0)
+
+/* An opaque mounted file system instance, owned by the file-system module. */
+struct bento_fs;
+
+/*
+ * Operations of a file system. All may sleep; none is called under a spinlock. Names are
+ * (pointer, length), not NUL-terminated. Inode numbers are the file system's; the root is 1.
+ * Every successful reply that fills a `struct bento_attr *entry` (lookup, mknod, mkdir,
+ * symlink, link, create) counts one lookup reference on that inode; bentofs gives them back
+ * with forget() when the inode leaves the inode cache, and never forgets the root.
+ */
+struct bento_ops {
+	u32 abi_version;	/* BENTO_ABI_VERSION */
+	u32 ops_size;		/* sizeof(struct bento_ops) as the module was built */
+
+	/* Life cycle. `bdev` is the struct block_device *, `nr_blocks` its size in 4 KiB
+	 * blocks. mount() logs its own reason for failing. */
+	int (*mount)(void *bdev, u64 nr_blocks, const char *options, u32 options_len, u32 flags,
+		     struct bento_fs **fs_out);
+	/* Unmount: write everything; the instance is freed whatever the result. */
+	int (*destroy)(struct bento_fs *fs);
+	int (*sync_fs)(struct bento_fs *fs);
+	/* Live upgrade: serialize the state (into a buffer the callee allocates with
+	 * bento_ks_alloc and the caller frees with bento_ks_free), and resume from it. */
+	int (*export_state)(struct bento_fs *fs, u8 **state, u64 *len);
+	int (*import_state)(void *bdev, u64 nr_blocks, const u8 *state, u64 len,
+			    struct bento_fs **fs_out);
+
+	int (*lookup)(struct bento_fs *fs, const struct bento_req *req, u64 parent,
+		      const char *name, u32 namelen, struct bento_attr *entry);
+	void (*forget)(struct bento_fs *fs, u64 ino, u64 nlookup);
+	int (*getattr)(struct bento_fs *fs, const struct bento_req *req, u64 ino,
+		       struct bento_attr *attr);
+	int (*setattr)(struct bento_fs *fs, const struct bento_req *req, u64 ino,
+		       const struct bento_setattr *set, struct bento_attr *attr);
+	/* Returns the target's length (at most `size`), or -errno. */
+	int (*readlink)(struct bento_fs *fs, const struct bento_req *req, u64 ino, char *buf,
+			u32 size);
+	int (*mknod)(struct bento_fs *fs, const struct bento_req *req, u64 parent,
+		     const char *name, u32 namelen, u32 mode, u32 rdev, struct bento_attr *entry);
+	int (*mkdir)(struct bento_fs *fs, const struct bento_req *req, u64 parent,
+		     const char *name, u32 namelen, u32 mode, struct bento_attr *entry);
+	int (*unlink)(struct bento_fs *fs, const struct bento_req *req, u64 parent,
+		      const char *name, u32 namelen);
+	int (*rmdir)(struct bento_fs *fs, const struct bento_req *req, u64 parent,
+		     const char *name, u32 namelen);
+	int (*symlink)(struct bento_fs *fs, const struct bento_req *req, u64 parent,
+		       const char *name, u32 namelen, const char *target, u32 targetlen,
+		       struct bento_attr *entry);
+	/* flags: RENAME_NOREPLACE / RENAME_EXCHANGE values. */
+	int (*rename)(struct bento_fs *fs, const struct bento_req *req, u64 parent,
+		      const char *name, u32 namelen, u64 newparent, const char *newname,
+		      u32 newnamelen, u32 flags);
+	int (*link)(struct bento_fs *fs, const struct bento_req *req, u64 ino, u64 newparent,
+		    const char *newname, u32 newnamelen, struct bento_attr *entry);
+	int (*open)(struct bento_fs *fs, const struct bento_req *req, u64 ino, u32 flags,
+		    u64 *fh);
+	int (*release)(struct bento_fs *fs, const struct bento_req *req, u64 ino, u64 fh,
+		       u32 flags);
+	/* Returns bytes read (short only at end of file) or -errno. */
+	s64 (*read)(struct bento_fs *fs, const struct bento_req *req, u64 ino, u64 fh, u64 off,
+		    void *buf, u64 len);
+	/* Returns bytes written or -errno. */
+	s64 (*write)(struct bento_fs *fs, const struct bento_req *req, u64 ino, u64 fh, u64 off,
+		     const void *buf, u64 len);
+	int (*fsync)(struct bento_fs *fs, const struct bento_req *req, u64 ino, u64 fh,
+		     u32 datasync);
+	int (*opendir)(struct bento_fs *fs, const struct bento_req *req, u64 ino, u32 flags,
+		       u64 *fh);
+	int (*readdir)(struct bento_fs *fs, const struct bento_req *req, u64 ino, u64 fh,
+		       u64 off, bento_filldir_t fill, void *ctx);
+	int (*releasedir)(struct bento_fs *fs, const struct bento_req *req, u64 ino, u64 fh);
+	int (*fsyncdir)(struct bento_fs *fs, const struct bento_req *req, u64 ino, u64 fh,
+			u32 datasync);
+	int (*statfs)(struct bento_fs *fs, const struct bento_req *req, struct bento_statfs *st);
+	/* Full names, prefix included ("user.x"). flags: XATTR_CREATE / XATTR_REPLACE. */
+	int (*setxattr)(struct bento_fs *fs, const struct bento_req *req, u64 ino,
+			const char *name, u32 namelen, const void *value, u32 size, u32 flags);
+	/* Returns the value's length; with size 0 only the length; -ERANGE if it does not
+	 * fit. */
+	int (*getxattr)(struct bento_fs *fs, const struct bento_req *req, u64 ino,
+			const char *name, u32 namelen, void *value, u32 size);
+	/* NUL-separated names; length conventions as getxattr. */
+	int (*listxattr)(struct bento_fs *fs, const struct bento_req *req, u64 ino, char *list,
+			 u32 size);
+	int (*removexattr)(struct bento_fs *fs, const struct bento_req *req, u64 ino,
+			   const char *name, u32 namelen);
+	int (*create)(struct bento_fs *fs, const struct bento_req *req, u64 parent,
+		      const char *name, u32 namelen, u32 mode, u32 flags,
+		      struct bento_attr *entry, u64 *fh);
+	int (*fallocate)(struct bento_fs *fs, const struct bento_req *req, u64 ino, u64 fh,
+			 u64 off, u64 len, u32 mode);
+	/* Periodic work (committing old changes, background cleaning): bentofs calls it every
+	 * few seconds per mount from a workqueue, never concurrently with destroy. */
+	int (*background)(struct bento_fs *fs);
+};
+
+/* A file-system type a module registers. */
+struct bento_fs_type {
+	const char *name;	/* selected by `mount -t bento -o fs=NAME` */
+	const char *version;	/* shown in /proc/fs/bento and logs */
+	struct module *owner;	/* pinned while a mount exists */
+	const struct bento_ops *ops;
+};
+
+#ifdef __KERNEL__
+int bento_register_fs(struct bento_fs_type *type);
+void bento_unregister_fs(struct bento_fs_type *type);
+#endif
+
+/*
+ * Kernel services for Rust (libBentoKS), exported by bentofs.ko.
+ */
+
+/* Memory: any size and alignment (alignment a power of two); NULL on failure. Allocations may
+ * sleep. Large sizes may come from vmalloc. */
+void *bento_ks_alloc(u64 size, u64 align, u32 zeroed);
+void bento_ks_free(void *ptr);
+
+/* Sleeping locks, allocated and initialized by the kernel. NULL on failure. */
+void *bento_ks_mutex_new(void);
+void bento_ks_mutex_lock(void *m);
+void bento_ks_mutex_unlock(void *m);
+void bento_ks_mutex_free(void *m);
+void *bento_ks_rwsem_new(void);
+void bento_ks_rwsem_read(void *s);
+void bento_ks_rwsem_read_unlock(void *s);
+void bento_ks_rwsem_write(void *s);
+void bento_ks_rwsem_write_unlock(void *s);
+void bento_ks_rwsem_free(void *s);
+
+/* Block I/O on a struct block_device *, in 4 KiB blocks. `buf` may be any kernel memory
+ * (kmalloc or vmalloc). Synchronous; returns 0 or -errno (-EIO on device errors). */
+#define BENTO_IO_PREFLUSH	(1u << 0)
+#define BENTO_IO_FUA		(1u << 1)
+int bento_ks_bdev_read(void *bdev, u64 block, void *buf, u64 len);
+int bento_ks_bdev_write(void *bdev, u64 block, const void *buf, u64 len, u32 flags);
+int bento_ks_bdev_flush(void *bdev);
+int bento_ks_bdev_discard(void *bdev, u64 block, u64 count);
+
+/* Wall-clock time (CLOCK_REALTIME). */
+void bento_ks_time_now(struct bento_timespec *ts);
+
+/* Kernel log; level as printk's: 3 err, 4 warning, 6 info, 7 debug. */
+void bento_ks_log(u32 level, const char *msg, u64 len);
+
+/* A Rust panic: print the message and BUG(). Never returns. */
+void bento_ks_panic(const char *msg, u64 len) __attribute__((noreturn));
+
+#endif /* BENTO_ABI_H */
