@@ -35,9 +35,9 @@ pub const LINK_MAX: u32 = 65_000;
 /// made (F2FS uses 60 s, ext4 commits every 5 s).
 pub const CHECKPOINT_INTERVAL_SECS: i64 = 30;
 /// Nodes kept in memory.
-const NODE_CACHE_CAPACITY: usize = 32 * 1024;
+const NODE_CACHE_CAPACITY: usize = 8 * 1024;
 /// Directory blocks kept in memory.
-const DIR_CACHE_CAPACITY: usize = 16 * 1024;
+const DIR_CACHE_CAPACITY: usize = 4 * 1024;
 
 /// Mount options logfs understands (`-o` list after the generic ones).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

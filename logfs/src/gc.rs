@@ -21,7 +21,7 @@ use crate::summary::SummaryBlock;
 /// Segments kept free for a round of cleaning and the checkpoint after it.
 const CLEANING_RESERVE: u64 = 4;
 /// Dirty nodes and directory blocks that trigger a checkpoint (memory and commit latency).
-const DIRTY_LIMIT: usize = 8192;
+const DIRTY_LIMIT: usize = 4096;
 /// Cleaning rounds one operation may wait for before it gives up with ENOSPC.
 const MAX_ROUNDS: usize = 64;
 

@@ -1,1 +1,379 @@
-fn main() {}
+//! mkfs.logfs: make a logfs file system on a block device or an image file.
+//!
+//! `mkfs.logfs [-f] [-q] [-n] [-L label] [-U uuid] [-K|--nodiscard] DEVICE|IMAGE`
+//!
+//! Without `-f` it refuses a target that already holds a file system (logfs or another known
+//! signature) or a partition table. It always refuses a mounted block device, or an image a
+//! logfs-fuse mount holds. Exit status: 0 done, 1 error (including usage errors).
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bento_runtime::fs::Timespec;
+use bento_runtime::ks::block::BlockDevice;
+use bento_runtime::user::FileDevice;
+use clap::Parser;
+use logfs::BLOCK_SIZE;
+use logfs::layout::{Layout, SEG_BLOCKS};
+use logfs::mkfs::{MkfsOptions, format};
+
+const LABEL_MAX: usize = 64;
+
+#[derive(Parser, Debug)]
+#[command(name = "mkfs.logfs", version, about = "Make a logfs file system")]
+struct Cli {
+    /// Overwrite an existing file system or partition table.
+    #[arg(short = 'f', long)]
+    force: bool,
+    /// Print nothing unless there is an error.
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// Show what would be made, but write nothing.
+    #[arg(short = 'n', long = "dry-run")]
+    dry_run: bool,
+    /// Volume label, at most 64 bytes.
+    #[arg(short = 'L', long, value_name = "LABEL")]
+    label: Option<std::ffi::OsString>,
+    /// Volume UUID in standard form (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx), or "random".
+    #[arg(short = 'U', long, value_name = "UUID")]
+    uuid: Option<String>,
+    /// Do not discard the device's blocks first.
+    #[arg(short = 'K', long = "nodiscard")]
+    nodiscard: bool,
+    /// The block device or image file.
+    device: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 1 } else { 0 });
+        }
+    };
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) => {
+            eprintln!("mkfs.logfs: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `Display` of an OS error without Rust's " (os error N)" suffix.
+fn os_error(e: &io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error ") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+/// Parse a UUID in its standard text form.
+fn parse_uuid(s: &str) -> Option<[u8; 16]> {
+    let groups: Vec<&str> = s.split('-').collect();
+    let lens: Vec<usize> = groups.iter().map(|g| g.len()).collect();
+    if lens != [8, 4, 4, 4, 12] {
+        return None;
+    }
+    let hex: String = groups.concat();
+    let mut out = [0u8; 16];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+fn format_uuid(u: &[u8; 16]) -> String {
+    let h: String = u.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+fn random_bytes(buf: &mut [u8]) -> Result<(), String> {
+    File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(buf))
+        .map_err(|e| format!("cannot read /dev/urandom: {}", os_error(&e)))
+}
+
+/// A random (version 4) UUID.
+fn random_uuid() -> Result<[u8; 16], String> {
+    let mut u = [0u8; 16];
+    random_bytes(&mut u)?;
+    u[6] = (u[6] & 0x0f) | 0x40;
+    u[8] = (u[8] & 0x3f) | 0x80;
+    Ok(u)
+}
+
+fn human(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{bytes} bytes")
+    } else if v >= 100.0 {
+        format!("{v:.0} {}", UNITS[u])
+    } else {
+        format!("{v:.2} {}", UNITS[u])
+    }
+}
+
+/// Bytes probed for signatures: up to btrfs's magic at 64 KiB + 64.
+const PROBE_BYTES: usize = 17 * BLOCK_SIZE;
+
+fn at(buf: &[u8], off: usize, magic: &[u8]) -> bool {
+    buf.get(off..off + magic.len()) == Some(magic)
+}
+
+/// What the first bytes of a device say it holds, if anything we know.
+fn identify(buf: &[u8]) -> Option<String> {
+    if at(buf, 8, &logfs::superblock::SIGNATURE)
+        || at(buf, BLOCK_SIZE + 8, &logfs::superblock::SIGNATURE)
+    {
+        return Some("a logfs file system".into());
+    }
+    if at(buf, 0, b"LUKS\xba\xbe") {
+        return Some("a LUKS encrypted volume".into());
+    }
+    if at(buf, 0, b"XFSB") {
+        return Some("an XFS file system".into());
+    }
+    if at(buf, 65600, b"_BHRfS_M") {
+        return Some("a btrfs file system".into());
+    }
+    if at(buf, 1024, &0xF2F5_2010u32.to_le_bytes()) {
+        return Some("an F2FS file system".into());
+    }
+    if at(buf, 1080, &0xEF53u16.to_le_bytes()) {
+        let word = |off: usize| {
+            buf.get(off..off + 4)
+                .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        };
+        let (compat, incompat, ro_compat) =
+            (word(1024 + 0x5C), word(1024 + 0x60), word(1024 + 0x64));
+        // ext4: extents, 64bit, flex_bg, huge_file, dir_nlink, extra_isize, metadata_csum.
+        let kind = if incompat & (0x40 | 0x80 | 0x200) != 0
+            || ro_compat & (0x8 | 0x20 | 0x40 | 0x400) != 0
+        {
+            "ext4"
+        } else if compat & 0x4 != 0 {
+            "ext3"
+        } else {
+            "ext2"
+        };
+        return Some(format!("an {kind} file system"));
+    }
+    if at(buf, 1030, &0x3434u16.to_le_bytes()) {
+        return Some("a NILFS2 file system".into());
+    }
+    if at(buf, 4086, b"SWAPSPACE2") || at(buf, 4086, b"SWAP-SPACE") {
+        return Some("swap space".into());
+    }
+    if at(buf, 512, b"EFI PART") {
+        return Some("a GPT partition table".into());
+    }
+    if at(buf, 510, &[0x55, 0xAA]) {
+        return Some("a DOS partition table or boot sector".into());
+    }
+    None
+}
+
+/// Whether `/proc/mounts` lists `path` as a mounted source.
+fn is_mounted(path: &Path) -> bool {
+    let Ok(canon) = std::fs::canonicalize(path) else {
+        return false;
+    };
+    let Ok(mounts) = std::fs::read_to_string("/proc/mounts") else {
+        return false;
+    };
+    mounts.lines().any(|line| {
+        line.split_whitespace().next().is_some_and(|src| {
+            src.starts_with('/') && std::fs::canonicalize(src).is_ok_and(|p| p == canon)
+        })
+    })
+}
+
+/// Take an exclusive lock on the target for the duration of mkfs; a logfs-fuse mount of the
+/// image holds one, so a mounted image is refused.
+fn lock_exclusive(path: &Path) -> Result<File, String> {
+    let file = File::open(path).map_err(|e| format!("{}: {}", path.display(), os_error(&e)))?;
+    // SAFETY: flock on a descriptor this function owns; no memory is passed.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            return Err(format!(
+                "{} is in use (mounted by logfs-fuse?); will not make a file system here",
+                path.display()
+            ));
+        }
+    }
+    Ok(file)
+}
+
+fn run(cli: &Cli) -> Result<(), String> {
+    let path = &cli.device;
+    let name = path.display();
+    let label = cli
+        .label
+        .as_ref()
+        .map(|l| l.as_bytes().to_vec())
+        .unwrap_or_default();
+    if label.len() > LABEL_MAX {
+        return Err(format!(
+            "label is {} bytes long; the maximum is {LABEL_MAX}",
+            label.len()
+        ));
+    }
+    let uuid = match cli.uuid.as_deref() {
+        None | Some("random") => None,
+        Some(s) => Some(parse_uuid(s).ok_or_else(|| {
+            format!(
+                "invalid UUID \"{s}\" (expected xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx or \"random\")"
+            )
+        })?),
+    };
+    let meta = std::fs::metadata(path).map_err(|e| format!("{name}: {}", os_error(&e)))?;
+    use std::os::unix::fs::FileTypeExt;
+    let ft = meta.file_type();
+    if !ft.is_file() && !ft.is_block_device() {
+        return Err(format!("{name} is not a block device or a regular file"));
+    }
+    if ft.is_block_device() && is_mounted(path) {
+        return Err(format!(
+            "{name} is mounted; will not make a file system here"
+        ));
+    }
+    let _lock = if cli.dry_run {
+        None
+    } else {
+        Some(lock_exclusive(path)?)
+    };
+    let dev = FileDevice::open(path, cli.dry_run).map_err(|e| {
+        if e.raw_os_error() == Some(libc::EBUSY) {
+            format!("{name} is in use (mounted?); will not make a file system here")
+        } else {
+            format!("{name}: {}", os_error(&e))
+        }
+    })?;
+
+    let blocks = dev.block_count();
+    let bytes = blocks * BLOCK_SIZE as u64;
+    let min = Layout::minimum_device_bytes();
+    let too_small = || {
+        format!(
+            "{name} is too small for logfs: {} ({bytes} bytes); at least {} ({min} bytes) \
+             are needed",
+            human(bytes),
+            human(min)
+        )
+    };
+    if bytes < min {
+        return Err(too_small());
+    }
+    let layout = Layout::compute(blocks).map_err(|_| too_small())?;
+
+    let mut probe = vec![0u8; PROBE_BYTES.min(blocks as usize * BLOCK_SIZE)];
+    dev.read_blocks(0, &mut probe)
+        .map_err(|e| format!("{name}: cannot read: {e}"))?;
+    if let Some(what) = identify(&probe) {
+        if cli.dry_run {
+            if !cli.quiet {
+                println!("{name} contains {what}; it would be overwritten");
+            }
+        } else if !cli.force {
+            return Err(format!("{name} contains {what}; use -f to overwrite"));
+        }
+    }
+
+    let uuid = match uuid {
+        Some(u) => u,
+        None => random_uuid()?,
+    };
+    let mut hash_seed = [0u8; 16];
+    random_bytes(&mut hash_seed)?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let opts = MkfsOptions {
+        label: label.clone(),
+        uuid,
+        hash_seed,
+        time: Timespec::new(now.as_secs() as i64, now.subsec_nanos()),
+        discard: !cli.nodiscard,
+        version: format!("mkfs.logfs {}", env!("CARGO_PKG_VERSION")).into_bytes(),
+        root_uid: 0,
+        root_gid: 0,
+    };
+
+    if !cli.quiet {
+        println!(
+            "{} a logfs file system on {name}{}",
+            if cli.dry_run { "Would make" } else { "Making" },
+            if cli.dry_run {
+                " (dry run: nothing is written)"
+            } else {
+                ""
+            }
+        );
+        let fs_bytes = layout.total_blocks * BLOCK_SIZE as u64;
+        println!(
+            "  size:             {} ({} blocks of {BLOCK_SIZE} bytes)",
+            human(fs_bytes),
+            layout.total_blocks
+        );
+        if layout.total_blocks < blocks {
+            println!(
+                "                    (the device has {}; logfs addresses at most {})",
+                human(bytes),
+                human(fs_bytes)
+            );
+        }
+        println!(
+            "  segments:         {} of {}, {} reserved for cleaning",
+            layout.main_segments,
+            human(u64::from(SEG_BLOCKS) * BLOCK_SIZE as u64),
+            layout.reserved_segments
+        );
+        println!(
+            "  capacity:         {} ({} blocks)",
+            human(layout.user_capacity() * BLOCK_SIZE as u64),
+            layout.user_capacity()
+        );
+        println!("  max inodes:       {}", layout.max_nid.saturating_sub(1));
+        println!("  UUID:             {}", format_uuid(&uuid));
+        println!(
+            "  label:            {}",
+            if label.is_empty() {
+                "<none>".to_string()
+            } else {
+                String::from_utf8_lossy(&label).into_owned()
+            }
+        );
+    }
+    if cli.dry_run {
+        return Ok(());
+    }
+    format(&dev, &opts).map_err(|e| format!("{name}: cannot make the file system: {e}"))?;
+    dev.flush()
+        .map_err(|e| format!("{name}: cannot flush: {e}"))?;
+    if !cli.quiet {
+        println!("Done.");
+    }
+    Ok(())
+}

@@ -1,0 +1,990 @@
+//! What a check finds: structured findings (what is wrong, and where), summary statistics, and
+//! whether the check could run at all.
+//!
+//! Findings are data, not text: an [`Object`] names the structure (with its nid, inode or block
+//! address) and an [`Issue`] says what is wrong with it. Both render as one line through
+//! `Display`, and a later repair pass can dispatch on them.
+
+use std::fmt;
+
+use bento_runtime::Errno;
+
+/// The passes of a check, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Pass {
+    Superblock,
+    Checkpoint,
+    Tables,
+    Tree,
+    Connectivity,
+    Space,
+    Summaries,
+}
+
+impl Pass {
+    pub const ALL: [Pass; 7] = [
+        Pass::Superblock,
+        Pass::Checkpoint,
+        Pass::Tables,
+        Pass::Tree,
+        Pass::Connectivity,
+        Pass::Space,
+        Pass::Summaries,
+    ];
+
+    /// 1-based pass number, as printed ("Pass 3: ...").
+    pub fn number(self) -> u32 {
+        match self {
+            Pass::Superblock => 1,
+            Pass::Checkpoint => 2,
+            Pass::Tables => 3,
+            Pass::Tree => 4,
+            Pass::Connectivity => 5,
+            Pass::Space => 6,
+            Pass::Summaries => 7,
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Pass::Superblock => "Checking superblocks",
+            Pass::Checkpoint => "Checking checkpoint packs",
+            Pass::Tables => "Checking the node address and segment usage tables",
+            Pass::Tree => "Checking the directory tree, inodes and node trees",
+            Pass::Connectivity => "Checking connectivity and reference counts",
+            Pass::Space => "Checking segment usage and block counts",
+            Pass::Summaries => "Checking segment summaries",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// An inconsistency: the check fails (exit 4).
+    Error,
+    /// Something odd that does not make the volume inconsistent.
+    Warning,
+    /// Informational (shown with -v).
+    Info,
+}
+
+/// A name as printed: quoted, with unprintable bytes escaped.
+pub fn show_name(name: &[u8]) -> String {
+    let mut s = String::with_capacity(name.len() + 2);
+    s.push('"');
+    for chunk in name.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '"' => s.push_str("\\\""),
+                '\\' => s.push_str("\\\\"),
+                c if c.is_control() => s.push_str(&format!("\\u{{{:x}}}", c as u32)),
+                c => s.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            s.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    s.push('"');
+    s
+}
+
+fn node_kind_name(kind: u8) -> &'static str {
+    match kind {
+        logfs::node::KIND_INODE => "inode",
+        logfs::node::KIND_DIRECT => "direct node",
+        logfs::node::KIND_INDIRECT => "indirect node",
+        logfs::node::KIND_XATTR => "xattr node",
+        _ => "node of unknown kind",
+    }
+}
+
+fn log_kind_name(log: u8) -> &'static str {
+    match log {
+        logfs::segment::LOG_NONE => "none",
+        logfs::segment::LOG_NODE => "node",
+        logfs::segment::LOG_DATA => "data",
+        _ => "invalid",
+    }
+}
+
+/// The structure a finding is about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Object {
+    Device,
+    /// One superblock copy (0 or 1; it lives at block `copy`).
+    Superblock {
+        copy: u32,
+    },
+    /// Both superblock copies together.
+    Superblocks,
+    /// Checkpoint pack 0 or 1, starting at block `addr`.
+    CheckpointPack {
+        pack: u32,
+        addr: u64,
+    },
+    /// The current checkpoint.
+    Checkpoint {
+        seq: u64,
+    },
+    /// Active log `index` (0 node, 1 data) of the current checkpoint.
+    Log {
+        index: u32,
+        segno: u32,
+    },
+    /// An entry of the checkpoint's orphan list.
+    Orphan {
+        ino: u32,
+    },
+    /// The current copy of segment usage table block `index`, at block `addr`.
+    SutBlock {
+        index: u32,
+        addr: u64,
+    },
+    /// A main-area segment (its usage entry or its contents).
+    Segment {
+        segno: u32,
+    },
+    /// The current copy of node address table block `index`, at block `addr`.
+    NatBlock {
+        index: u32,
+        addr: u64,
+    },
+    /// A node id (its node address table entry, or the node it maps to).
+    Nid {
+        nid: u32,
+    },
+    Inode {
+        ino: u32,
+    },
+    /// An index node (direct or indirect) of inode `ino` at tree position `offset`.
+    IndexNode {
+        ino: u32,
+        nid: u32,
+        offset: u32,
+    },
+    XattrNode {
+        ino: u32,
+        nid: u32,
+    },
+    /// File block `index` of inode `ino`.
+    FileBlock {
+        ino: u32,
+        index: u64,
+    },
+    /// Directory block `index` of directory `dir`, stored at block `addr`.
+    DirBlock {
+        dir: u32,
+        index: u64,
+        addr: u32,
+    },
+    /// An entry of directory `dir`.
+    DirEntry {
+        dir: u32,
+        name: Vec<u8>,
+    },
+    /// The summary entry of block `off` of segment `segno` (block `addr`).
+    Summary {
+        segno: u32,
+        off: u32,
+        addr: u32,
+    },
+}
+
+impl fmt::Display for Object {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Object::Device => write!(f, "device"),
+            Object::Superblock { copy } => write!(f, "superblock copy {copy} (block {copy})"),
+            Object::Superblocks => write!(f, "superblocks"),
+            Object::CheckpointPack { pack, addr } => {
+                write!(f, "checkpoint pack {pack} (block {addr})")
+            }
+            Object::Checkpoint { seq } => write!(f, "checkpoint {seq}"),
+            Object::Log { index, segno } => {
+                let name = match index {
+                    0 => "node log",
+                    1 => "data log",
+                    _ => "log",
+                };
+                write!(f, "{name} {index} (segment {segno})")
+            }
+            Object::Orphan { ino } => write!(f, "orphan list entry inode {ino}"),
+            Object::SutBlock { index, addr } => {
+                write!(f, "segment usage table block {index} (block {addr})")
+            }
+            Object::Segment { segno } => write!(f, "segment {segno}"),
+            Object::NatBlock { index, addr } => {
+                write!(f, "node address table block {index} (block {addr})")
+            }
+            Object::Nid { nid } => write!(f, "nid {nid}"),
+            Object::Inode { ino } => write!(f, "inode {ino}"),
+            Object::IndexNode { ino, nid, offset } => {
+                write!(f, "inode {ino}: index node nid {nid} (offset {offset})")
+            }
+            Object::XattrNode { ino, nid } => write!(f, "inode {ino}: xattr node nid {nid}"),
+            Object::FileBlock { ino, index } => write!(f, "inode {ino}: file block {index}"),
+            Object::DirBlock { dir, index, addr } => {
+                write!(f, "directory {dir}: directory block {index} (block {addr})")
+            }
+            Object::DirEntry { dir, name } => {
+                write!(f, "directory {dir}: entry {}", show_name(name))
+            }
+            Object::Summary { segno, off, addr } => {
+                write!(f, "segment {segno} block {off} (block {addr}): summary")
+            }
+        }
+    }
+}
+
+/// What is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Issue {
+    // ---- generic -----------------------------------------------------------------------------
+    /// Magic or CRC does not verify (the object names the block).
+    BadChecksum,
+    /// A node's magic or CRC does not verify.
+    NodeChecksum {
+        addr: u32,
+    },
+    /// Fails a structural check of logfs's own decoder (the reason is logfs's).
+    Corrupt {
+        reason: String,
+    },
+
+    // ---- superblocks -------------------------------------------------------------------------
+    NoSignature,
+    CopiesDiffer {
+        fields: String,
+    },
+    LargerThanDevice {
+        fs_blocks: u64,
+        device_blocks: u64,
+    },
+    SmallerThanDevice {
+        fs_blocks: u64,
+        device_blocks: u64,
+    },
+    AddressesOverflow {
+        end: u64,
+    },
+    UnknownCompatFeatures {
+        bits: u64,
+    },
+    NewerMinorVersion {
+        minor: u16,
+    },
+
+    // ---- checkpoint --------------------------------------------------------------------------
+    PackInvalid {
+        reason: String,
+    },
+    PackEmpty,
+    NoValidCheckpoint,
+    CurrentCheckpoint {
+        pack: u32,
+        clean: bool,
+    },
+    /// A checkpoint counter disagrees with what the check counted.
+    CounterMismatch {
+        field: &'static str,
+        recorded: u64,
+        counted: u64,
+    },
+    FieldOutOfRange {
+        field: &'static str,
+        value: u64,
+        limit: u64,
+    },
+    AllocationHint {
+        hint: u32,
+        free_nid: u32,
+    },
+    SummaryLogType {
+        expected: u8,
+        found: u8,
+    },
+    OrphanDuplicate,
+    OrphanHasLinks {
+        nlink: u32,
+    },
+    OrphanNamed {
+        names: u32,
+    },
+
+    // ---- node address table -----------------------------------------------------------------
+    NatEntryOutsideMain {
+        addr: u32,
+    },
+    NatEntryNewAddr,
+    NatEntryNidZero {
+        addr: u32,
+    },
+    NatSharedBlock {
+        addr: u32,
+    },
+
+    // ---- segment usage table -----------------------------------------------------------------
+    SutValidCount {
+        recorded: u16,
+        counted: u32,
+    },
+    SutBadLog {
+        log: u8,
+    },
+    SutLiveWithoutLog {
+        valid: u16,
+    },
+
+    // ---- nodes -------------------------------------------------------------------------------
+    NidZero,
+    NidOutOfRange {
+        limit: u32,
+    },
+    NodeNotAllocated,
+    NatEntryUnusable,
+    NodeWrongNid {
+        addr: u32,
+        found: u32,
+    },
+    NodeBadKind {
+        addr: u32,
+        kind: u8,
+    },
+    NodeWrongKind {
+        expected: u8,
+        found: u8,
+    },
+    NodeWrongOwner {
+        expected: u32,
+        found: u32,
+    },
+    NodeWrongOffset {
+        expected: u32,
+        found: u32,
+    },
+    NodeFromFuture {
+        cp_ver: u64,
+        seq: u64,
+    },
+    NodeReferencedTwice,
+    Unreferenced {
+        kind: u8,
+        ino: u32,
+        addr: u32,
+    },
+    UnreferencedUnreadable {
+        addr: u32,
+    },
+    Disconnected {
+        nlink: u32,
+    },
+
+    // ---- inodes ------------------------------------------------------------------------------
+    BadMode {
+        mode: u32,
+    },
+    RootNotDirectory,
+    RootParent {
+        parent: u32,
+    },
+    InlineNotAllowed,
+    InlineTooLarge {
+        size: u64,
+        max: u64,
+    },
+    InlineWithNodes,
+    UnknownInodeFlags {
+        flags: u32,
+    },
+    SizeTooLarge {
+        size: u64,
+        max: u64,
+    },
+    BlocksMismatch {
+        recorded: u64,
+        counted: u64,
+    },
+    DataPastEof {
+        count: u64,
+        size: u64,
+    },
+    SpecialHasData {
+        size: u64,
+        blocks: u64,
+    },
+    SymlinkSize {
+        size: u64,
+    },
+    NameLen {
+        len: u32,
+    },
+    GenerationAhead {
+        generation: u32,
+        next: u64,
+    },
+    LinkCount {
+        recorded: u32,
+        counted: u32,
+    },
+    DirDepth {
+        depth: u32,
+    },
+    DirSize {
+        size: u64,
+        expected: u64,
+    },
+    DirBlockBeyondDepth {
+        depth: u32,
+    },
+    DirBlockNeverWritten,
+    DirMultipleNames {
+        names: u32,
+    },
+    DirParent {
+        recorded: u32,
+        actual: u32,
+    },
+    DirName {
+        recorded: Vec<u8>,
+        actual: Vec<u8>,
+    },
+
+    // ---- blocks ------------------------------------------------------------------------------
+    AddrOutsideMain {
+        addr: u32,
+    },
+    BlockUsedTwice {
+        addr: u32,
+        by_node: bool,
+    },
+
+    // ---- xattrs ------------------------------------------------------------------------------
+    XattrEntries,
+
+    // ---- directory entries -------------------------------------------------------------------
+    EntryDotName,
+    EntryHash {
+        stored: u32,
+        computed: u32,
+    },
+    EntryWrongBucket {
+        index: u64,
+        level: u32,
+    },
+    EntryDuplicate,
+    EntryNamesRoot,
+    EntryTarget {
+        ino: u32,
+        why: Box<Issue>,
+    },
+    EntryNotInode {
+        ino: u32,
+        kind: u8,
+    },
+    EntryType {
+        ino: u32,
+        entry: u8,
+        inode: u8,
+    },
+
+    // ---- space -------------------------------------------------------------------------------
+    LiveNotReferenced {
+        count: u32,
+        first: u32,
+    },
+    ReferencedNotLive {
+        count: u32,
+        first: u32,
+    },
+    MixedSegment {
+        nodes: u32,
+        data: u32,
+    },
+    SegmentLogMismatch {
+        sut_log: u8,
+        content: u8,
+    },
+    PastLogPosition {
+        count: u32,
+        first: u32,
+        next_off: u32,
+    },
+    FreeSegments {
+        recorded: u32,
+        counted: u32,
+    },
+
+    // ---- summaries ---------------------------------------------------------------------------
+    SummaryInvalid {
+        addr: u64,
+        reason: String,
+    },
+    SummaryOwner {
+        found_nid: u32,
+        found_ofs: u16,
+        detail: String,
+    },
+}
+
+fn features(bits: u64) -> String {
+    format!("{bits:#x}")
+}
+
+impl fmt::Display for Issue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use Issue::*;
+        match self {
+            BadChecksum => write!(f, "bad magic or checksum"),
+            NodeChecksum { addr } => write!(f, "node at block {addr}: bad magic or checksum"),
+            Corrupt { reason } => write!(f, "{reason}"),
+
+            NoSignature => write!(f, "no logfs signature"),
+            CopiesDiffer { fields } => write!(f, "the two copies differ ({fields})"),
+            LargerThanDevice {
+                fs_blocks,
+                device_blocks,
+            } => write!(
+                f,
+                "file system has {fs_blocks} blocks but the device only {device_blocks} \
+                 (truncated image or wrong device?)"
+            ),
+            SmallerThanDevice {
+                fs_blocks,
+                device_blocks,
+            } => write!(
+                f,
+                "file system covers {fs_blocks} of the device's {device_blocks} blocks"
+            ),
+            AddressesOverflow { end } => write!(
+                f,
+                "main area ends at block {end}, past 32-bit block addresses"
+            ),
+            UnknownCompatFeatures { bits } => write!(
+                f,
+                "unknown compatible features {}: ignored",
+                features(*bits)
+            ),
+            NewerMinorVersion { minor } => write!(
+                f,
+                "format version 1.{minor} is newer than this fsck (1.{}): its additions are not \
+                 checked",
+                logfs::superblock::FORMAT_MINOR
+            ),
+
+            PackInvalid { reason } => write!(
+                f,
+                "invalid ({reason}); not in use, so harmless (a checkpoint torn by a crash?)"
+            ),
+            PackEmpty => write!(f, "never written"),
+            NoValidCheckpoint => write!(f, "no valid checkpoint pack"),
+            CurrentCheckpoint { pack, clean } => write!(
+                f,
+                "current (pack {pack}), {}",
+                if *clean {
+                    "cleanly unmounted"
+                } else {
+                    "not cleanly unmounted"
+                }
+            ),
+            CounterMismatch {
+                field,
+                recorded,
+                counted,
+            } => write!(f, "{field} is {recorded}, counted {counted}"),
+            FieldOutOfRange {
+                field,
+                value,
+                limit,
+            } => {
+                write!(f, "{field} is {value}, beyond its limit {limit}")
+            }
+            AllocationHint { hint, free_nid } => write!(
+                f,
+                "next_free_nid is {hint} but nid {free_nid} below it is free"
+            ),
+            SummaryLogType { expected, found } => write!(
+                f,
+                "summary is for a {} segment, expected {}",
+                log_kind_name(*found),
+                log_kind_name(*expected)
+            ),
+            OrphanDuplicate => write!(f, "listed twice"),
+            OrphanHasLinks { nlink } => {
+                write!(f, "orphan has link count {nlink}, expected 0")
+            }
+            OrphanNamed { names } => {
+                write!(f, "orphan is still named by {names} directory entries")
+            }
+
+            NatEntryOutsideMain { addr } => {
+                write!(f, "maps to block {addr}, outside the main area")
+            }
+            NatEntryNewAddr => write!(f, "maps to NEW_ADDR, which is never written to disk"),
+            NatEntryNidZero { addr } => write!(f, "nid 0 maps to block {addr}; must be 0"),
+            NatSharedBlock { addr } => {
+                write!(f, "maps to block {addr}, which another nid maps to as well")
+            }
+
+            SutValidCount { recorded, counted } => write!(
+                f,
+                "usage entry counts {recorded} live blocks but its bitmap has {counted}"
+            ),
+            SutBadLog { log } => write!(f, "usage entry has invalid log type {log}"),
+            SutLiveWithoutLog { valid } => {
+                write!(f, "usage entry has {valid} live blocks but no log type")
+            }
+
+            NidZero => write!(f, "refers to nid 0"),
+            NidOutOfRange { limit } => write!(f, "nid out of range (limit {limit})"),
+            NodeNotAllocated => write!(f, "node is free in the node address table"),
+            NatEntryUnusable => write!(f, "its node address table entry is unusable"),
+            NodeWrongNid { addr, found } => {
+                write!(f, "node at block {addr} belongs to nid {found}")
+            }
+            NodeBadKind { addr, kind } => {
+                write!(f, "node at block {addr} has unknown kind {kind}")
+            }
+            NodeWrongKind { expected, found } => write!(
+                f,
+                "is a {}, expected a {}",
+                node_kind_name(*found),
+                node_kind_name(*expected)
+            ),
+            NodeWrongOwner { expected, found } => {
+                write!(f, "node belongs to inode {found}, expected {expected}")
+            }
+            NodeWrongOffset { expected, found } => {
+                write!(f, "node has tree offset {found}, expected {expected}")
+            }
+            NodeFromFuture { cp_ver, seq } => write!(
+                f,
+                "node was written after checkpoint {cp_ver}, but the current checkpoint is {seq}"
+            ),
+            NodeReferencedTwice => write!(f, "node is referenced more than once"),
+            Unreferenced { kind, ino, addr } => {
+                if *kind == logfs::node::KIND_INODE {
+                    write!(
+                        f,
+                        "inode (block {addr}) is allocated but not referenced by any directory \
+                         or the orphan list"
+                    )
+                } else {
+                    write!(
+                        f,
+                        "{} of inode {ino} (block {addr}) is allocated but not referenced",
+                        node_kind_name(*kind)
+                    )
+                }
+            }
+            UnreferencedUnreadable { addr } => write!(
+                f,
+                "allocated (block {addr}) but unreadable and not referenced"
+            ),
+            Disconnected { nlink } => write!(
+                f,
+                "not referenced by any directory entry (disconnected; link count {nlink})"
+            ),
+
+            BadMode { mode } => write!(f, "invalid file type in mode {mode:#o}"),
+            RootNotDirectory => write!(f, "root inode is not a directory"),
+            RootParent { parent } => {
+                write!(f, "root directory's parent is {parent}, expected itself")
+            }
+            InlineNotAllowed => write!(f, "inline data flag on an inode that cannot be inline"),
+            InlineTooLarge { size, max } => {
+                write!(f, "inline inode has size {size}, more than {max}")
+            }
+            InlineWithNodes => write!(f, "inline inode has index nodes"),
+            UnknownInodeFlags { flags } => write!(f, "unknown inode flags {flags:#x}"),
+            SizeTooLarge { size, max } => {
+                write!(f, "size {size} exceeds the maximum file size {max}")
+            }
+            BlocksMismatch { recorded, counted } => write!(
+                f,
+                "block count is {recorded}, counted {counted} (data, index and xattr nodes)"
+            ),
+            DataPastEof { count, size } => write!(
+                f,
+                "{count} written data blocks lie past the end of the file (size {size})"
+            ),
+            SpecialHasData { size, blocks } => write!(
+                f,
+                "special file has size {size} and {blocks} data blocks, expected none"
+            ),
+            SymlinkSize { size } => write!(f, "symlink has size {size}, expected 1..4095"),
+            NameLen { len } => write!(f, "recorded name length {len} exceeds 256"),
+            GenerationAhead { generation, next } => write!(
+                f,
+                "generation {generation} is not below the checkpoint's next generation {next}"
+            ),
+            LinkCount { recorded, counted } => {
+                write!(f, "link count is {recorded}, should be {counted}")
+            }
+            DirDepth { depth } => write!(
+                f,
+                "directory depth {depth} exceeds {}",
+                logfs::dir::MAX_DEPTH
+            ),
+            DirSize { size, expected } => write!(
+                f,
+                "directory size is {size}, expected {expected} for its depth"
+            ),
+            DirBlockBeyondDepth { depth } => {
+                write!(f, "lies beyond the directory's {depth} hash levels")
+            }
+            DirBlockNeverWritten => write!(f, "directory block is preallocated (NEW_ADDR)"),
+            DirMultipleNames { names } => write!(f, "directory has {names} names"),
+            DirParent { recorded, actual } => write!(
+                f,
+                "parent field is {recorded}, but directory {actual} holds its name"
+            ),
+            DirName { recorded, actual } => write!(
+                f,
+                "recorded name {} differs from its entry {}",
+                show_name(recorded),
+                show_name(actual)
+            ),
+
+            AddrOutsideMain { addr } => write!(f, "address {addr} is outside the main area"),
+            BlockUsedTwice { addr, by_node } => write!(
+                f,
+                "block {addr} is already in use by {}",
+                if *by_node {
+                    "a node"
+                } else {
+                    "another file block"
+                }
+            ),
+
+            XattrEntries => write!(f, "xattr entries do not parse"),
+
+            EntryDotName => write!(f, "\".\" and \"..\" must not be stored"),
+            EntryHash { stored, computed } => write!(
+                f,
+                "stored hash {stored:#010x} differs from the name's hash {computed:#010x}"
+            ),
+            EntryWrongBucket { index, level } => write!(
+                f,
+                "directory block {index} (level {level}) is not in the name's hash bucket: \
+                 lookups cannot find it"
+            ),
+            EntryDuplicate => write!(f, "name occurs more than once"),
+            EntryNamesRoot => write!(f, "names the root directory"),
+            EntryTarget { ino, why } => write!(f, "names inode {ino}: {why}"),
+            EntryNotInode { ino, kind } => {
+                write!(f, "names nid {ino}, which is a {}", node_kind_name(*kind))
+            }
+            EntryType { ino, entry, inode } => write!(
+                f,
+                "entry type {entry} does not match inode {ino}'s type {inode}"
+            ),
+
+            LiveNotReferenced { count, first } => write!(
+                f,
+                "{count} blocks marked live in the usage table are not referenced (first: \
+                 block {first} of the segment)"
+            ),
+            ReferencedNotLive { count, first } => write!(
+                f,
+                "{count} referenced blocks are not marked live in the usage table (first: \
+                 block {first} of the segment)"
+            ),
+            MixedSegment { nodes, data } => {
+                write!(
+                    f,
+                    "holds both node blocks ({nodes}) and data blocks ({data})"
+                )
+            }
+            SegmentLogMismatch { sut_log, content } => write!(
+                f,
+                "usage table says {} segment, but it holds {} blocks",
+                log_kind_name(*sut_log),
+                log_kind_name(*content)
+            ),
+            PastLogPosition {
+                count,
+                first,
+                next_off,
+            } => write!(
+                f,
+                "{count} blocks at or past the log position {next_off} are in use (first: \
+                 block {first})"
+            ),
+            FreeSegments { recorded, counted } => write!(
+                f,
+                "free_segments is {recorded}, counted {counted} (recomputed at mount)"
+            ),
+
+            SummaryInvalid { addr, reason } => {
+                write!(f, "summary block {addr} is invalid ({reason})")
+            }
+            SummaryOwner {
+                found_nid,
+                found_ofs,
+                detail,
+            } => write!(
+                f,
+                "names owner nid {found_nid} slot {found_ofs}, but {detail}"
+            ),
+        }
+    }
+}
+
+/// One thing the check found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub severity: Severity,
+    pub pass: Pass,
+    pub object: Object,
+    pub issue: Issue,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sev = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        };
+        write!(f, "{sev}: {}: {}", self.object, self.issue)
+    }
+}
+
+/// Why the check could not run (fsck exit code 8).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Operational {
+    /// Neither superblock copy carries the logfs signature.
+    NotLogfs,
+    DeviceTooSmall {
+        blocks: u64,
+    },
+    /// A logfs this fsck does not understand (version or features).
+    Unsupported {
+        why: String,
+    },
+    Io {
+        block: u64,
+        errno: Errno,
+    },
+    OutOfMemory {
+        what: &'static str,
+    },
+}
+
+impl fmt::Display for Operational {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Operational::NotLogfs => write!(f, "no logfs superblock found"),
+            Operational::DeviceTooSmall { blocks } => write!(
+                f,
+                "device too small to hold a logfs ({blocks} blocks of 4096 bytes)"
+            ),
+            Operational::Unsupported { why } => {
+                write!(f, "unsupported logfs: {why}; a newer fsck.logfs is needed")
+            }
+            Operational::Io { block, errno } => {
+                write!(f, "I/O error reading block {block}: {errno}")
+            }
+            Operational::OutOfMemory { what } => write!(f, "out of memory ({what})"),
+        }
+    }
+}
+
+/// Counts gathered by the check.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Inodes found (reachable, orphaned or disconnected).
+    pub inodes: u64,
+    pub directories: u64,
+    pub regular_files: u64,
+    pub symlinks: u64,
+    pub special_files: u64,
+    pub orphans: u64,
+    /// Most inodes the volume can hold (`max_nid - 1`).
+    pub max_inodes: u64,
+    /// Allocated nodes (inodes, index and xattr nodes).
+    pub nodes: u64,
+    /// Data blocks referenced, including preallocated (`NEW_ADDR`) ones.
+    pub data_blocks: u64,
+    pub preallocated_blocks: u64,
+    /// Blocks in use: data (with preallocated) plus nodes.
+    pub used_blocks: u64,
+    /// Blocks users may fill: `(main_segments - reserved_segments) * 512`.
+    pub capacity_blocks: u64,
+    pub total_blocks: u64,
+    pub main_segments: u64,
+    pub free_segments: u64,
+    /// Sequence number of the current checkpoint.
+    pub checkpoint_seq: u64,
+    pub clean: bool,
+}
+
+/// The result of [`crate::check`].
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// Findings in the order found (errors and warnings; infos only with `verbose`), at most
+    /// `CheckOptions::max_findings` of them.
+    pub findings: Vec<Finding>,
+    /// Errors found, including those not kept in `findings`.
+    pub errors: u64,
+    pub warnings: u64,
+    /// Findings dropped because `max_findings` was reached.
+    pub suppressed: u64,
+    /// Set when the check could not run (or not finish) for a reason other than corruption.
+    pub operational: Option<Operational>,
+    /// Passes that ran (the last may have stopped early when the volume was too damaged).
+    pub passes: Vec<Pass>,
+    /// All passes ran to the end.
+    pub completed: bool,
+    pub stats: Stats,
+    pub label: String,
+    pub uuid: Option<[u8; 16]>,
+}
+
+impl Report {
+    pub fn has_errors(&self) -> bool {
+        self.errors > 0
+    }
+
+    /// A complete check that found no errors (warnings allowed).
+    pub fn is_clean(&self) -> bool {
+        self.operational.is_none() && self.errors == 0 && self.completed
+    }
+
+    /// The fsck(8) exit code: 0 clean, 4 errors left uncorrected, 8 operational error.
+    pub fn exit_code(&self) -> i32 {
+        if self.operational.is_some() {
+            8
+        } else if self.errors > 0 || !self.completed {
+            4
+        } else {
+            0
+        }
+    }
+
+    pub fn errors(&self) -> impl Iterator<Item = &Finding> {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+    }
+
+    pub fn warnings(&self) -> impl Iterator<Item = &Finding> {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Warning)
+    }
+}
+
+/// A UUID in its standard text form.
+pub fn format_uuid(u: &[u8; 16]) -> String {
+    let h: Vec<String> = u.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        h[0..4].concat(),
+        h[4..6].concat(),
+        h[6..8].concat(),
+        h[8..10].concat(),
+        h[10..16].concat()
+    )
+}

@@ -1,0 +1,392 @@
+//! Targeted damage to a valid volume, with checksums fixed so only the semantic checks can
+//! catch it: each must be reported as the right finding.
+
+mod common;
+
+use std::sync::Arc;
+
+use bento_runtime::fs::{FileSystem, ROOT_INO};
+use bento_runtime::user::MemDevice;
+use common::*;
+use fsck::{Finding, Issue, Object, Report};
+use logfs::BLOCK_SIZE;
+use logfs::checkpoint::Checkpoint;
+use logfs::csum::{
+    self, MAGIC_CHECKPOINT, MAGIC_DIR, MAGIC_NAT, MAGIC_NODE, MAGIC_SUMMARY, MAGIC_SUT,
+};
+use logfs::dir::DirBlock;
+use logfs::node::{Node, RawInode};
+use logfs::superblock::Superblock;
+use zerocopy::FromBytes;
+
+struct Vol {
+    dev: Arc<MemDevice>,
+    sb: Superblock,
+    cp: Checkpoint,
+    seed: u32,
+}
+
+/// Inode numbers of the populated volume's interesting files.
+struct Inos {
+    inline_max: u32,
+    sparse: u32,
+    big: u32,
+    sub: u32,
+    longsym: u32,
+}
+
+fn setup() -> (Vol, Inos) {
+    let dev = new_device(64);
+    let fs = mount(&dev);
+    populate(&fs);
+    let ino = |dir: u64, name: &[u8]| fs.lookup(&R, dir, name).unwrap().attr.ino;
+    let d1 = ino(ROOT_INO, b"dir1");
+    let d3 = ino(ROOT_INO, b"dir3");
+    let inos = Inos {
+        inline_max: ino(ROOT_INO, b"inline-max") as u32,
+        sparse: ino(ROOT_INO, b"sparse") as u32,
+        big: ino(ino(d3, b"deep-moved"), b"big") as u32,
+        sub: ino(d1, b"sub") as u32,
+        longsym: ino(d3, b"longsym") as u32,
+    };
+    unmount(fs);
+    let r = check(&dev);
+    assert!(r.is_clean() && r.warnings == 0);
+    let sb = Superblock::read(&*dev).unwrap();
+    let cp = Checkpoint::read_latest(&*dev, &sb).unwrap();
+    let seed = sb.csum_seed();
+    (Vol { dev, sb, cp, seed }, inos)
+}
+
+impl Vol {
+    fn read(&self, addr: u64) -> Vec<u8> {
+        self.dev.snapshot()[addr as usize * BLOCK_SIZE..(addr as usize + 1) * BLOCK_SIZE].to_vec()
+    }
+
+    /// Change block `addr` and seal it again as a `magic` block.
+    fn edit(&self, addr: u64, magic: u32, f: impl FnOnce(&mut [u8; BLOCK_SIZE])) {
+        let seed = self.seed;
+        self.dev.with_bytes(|img| {
+            let at = addr as usize * BLOCK_SIZE;
+            let blk: &mut [u8; BLOCK_SIZE] = (&mut img[at..at + BLOCK_SIZE]).try_into().unwrap();
+            f(blk);
+            csum::seal(seed, magic, blk);
+        });
+    }
+
+    fn nat_block_addr(&self, i: u32) -> u64 {
+        let copy = self.cp.nat_bitmap[i as usize / 8] & (1 << (i % 8)) != 0;
+        self.sb.layout.nat_copy_addr(i, copy)
+    }
+
+    fn node_addr(&self, nid: u32) -> u64 {
+        let b = self.read(self.nat_block_addr(nid / 1020));
+        let at = 16 + 4 * (nid % 1020) as usize;
+        u64::from(u32::from_le_bytes(b[at..at + 4].try_into().unwrap()))
+    }
+
+    fn edit_node(&self, nid: u32, f: impl FnOnce(&mut Node)) {
+        self.edit(self.node_addr(nid), MAGIC_NODE, |b| {
+            f(Node::mut_from_bytes(&mut b[..]).unwrap())
+        });
+    }
+
+    fn edit_inode(&self, ino: u32, f: impl FnOnce(&mut RawInode)) {
+        self.edit_node(ino, |n| f(n.inode_mut()));
+    }
+
+    fn inode(&self, ino: u32) -> Vec<u8> {
+        self.read(self.node_addr(ino))
+    }
+
+    /// The directory block of `dir` holding `name`, and the entry's slot.
+    fn find_entry(&self, dir: u32, name: &[u8]) -> (u64, usize) {
+        let raw = self.inode(dir);
+        let node = Node::ref_from_bytes(&raw[..]).unwrap();
+        for a in node.inode().addrs.iter().map(|a| u64::from(a.get())) {
+            if a == 0 {
+                continue;
+            }
+            let blk = self.read(a);
+            let d = DirBlock::ref_from_bytes(&blk[..]).unwrap();
+            if let Some(e) = d.entries_from(0).find(|e| e.name == name) {
+                return (a, e.slot);
+            }
+        }
+        panic!("no entry {name:?} in {dir}");
+    }
+
+    fn edit_entry(&self, dir: u32, name: &[u8], f: impl FnOnce(&mut DirBlock, usize)) {
+        let (addr, slot) = self.find_entry(dir, name);
+        self.edit(addr, MAGIC_DIR, |b| {
+            f(DirBlock::mut_from_bytes(&mut b[..]).unwrap(), slot)
+        });
+    }
+
+    fn current_pack_start(&self) -> u64 {
+        self.sb.layout.cp_pack_start((self.cp.seq % 2) as u32)
+    }
+
+    /// Recompute the current checkpoint's body CRC after its body changed.
+    fn fix_cp_body(&self) {
+        let start = self.current_pack_start();
+        let hdr = self.read(start);
+        let n = u32::from_le_bytes(hdr[16..20].try_into().unwrap()) as usize;
+        let img = self.dev.snapshot();
+        let from = (start as usize + 1) * BLOCK_SIZE;
+        let crc = csum::crc32(self.seed, &img[from..from + n * BLOCK_SIZE]);
+        self.edit(start, MAGIC_CHECKPOINT, |b| {
+            b[20..24].copy_from_slice(&crc.to_le_bytes())
+        });
+    }
+
+    fn check(&self) -> Report {
+        check(&self.dev)
+    }
+}
+
+#[track_caller]
+fn expect(r: &Report, what: &str, pred: impl Fn(&Finding) -> bool) {
+    if !r.errors().any(pred) {
+        dump(r);
+        panic!("expected a finding: {what}");
+    }
+}
+
+#[test]
+fn wrong_link_count() {
+    let (v, i) = setup();
+    v.edit_inode(i.inline_max, |n| n.nlink = 5.into());
+    let r = v.check();
+    expect(&r, "link count", |f| {
+        f.object == Object::Inode { ino: i.inline_max }
+            && f.issue
+                == Issue::LinkCount {
+                    recorded: 5,
+                    counted: 1,
+                }
+    });
+    assert!(r.errors().any(|f| f.to_string()
+        == format!(
+            "error: inode {}: link count is 5, should be 1",
+            i.inline_max
+        )));
+}
+
+#[test]
+fn wrong_entry_type() {
+    let (v, i) = setup();
+    v.edit_entry(ROOT_INO as u32, b"inline-max", |d, s| {
+        d.dentries[s].kind = 4
+    });
+    expect(
+        &v.check(),
+        "entry type",
+        |f| matches!(f.issue, Issue::EntryType { ino, entry: 4, inode: 8 } if ino == i.inline_max),
+    );
+}
+
+#[test]
+fn wrong_entry_hash_and_free_target() {
+    let (v, _) = setup();
+    v.edit_entry(ROOT_INO as u32, b"inline-max", |d, s| {
+        d.dentries[s].hash = (d.dentries[s].hash.get() ^ 1).into()
+    });
+    v.edit_entry(ROOT_INO as u32, b"tiny2", |d, s| {
+        d.dentries[s].ino = 16000.into()
+    });
+    let r = v.check();
+    expect(&r, "hash", |f| matches!(f.issue, Issue::EntryHash { .. }));
+    expect(
+        &r,
+        "free target",
+        |f| matches!(&f.issue, Issue::EntryTarget { ino: 16000, why } if **why == Issue::NodeNotAllocated),
+    );
+}
+
+#[test]
+fn removed_entry_leaves_a_disconnected_inode() {
+    let (v, i) = setup();
+    v.edit_entry(ROOT_INO as u32, b"inline-max", |d, s| {
+        d.bitmap[s / 8] &= !(1 << (s % 8));
+        if d.bitmap.iter().all(|b| *b == 0) {
+            panic!("test needs a block with other entries");
+        }
+    });
+    let r = v.check();
+    expect(&r, "disconnected", |f| {
+        f.object == Object::Inode { ino: i.inline_max }
+            && matches!(f.issue, Issue::Disconnected { nlink: 1 })
+    });
+}
+
+#[test]
+fn wrong_block_count_and_parent() {
+    let (v, i) = setup();
+    v.edit_inode(i.big, |n| n.blocks = (n.blocks.get() + 1).into());
+    v.edit_inode(i.sub, |n| n.parent = 7.into());
+    let r = v.check();
+    expect(&r, "blocks", |f| {
+        f.object == Object::Inode { ino: i.big } && matches!(f.issue, Issue::BlocksMismatch { .. })
+    });
+    expect(&r, "parent", |f| {
+        f.object == Object::Inode { ino: i.sub }
+            && matches!(f.issue, Issue::DirParent { recorded: 7, .. })
+    });
+}
+
+#[test]
+fn block_used_twice() {
+    let (v, i) = setup();
+    v.edit_inode(i.big, |n| n.addrs[1] = n.addrs[0]);
+    let r = v.check();
+    expect(&r, "duplicate", |f| {
+        matches!(f.issue, Issue::BlockUsedTwice { by_node: false, .. })
+    });
+    expect(&r, "orphaned live block", |f| {
+        matches!(f.issue, Issue::LiveNotReferenced { count: 1, .. })
+    });
+}
+
+#[test]
+fn index_node_with_wrong_offset() {
+    let (v, i) = setup();
+    let raw = v.inode(i.sparse);
+    let nid = Node::ref_from_bytes(&raw[..]).unwrap().inode().nids[1].get();
+    assert_ne!(nid, 0);
+    v.edit_node(nid, |n| n.header.offset = 7.into());
+    expect(&v.check(), "offset", |f| {
+        f.object
+            == (Object::IndexNode {
+                ino: i.sparse,
+                nid,
+                offset: 2,
+            })
+            && f.issue
+                == Issue::NodeWrongOffset {
+                    expected: 2,
+                    found: 7,
+                }
+    });
+}
+
+#[test]
+fn inode_field_limits() {
+    let (v, i) = setup();
+    v.edit_inode(i.inline_max, |n| n.size = 5000.into());
+    v.edit_inode(i.longsym, |n| n.size = 0.into());
+    let r = v.check();
+    expect(&r, "inline size", |f| {
+        matches!(f.issue, Issue::InlineTooLarge { size: 5000, .. })
+    });
+    expect(&r, "symlink size", |f| {
+        matches!(f.issue, Issue::SymlinkSize { size: 0 })
+    });
+}
+
+#[test]
+fn usage_table_and_counters() {
+    let (v, _) = setup();
+    // Segment 0, block 0 (the root's first node block, long dead) marked live; the
+    // checkpoint's block count off by one.
+    let l = v.sb.layout;
+    let copy = v.cp.sut_bitmap[0] & 1 != 0;
+    v.edit(l.sut_copy_addr(0, copy), MAGIC_SUT, |b| {
+        let e = &mut b[16..16 + 76];
+        if e[12] & 1 == 0 {
+            e[12] |= 1;
+            let valid = u16::from_le_bytes([e[0], e[1]]) + 1;
+            e[..2].copy_from_slice(&valid.to_le_bytes());
+        }
+    });
+    let start = v.current_pack_start();
+    v.edit(start, MAGIC_CHECKPOINT, |b| {
+        let n = u64::from_le_bytes(b[48..56].try_into().unwrap()) + 1;
+        b[48..56].copy_from_slice(&n.to_le_bytes());
+    });
+    let r = v.check();
+    expect(&r, "counter", |f| {
+        matches!(
+            f.issue,
+            Issue::CounterMismatch {
+                field: "valid_blocks",
+                ..
+            }
+        )
+    });
+    expect(&r, "live bit", |f| {
+        f.object == Object::Segment { segno: 0 }
+            && matches!(f.issue, Issue::LiveNotReferenced { first: 0, .. })
+    });
+}
+
+#[test]
+fn nat_entry_outside_main_area() {
+    let (v, i) = setup();
+    let nid = i.inline_max;
+    v.edit(v.nat_block_addr(0), MAGIC_NAT, |b| {
+        let at = 16 + 4 * nid as usize;
+        b[at..at + 4].copy_from_slice(&5u32.to_le_bytes());
+    });
+    let r = v.check();
+    expect(&r, "nat entry", |f| {
+        f.object == Object::Nid { nid } && f.issue == Issue::NatEntryOutsideMain { addr: 5 }
+    });
+}
+
+#[test]
+fn summary_names_the_wrong_owner() {
+    let (v, i) = setup();
+    let raw = v.inode(i.big);
+    let addr = Node::ref_from_bytes(&raw[..]).unwrap().inode().addrs[3].get();
+    let (segno, off) = v.sb.layout.locate(addr).unwrap();
+    let active = v.cp.logs.iter().position(|h| h.segno == segno);
+    let poke = |b: &mut [u8; BLOCK_SIZE]| {
+        let at = 16 + 6 * off as usize;
+        b[at + 4..at + 6].copy_from_slice(&9u16.to_le_bytes());
+    };
+    match active {
+        Some(log) => {
+            let l = v.sb.layout;
+            let idx = l.nat_bitmap_blocks() + l.sut_bitmap_blocks() + log as u32;
+            v.edit(
+                v.current_pack_start() + 1 + u64::from(idx),
+                MAGIC_SUMMARY,
+                poke,
+            );
+            v.fix_cp_body();
+        }
+        None => v.edit(v.sb.layout.ssa_addr(segno), MAGIC_SUMMARY, poke),
+    }
+    let r = v.check();
+    expect(&r, "summary", |f| {
+        f.object == (Object::Summary { segno, off, addr })
+            && matches!(&f.issue, Issue::SummaryOwner { found_nid, found_ofs: 9, .. } if *found_nid == i.big)
+    });
+}
+
+#[test]
+fn orphan_list_with_a_named_inode() {
+    let (v, i) = setup();
+    // Put a named inode on the orphan list of the current checkpoint.
+    let l = v.sb.layout;
+    let start = v.current_pack_start();
+    let body = u32::from_le_bytes(v.read(start)[16..20].try_into().unwrap());
+    let idx = l.nat_bitmap_blocks() + l.sut_bitmap_blocks() + l.log_count;
+    assert!(body + 2 <= l.cp_blocks);
+    v.edit(start + 1 + u64::from(idx), logfs::csum::MAGIC_ORPHAN, |b| {
+        b.fill(0);
+        b[8..12].copy_from_slice(&1u32.to_le_bytes());
+        b[16..20].copy_from_slice(&i.inline_max.to_le_bytes());
+    });
+    v.edit(start, MAGIC_CHECKPOINT, |b| {
+        b[16..20].copy_from_slice(&(body + 1).to_le_bytes());
+        b[40..44].copy_from_slice(&1u32.to_le_bytes());
+    });
+    v.fix_cp_body();
+    let r = v.check();
+    expect(&r, "orphan", |f| {
+        f.object == Object::Inode { ino: i.inline_max }
+            && matches!(f.issue, Issue::OrphanHasLinks { nlink: 1 })
+    });
+}
