@@ -352,7 +352,35 @@ impl<D: BlockDevice> Volume<D> {
         Ok(())
     }
 
-    /// Write `data` at `offset`. A write cut short by ENOSPC returns what it wrote.
+    /// Blocks a write of `len` bytes at `offset` may add: the holes it fills and the index
+    /// nodes it may need. Checked up front, so a write is refused whole rather than torn.
+    pub(crate) fn blocks_needed(&mut self, ino: u32, offset: u64, len: u64) -> Result<u64> {
+        let (size, inline) = {
+            let i = self.inode(ino)?.inode();
+            (i.size.get(), i.is_inline())
+        };
+        let end = offset + len;
+        if len == 0 || (inline && end <= INLINE_MAX as u64) {
+            return Ok(0);
+        }
+        let bs = BLOCK_SIZE as u64;
+        let (first, last) = (offset / bs, (end - 1) / bs);
+        let mut holes = 0;
+        if inline {
+            // Everything is new, and block 0 takes the inline data.
+            holes = last - first + 1 + u64::from(size > 0 && first > 0);
+        } else {
+            for idx in first..=last {
+                if self.block_addr(ino, idx)? == NULL_ADDR {
+                    holes += 1;
+                }
+            }
+        }
+        let index_nodes = if last < DIRECT_BLOCKS { 0 } else { (last - first) / N + 3 };
+        Ok(holes + index_nodes)
+    }
+
+    /// Write `data` at `offset`: all of it, or an error.
     pub(crate) fn write_data(&mut self, ino: u32, offset: u64, data: &[u8]) -> Result<usize> {
         let end = offset + data.len() as u64;
         let (size, inline) = {
@@ -392,11 +420,17 @@ impl<D: BlockDevice> Volume<D> {
                 block[in_block..in_block + take].copy_from_slice(chunk);
                 self.write_block(ino, idx, &block)
             };
-            match r {
-                Ok(()) => written += take,
-                Err(Error::Errno(Errno::ENOSPC)) if written > 0 => break,
-                Err(e) => return Err(e),
+            if let Err(e) = r {
+                // Keep what was written reachable; the caller still sees the error (a short
+                // count would be lost by a page-cache writeback that ignores it).
+                let end = offset + written as u64;
+                let i = self.inode_mut(ino)?;
+                if end > i.size.get() {
+                    i.size = end.into();
+                }
+                return Err(e);
             }
+            written += take;
         }
         let new_end = offset + written as u64;
         let i = self.inode_mut(ino)?;

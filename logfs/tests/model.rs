@@ -310,8 +310,9 @@ impl Harness {
                     Err(Errno::ENOSPC) => 0,
                     Err(e) => panic!("write: {e:?}"),
                 };
+                assert!(n == 0 || n == len, "short write: {n} of {len}");
                 if n < len {
-                    // Only a volume that is really full may refuse.
+                    // Only a volume that is really full may refuse, and then the whole write.
                     let st = self.fs().statfs(&R, ROOT_INO).unwrap();
                     assert!(
                         st.bfree < (len as u64 / 4096) + 64,
