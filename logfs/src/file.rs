@@ -376,7 +376,11 @@ impl<D: BlockDevice> Volume<D> {
                 }
             }
         }
-        let index_nodes = if last < DIRECT_BLOCKS { 0 } else { (last - first) / N + 3 };
+        let index_nodes = if last < DIRECT_BLOCKS {
+            0
+        } else {
+            (last - first) / N + 3
+        };
         Ok(holes + index_nodes)
     }
 

@@ -910,7 +910,9 @@ impl<D: BlockDevice> Volume<D> {
         }
         let blocks = (data.len() / BLOCK_SIZE) as u64 + 2;
         self.ensure_space(blocks + blocks / 512 + 4)?;
-        if self.valid_blocks + self.blocks_needed(ino, offset, data.len() as u64)? > self.layout.user_capacity() {
+        if self.valid_blocks + self.blocks_needed(ino, offset, data.len() as u64)?
+            > self.layout.user_capacity()
+        {
             return Err(Errno::ENOSPC.into());
         }
         let n = self.write_data(ino, offset, data)?;

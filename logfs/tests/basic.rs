@@ -162,10 +162,14 @@ fn hundred_thousand_entries() {
     let n = 100_000u32;
     let name = |i: u32| format!("file-{i:06}-with-a-longer-name").into_bytes();
     for i in 0..n {
-        fs.link(&R, if i % 2 == 0 { a } else { b }, d, &name(i)).unwrap();
+        fs.link(&R, if i % 2 == 0 { a } else { b }, d, &name(i))
+            .unwrap();
     }
     let depth = fs.getattr(&R, d).unwrap().size / 4096;
-    assert!(depth < logfs::dir::level_start(12), "directory spans {depth} blocks");
+    assert!(
+        depth < logfs::dir::level_start(12),
+        "directory spans {depth} blocks"
+    );
     for round in 0..2 {
         for i in (0..n).step_by(7) {
             let e = fs.lookup(&R, d, &name(i)).unwrap();

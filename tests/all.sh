@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Every test of the tree (this is what CI runs, through .ci/run). As root on Debian 12.
+#
+#   1. set-up (tests/setup.sh: apt packages, Rust components, the VM kernel and QEMU);
+#   2. formatting and lints: cargo fmt, cargo clippy -D warnings (userspace and kernel backends);
+#   3. unit, model and tool tests, and the FUSE system tests with pjdfstest (cargo test);
+#   4. the kernel modules (make, warning-free) and the VM suite against the real kernel.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+start=$SECONDS
+step() { printf '\n==== %s (%ds)\n' "$*" $((SECONDS - start)); }
+
+step "set-up"
+tests/setup.sh
+
+step "format and lints"
+cargo fmt --all --check
+(cd logfs/kmod && cargo fmt --check)
+cargo clippy --workspace --all-targets --release -- -D warnings
+cargo clippy -p bento-runtime --features kernel --release -- -D warnings
+
+step "build"
+cargo build --release
+
+step "unit, model, tool and FUSE system tests"
+cargo test --workspace --release
+
+if [[ -x tests/vm/kernel-suite.sh ]]; then
+    step "kernel modules and the VM suite"
+    tests/vm/kernel-suite.sh
+fi
+
+step "all tests passed"
