@@ -149,8 +149,11 @@ struct bento_ops {
 	/* Returns the target's length (at most `size`), or -errno. */
 	int (*readlink)(struct bento_fs *fs, const struct bento_req *req, u64 ino, char *buf,
 			u32 size);
+	/* mode includes the S_IF* type; rdev (here and in bento_attr) is in the userspace
+	 * dev_t encoding (the kernel's new_encode_dev), as FUSE's. */
 	int (*mknod)(struct bento_fs *fs, const struct bento_req *req, u64 parent,
 		     const char *name, u32 namelen, u32 mode, u32 rdev, struct bento_attr *entry);
+	/* mode is S_IFDIR | permissions. */
 	int (*mkdir)(struct bento_fs *fs, const struct bento_req *req, u64 parent,
 		     const char *name, u32 namelen, u32 mode, struct bento_attr *entry);
 	int (*unlink)(struct bento_fs *fs, const struct bento_req *req, u64 parent,
@@ -166,10 +169,19 @@ struct bento_ops {
 		      u32 newnamelen, u32 flags);
 	int (*link)(struct bento_fs *fs, const struct bento_req *req, u64 ino, u64 newparent,
 		    const char *newname, u32 newnamelen, struct bento_attr *entry);
+	/* flags: open(2)'s, without O_CREAT, O_EXCL, O_NOCTTY and O_TRUNC (truncation arrives
+	 * as setattr). */
 	int (*open)(struct bento_fs *fs, const struct bento_req *req, u64 ino, u32 flags,
 		    u64 *fh);
 	int (*release)(struct bento_fs *fs, const struct bento_req *req, u64 ino, u64 fh,
 		       u32 flags);
+	/*
+	 * File data moves through the kernel's page cache: read fills it, write is its writeback
+	 * (at most 1 MiB per call, contiguous runs of pages). The kernel owns a cached file's
+	 * size: writeback never writes past it, and the file grows by writes past its end (and
+	 * setattr). fh is the open file's handle when there is one; page-cache I/O not tied to an
+	 * open file (writeback, some reads) passes fh 0, possibly after release().
+	 */
 	/* Returns bytes read (short only at end of file) or -errno. */
 	s64 (*read)(struct bento_fs *fs, const struct bento_req *req, u64 ino, u64 fh, u64 off,
 		    void *buf, u64 len);
@@ -180,6 +192,7 @@ struct bento_ops {
 		     u32 datasync);
 	int (*opendir)(struct bento_fs *fs, const struct bento_req *req, u64 ino, u32 flags,
 		       u64 *fh);
+	/* off: 0 to start, else a next_off given to fill(); names are 1..255 bytes. */
 	int (*readdir)(struct bento_fs *fs, const struct bento_req *req, u64 ino, u64 fh,
 		       u64 off, bento_filldir_t fill, void *ctx);
 	int (*releasedir)(struct bento_fs *fs, const struct bento_req *req, u64 ino, u64 fh);
@@ -198,6 +211,8 @@ struct bento_ops {
 			 u32 size);
 	int (*removexattr)(struct bento_fs *fs, const struct bento_req *req, u64 ino,
 			   const char *name, u32 namelen);
+	/* mode includes S_IFREG. The VFS opens the new file with open() itself: bentofs gives
+	 * this handle back with release() at once. */
 	int (*create)(struct bento_fs *fs, const struct bento_req *req, u64 parent,
 		      const char *name, u32 namelen, u32 mode, u32 flags,
 		      struct bento_attr *entry, u64 *fh);
@@ -226,7 +241,8 @@ void bento_unregister_fs(struct bento_fs_type *type);
  */
 
 /* Memory: any size and alignment (alignment a power of two); NULL on failure. Allocations may
- * sleep. Large sizes may come from vmalloc. */
+ * sleep. Large sizes may come from vmalloc. Alignments above 4 KiB need physically contiguous
+ * memory of a power-of-two size (at most 4 MiB). */
 void *bento_ks_alloc(u64 size, u64 align, u32 zeroed);
 void bento_ks_free(void *ptr);
 
@@ -243,7 +259,9 @@ void bento_ks_rwsem_write_unlock(void *s);
 void bento_ks_rwsem_free(void *s);
 
 /* Block I/O on a struct block_device *, in 4 KiB blocks. `buf` may be any kernel memory
- * (kmalloc or vmalloc). Synchronous; returns 0 or -errno (-EIO on device errors). */
+ * (kmalloc or vmalloc; not aligned to 512 bytes costs a copy); `len` is in bytes, a multiple
+ * of 512. Synchronous; returns 0 or -errno (-EIO on device errors, -EINVAL for a range past
+ * the end of the device). */
 #define BENTO_IO_PREFLUSH	(1u << 0)
 #define BENTO_IO_FUA		(1u << 1)
 int bento_ks_bdev_read(void *bdev, u64 block, void *buf, u64 len);

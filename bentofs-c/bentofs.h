@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * bentofs internals: the VFS side of Bento. See include/bento/bento_abi.h for the contract with
+ * the file-system modules.
+ */
+#ifndef BENTOFS_H
+#define BENTOFS_H
+
+#include <linux/fs.h>
+#include <linux/list.h>
+#include <linux/percpu-rwsem.h>
+#include <linux/sched/mm.h>
+#include <linux/version.h>
+#include <linux/uidgid.h>
+#include <linux/cred.h>
+#include <linux/workqueue.h>
+#include <bento/bento_abi.h>
+
+#define BENTO_SUPER_MAGIC	0x42454e54	/* "BENT" */
+#define BENTO_ROOT_INO		1ULL
+#define BENTO_BLOCK_SHIFT	12		/* bento_ks block I/O unit, and s_blocksize */
+
+/* The size of the operation table this bentofs needs (the whole table of ABI version 1). */
+#define BENTO_OPS_SIZE_MIN	offsetofend(struct bento_ops, background)
+
+/* ---- registry ------------------------------------------------------------------------------ */
+
+/* One registered file-system type (bentofs' private bookkeeping around bento_fs_type). */
+struct bento_registration {
+	struct list_head link;			/* in bento_registry, under bento_registry_lock */
+	struct bento_fs_type *type;
+	struct list_head mounts;		/* bento_sb_info.type_link, under bento_registry_lock */
+	unsigned int nr_mounts;
+};
+
+extern struct mutex bento_registry_lock;
+
+/* ---- per mount ----------------------------------------------------------------------------- */
+
+struct bento_sb_info {
+	/*
+	 * The file system this mount calls. Read only under `upgrade` (shared), through
+	 * bento_call(); a live upgrade takes `upgrade` exclusively, exports the state, swaps
+	 * ops/fs/type and releases it.
+	 */
+	const struct bento_ops *ops;
+	struct bento_fs *fs;
+	struct bento_fs_type *type;		/* its module is pinned (try_module_get) */
+	struct percpu_rw_semaphore upgrade;
+	bool upgrade_inited;
+
+	struct bento_registration *reg;		/* NULL once detached from the registry */
+	struct list_head type_link;		/* in reg->mounts */
+	struct super_block *sb;
+
+	/* Orders attribute updates: a reply older than the inode's last change is dropped. */
+	atomic64_t attr_version;
+
+	/* ops->background every background_ms, except while read-only or frozen. */
+	struct delayed_work bg_work;
+	bool bg_active;
+
+	char *options;				/* options other than fs=, comma-joined, for mount() */
+	u32 options_len;
+	u32 mount_flags;			/* BENTO_MOUNT_* given to mount() */
+};
+
+static inline struct bento_sb_info *BENTO_SB(struct super_block *sb)
+{
+	return sb->s_fs_info;
+}
+
+/*
+ * THE call wrapper: every call from bentofs into a mounted file system goes through here. It
+ * holds the mount's upgrade lock shared (so a live upgrade can swap ops/fs between calls, never
+ * during one), reads ops and fs under it, and runs the call in a NOFS allocation scope (we are a
+ * file system: memory reclaim must not recurse into file systems from inside one). An operation
+ * the table leaves NULL yields `dflt`.
+ */
+#define bento_call(sbi, dflt, op, ...)						\
+({										\
+	struct bento_sb_info *__sbi = (sbi);					\
+	typeof(__sbi->ops->op(__sbi->fs, ##__VA_ARGS__)) __ret = (dflt);	\
+	unsigned int __nofs;							\
+										\
+	percpu_down_read(&__sbi->upgrade);					\
+	__nofs = memalloc_nofs_save();						\
+	if (__sbi->ops->op)							\
+		__ret = __sbi->ops->op(__sbi->fs, ##__VA_ARGS__);		\
+	memalloc_nofs_restore(__nofs);						\
+	percpu_up_read(&__sbi->upgrade);					\
+	__ret;									\
+})
+
+/* The same for operations without a result (forget). */
+#define bento_call_void(sbi, op, ...)						\
+do {										\
+	struct bento_sb_info *__sbi = (sbi);					\
+	unsigned int __nofs;							\
+										\
+	percpu_down_read(&__sbi->upgrade);					\
+	__nofs = memalloc_nofs_save();						\
+	if (__sbi->ops->op)							\
+		__sbi->ops->op(__sbi->fs, ##__VA_ARGS__);			\
+	memalloc_nofs_restore(__nofs);						\
+	percpu_up_read(&__sbi->upgrade);					\
+} while (0)
+
+/*
+ * A result that must be 0 or a negative errno. Anything else from a file system is a bug there;
+ * it becomes -EIO rather than leaking to userspace as a success value.
+ */
+int bento_status(struct bento_sb_info *sbi, const char *op, long ret);
+
+/* ---- per inode ----------------------------------------------------------------------------- */
+
+enum {
+	BENTO_I_ATTR_STALE,	/* refresh attributes from the file system before stat */
+	BENTO_I_BAD,		/* the number was reused by the file system: stop using it */
+};
+
+struct bento_inode {
+	struct inode vfs_inode;
+	u64 nodeid;			/* the file system's inode number */
+	atomic64_t nlookup;		/* lookup references to give back with forget() */
+	unsigned long state;		/* BENTO_I_* bits */
+	u64 attr_version;		/* sbi->attr_version at the last change; under i_lock */
+};
+
+static inline struct bento_inode *BENTO_I(struct inode *inode)
+{
+	return container_of(inode, struct bento_inode, vfs_inode);
+}
+
+static inline u64 bento_ino(struct inode *inode)
+{
+	return BENTO_I(inode)->nodeid;
+}
+
+static inline void bento_invalidate_attr(struct inode *inode)
+{
+	set_bit(BENTO_I_ATTR_STALE, &BENTO_I(inode)->state);
+}
+
+/* The version to pass to bento_iget()/attribute updates for a reply to a call made now. */
+static inline u64 bento_attr_version(struct super_block *sb)
+{
+	return atomic64_read(&BENTO_SB(sb)->attr_version);
+}
+
+/* Who is calling: the current task's fs ids in the initial user namespace. */
+static inline struct bento_req bento_make_req(void)
+{
+	struct bento_req req = {
+		.uid = from_kuid(&init_user_ns, current_fsuid()),
+		.gid = from_kgid(&init_user_ns, current_fsgid()),
+		.pid = task_tgid_nr(current),
+	};
+
+	return req;
+}
+
+#define BENTO_REQ(name)	struct bento_req name = bento_make_req()
+
+/* fh of an open file, kept in file->private_data. */
+static inline u64 bento_fh(struct file *file)
+{
+	return file ? (u64)(uintptr_t)file->private_data : 0;
+}
+
+/* ---- kernel-version shims (6.1 .. 6.12) ---------------------------------------------------- */
+
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+#define BENTO_IDMAP		struct mnt_idmap *idmap
+#define BENTO_IDMAP_ARG		idmap
+#else
+#define BENTO_IDMAP		struct user_namespace *idmap
+#define BENTO_IDMAP_ARG		idmap
+#endif
+
+static inline struct timespec64 bento_ts(const struct bento_timespec *t)
+{
+	struct timespec64 ts = { .tv_sec = t->sec, .tv_nsec = t->nsec };
+
+	if (ts.tv_nsec >= NSEC_PER_SEC)
+		ts.tv_nsec = NSEC_PER_SEC - 1;
+	return ts;
+}
+
+static inline void bento_to_ts(struct bento_timespec *t, struct timespec64 ts)
+{
+	t->sec = ts.tv_sec;
+	t->nsec = ts.tv_nsec;
+	t->_pad = 0;
+}
+
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 7, 0)
+static inline void bento_set_atime(struct inode *i, struct timespec64 t) { inode_set_atime_to_ts(i, t); }
+static inline void bento_set_mtime(struct inode *i, struct timespec64 t) { inode_set_mtime_to_ts(i, t); }
+static inline struct timespec64 bento_get_atime(struct inode *i) { return inode_get_atime(i); }
+static inline struct timespec64 bento_get_mtime(struct inode *i) { return inode_get_mtime(i); }
+#else
+static inline void bento_set_atime(struct inode *i, struct timespec64 t) { i->i_atime = t; }
+static inline void bento_set_mtime(struct inode *i, struct timespec64 t) { i->i_mtime = t; }
+static inline struct timespec64 bento_get_atime(struct inode *i) { return i->i_atime; }
+static inline struct timespec64 bento_get_mtime(struct inode *i) { return i->i_mtime; }
+#endif
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 6, 0)
+static inline void bento_set_ctime(struct inode *i, struct timespec64 t) { inode_set_ctime_to_ts(i, t); }
+static inline struct timespec64 bento_get_ctime(struct inode *i) { return inode_get_ctime(i); }
+#else
+static inline void bento_set_ctime(struct inode *i, struct timespec64 t) { i->i_ctime = t; }
+static inline struct timespec64 bento_get_ctime(struct inode *i) { return i->i_ctime; }
+#endif
+
+/* ---- across files -------------------------------------------------------------------------- */
+
+/* inode.c */
+extern const struct inode_operations bento_dir_inode_ops;
+extern const struct inode_operations bento_file_inode_ops;
+extern const struct inode_operations bento_symlink_inode_ops;
+extern const struct inode_operations bento_special_inode_ops;
+extern const struct xattr_handler *bento_xattr_handlers[];
+int bento_inode_cache_init(void);
+void bento_inode_cache_exit(void);
+struct inode *bento_alloc_inode(struct super_block *sb);
+void bento_free_inode(struct inode *inode);
+void bento_evict_inode(struct inode *inode);
+int bento_write_inode(struct inode *inode, struct writeback_control *wbc);
+struct inode *bento_iget(struct super_block *sb, const struct bento_attr *attr, bool counted,
+			 u64 version);
+int bento_refresh_attr(struct inode *inode);
+
+/* file.c */
+extern const struct file_operations bento_file_ops;
+extern const struct file_operations bento_dir_ops;
+extern const struct address_space_operations bento_aops;
+void bento_zero_tail(struct inode *inode, loff_t size);
+
+#endif /* BENTOFS_H */

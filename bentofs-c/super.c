@@ -1,0 +1,661 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * bentofs: the file-system type "bento", the registry of Bento file systems, mount options,
+ * super-block operations and the module itself.
+ */
+#define pr_fmt(fmt) "bento: " fmt
+
+#include <linux/module.h>
+#include <linux/fs_context.h>
+#include <linux/fs_parser.h>
+#include <linux/blkdev.h>
+#include <linux/mutex.h>
+#include <linux/proc_fs.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+#include <linux/statfs.h>
+#include <linux/writeback.h>
+#include <linux/string.h>
+#include "bentofs.h"
+
+/* ---- registry ------------------------------------------------------------------------------ */
+
+DEFINE_MUTEX(bento_registry_lock);
+static LIST_HEAD(bento_registry);
+
+static struct bento_registration *bento_find_locked(const char *name)
+{
+	struct bento_registration *reg;
+
+	list_for_each_entry(reg, &bento_registry, link)
+		if (!strcmp(reg->type->name, name))
+			return reg;
+	return NULL;
+}
+
+/**
+ * bento_register_fs - make a file system available to `mount -t bento -o fs=NAME`
+ * @type: name, version, owner module and operation table; must stay valid until
+ *	bento_unregister_fs() (normally static data of the calling module).
+ *
+ * Return: 0, -EINVAL for an incompatible or incomplete table, -EEXIST for a taken name.
+ */
+int bento_register_fs(struct bento_fs_type *type)
+{
+	const struct bento_ops *ops;
+	struct bento_registration *reg;
+	int err = 0;
+
+	if (!type || !type->name || !type->name[0] || !type->ops) {
+		pr_err("register: incomplete bento_fs_type\n");
+		return -EINVAL;
+	}
+	ops = type->ops;
+	if (ops->abi_version != BENTO_ABI_VERSION) {
+		pr_err("register %s: ABI version %u, bentofs has %u\n", type->name,
+		       ops->abi_version, BENTO_ABI_VERSION);
+		return -EINVAL;
+	}
+	if (ops->ops_size < BENTO_OPS_SIZE_MIN) {
+		pr_err("register %s: operation table of %u bytes, bentofs needs %zu\n", type->name,
+		       ops->ops_size, (size_t)BENTO_OPS_SIZE_MIN);
+		return -EINVAL;
+	}
+	if (!ops->mount || !ops->destroy || !ops->lookup || !ops->getattr) {
+		pr_err("register %s: mount, destroy, lookup and getattr are required\n",
+		       type->name);
+		return -EINVAL;
+	}
+	if (strlen(type->name) > 64 || strpbrk(type->name, ", \t\n=")) {
+		pr_err("register: bad file-system name \"%s\"\n", type->name);
+		return -EINVAL;
+	}
+
+	reg = kzalloc(sizeof(*reg), GFP_KERNEL);
+	if (!reg)
+		return -ENOMEM;
+	reg->type = type;
+	INIT_LIST_HEAD(&reg->mounts);
+
+	mutex_lock(&bento_registry_lock);
+	if (bento_find_locked(type->name)) {
+		err = -EEXIST;
+	} else {
+		list_add_tail(&reg->link, &bento_registry);
+		reg = NULL;
+	}
+	mutex_unlock(&bento_registry_lock);
+	if (err) {
+		pr_err("register %s: a file system of that name is already registered\n",
+		       type->name);
+		kfree(reg);
+		return err;
+	}
+	pr_info("registered file system %s %s\n", type->name,
+		type->version ? type->version : "");
+	return 0;
+}
+EXPORT_SYMBOL_GPL(bento_register_fs);
+
+/**
+ * bento_unregister_fs - withdraw a file system registered with bento_register_fs()
+ * @type: the same pointer that was registered
+ *
+ * New mounts fail from now on. Existing mounts pin the owner module, so a module unloading
+ * itself never gets here with mounts left; another caller that does is logged and the mounts
+ * are detached from the registry (they keep working with the old table).
+ */
+void bento_unregister_fs(struct bento_fs_type *type)
+{
+	struct bento_registration *reg, *found = NULL;
+	struct bento_sb_info *sbi, *tmp;
+
+	mutex_lock(&bento_registry_lock);
+	list_for_each_entry(reg, &bento_registry, link) {
+		if (reg->type == type) {
+			found = reg;
+			break;
+		}
+	}
+	if (found) {
+		list_del(&found->link);
+		if (found->nr_mounts)
+			pr_err("unregister %s: %u mounts still use it\n", type->name,
+			       found->nr_mounts);
+		list_for_each_entry_safe(sbi, tmp, &found->mounts, type_link) {
+			list_del_init(&sbi->type_link);
+			sbi->reg = NULL;
+		}
+	}
+	mutex_unlock(&bento_registry_lock);
+	if (!found) {
+		pr_err("unregister: %s is not registered\n", type && type->name ? type->name : "?");
+		return;
+	}
+	pr_info("unregistered file system %s\n", type->name);
+	kfree(found);
+}
+EXPORT_SYMBOL_GPL(bento_unregister_fs);
+
+/* /proc/fs/bento/filesystems: "NAME VERSION MOUNTS" per registered file system. */
+static int bento_filesystems_show(struct seq_file *m, void *v)
+{
+	struct bento_registration *reg;
+
+	mutex_lock(&bento_registry_lock);
+	list_for_each_entry(reg, &bento_registry, link)
+		seq_printf(m, "%s %s %u\n", reg->type->name,
+			   reg->type->version && reg->type->version[0] ? reg->type->version : "-",
+			   reg->nr_mounts);
+	mutex_unlock(&bento_registry_lock);
+	return 0;
+}
+
+int bento_status(struct bento_sb_info *sbi, const char *op, long ret)
+{
+	if (ret <= 0 && ret >= -MAX_ERRNO)
+		return ret;
+	pr_err_ratelimited("%s: %s returned %ld, not 0 or -errno; using -EIO\n",
+			   sbi->type->name, op, ret);
+	return -EIO;
+}
+
+/* ---- background work ----------------------------------------------------------------------- */
+
+static unsigned int background_ms = 2000;
+module_param(background_ms, uint, 0644);
+MODULE_PARM_DESC(background_ms, "Interval of the file systems' background work, in ms (default 2000)");
+
+static void bento_bg_queue(struct bento_sb_info *sbi)
+{
+	queue_delayed_work(system_unbound_wq, &sbi->bg_work,
+			   msecs_to_jiffies(max(READ_ONCE(background_ms), 10U)));
+}
+
+static void bento_bg_work(struct work_struct *work)
+{
+	struct bento_sb_info *sbi = container_of(to_delayed_work(work), struct bento_sb_info,
+						 bg_work);
+	struct super_block *sb = sbi->sb;
+	int err;
+
+	/* Not on a read-only mount (the file system may not know: remount), nor frozen. */
+	if (!sb_rdonly(sb) && sb_start_write_trylock(sb)) {
+		err = bento_status(sbi, "background", bento_call(sbi, 0, background));
+		sb_end_write(sb);
+		if (err)
+			pr_warn_ratelimited("%s on %s: background work failed: %d\n",
+					    sbi->type->name, sb->s_id, err);
+	}
+	if (READ_ONCE(sbi->bg_active))
+		bento_bg_queue(sbi);
+}
+
+static void bento_bg_start(struct bento_sb_info *sbi)
+{
+	if (!sbi->ops->background)
+		return;
+	WRITE_ONCE(sbi->bg_active, true);
+	bento_bg_queue(sbi);
+}
+
+/* Returns with no background call running or queued. */
+static void bento_bg_stop(struct bento_sb_info *sbi)
+{
+	WRITE_ONCE(sbi->bg_active, false);
+	cancel_delayed_work_sync(&sbi->bg_work);
+}
+
+/* ---- super block --------------------------------------------------------------------------- */
+
+static void bento_put_super(struct super_block *sb)
+{
+	struct bento_sb_info *sbi = BENTO_SB(sb);
+	int err;
+
+	/* generic_shutdown_super() has synced the file system and evicted all inodes. */
+	if (!sbi->fs)
+		return;
+	bento_bg_stop(sbi);
+	err = bento_call(sbi, 0, destroy);
+	if (err)
+		pr_err("%s on %s: unmount failed: %d\n", sbi->type->name, sb->s_id, err);
+	sbi->fs = NULL;
+}
+
+static int bento_sync_fs(struct super_block *sb, int wait)
+{
+	struct bento_sb_info *sbi = BENTO_SB(sb);
+
+	/* The VFS calls with wait=0 then wait=1; one call into the file system is enough. */
+	if (!wait || !sbi->fs)
+		return 0;
+	return bento_status(sbi, "sync_fs", bento_call(sbi, 0, sync_fs));
+}
+
+static int bento_statfs(struct dentry *dentry, struct kstatfs *buf)
+{
+	struct super_block *sb = dentry->d_sb;
+	struct bento_sb_info *sbi = BENTO_SB(sb);
+	struct bento_statfs st = {};
+	u64 id = huge_encode_dev(sb->s_bdev->bd_dev);
+	BENTO_REQ(req);
+	int err;
+
+	err = bento_status(sbi, "statfs", bento_call(sbi, -EOPNOTSUPP, statfs, &req, &st));
+	if (err)
+		return err;
+	buf->f_type = BENTO_SUPER_MAGIC;
+	buf->f_bsize = st.bsize ? st.bsize : PAGE_SIZE;
+	buf->f_frsize = st.frsize ? st.frsize : buf->f_bsize;
+	buf->f_blocks = st.blocks;
+	buf->f_bfree = st.bfree;
+	buf->f_bavail = st.bavail;
+	buf->f_files = st.files;
+	buf->f_ffree = st.ffree;
+	buf->f_namelen = st.namelen ? st.namelen : NAME_MAX;
+	buf->f_fsid = u64_to_fsid(id);
+	return 0;
+}
+
+static int bento_show_options(struct seq_file *m, struct dentry *root)
+{
+	struct bento_sb_info *sbi = BENTO_SB(root->d_sb);
+
+	seq_puts(m, ",fs=");
+	seq_escape(m, sbi->type->name, ", \t\n\\");
+	if (sbi->options_len) {
+		seq_putc(m, ',');
+		seq_escape(m, sbi->options, " \t\n\\");
+	}
+	return 0;
+}
+
+static const struct super_operations bento_super_ops = {
+	.alloc_inode	= bento_alloc_inode,
+	.free_inode	= bento_free_inode,
+	.write_inode	= bento_write_inode,
+	.evict_inode	= bento_evict_inode,
+	.put_super	= bento_put_super,
+	.sync_fs	= bento_sync_fs,
+	.statfs		= bento_statfs,
+	.show_options	= bento_show_options,
+};
+
+/* ---- mount: fs_context --------------------------------------------------------------------- */
+
+#define BENTO_OPTIONS_MAX	PAGE_SIZE
+
+struct bento_fs_context {
+	char *fs_name;			/* fs= */
+	char *options;			/* everything else, comma-joined */
+	size_t options_len;
+	struct bento_fs_type *type;	/* found at get_tree; holds a module reference */
+	struct bento_registration *reg;
+};
+
+/* An error for the kernel log and, with the new mount API, for the caller's fs_context log. */
+#define bento_fc_err(fc, fmt, ...)						\
+do {										\
+	pr_err(fmt "\n", ##__VA_ARGS__);					\
+	if ((fc)->log.log)							\
+		errorfc(fc, fmt, ##__VA_ARGS__);				\
+} while (0)
+
+static int bento_parse_param(struct fs_context *fc, struct fs_parameter *param)
+{
+	struct bento_fs_context *ctx = fc->fs_private;
+	size_t klen = strlen(param->key), vlen = 0, need;
+	char *p;
+
+	/* The block device: let the VFS take it. */
+	if (!strcmp(param->key, "source"))
+		return -ENOPARAM;
+
+	if (param->type == fs_value_is_string)
+		vlen = param->size;
+	else if (param->type != fs_value_is_flag) {
+		bento_fc_err(fc, "option %s: only text values are supported", param->key);
+		return -EINVAL;
+	}
+
+	if (!strcmp(param->key, "fs")) {
+		if (param->type != fs_value_is_string || !vlen) {
+			bento_fc_err(fc, "fs= needs a file-system name");
+			return -EINVAL;
+		}
+		kfree(ctx->fs_name);
+		ctx->fs_name = param->string;
+		param->string = NULL;
+		return 0;
+	}
+
+	/* Anything else goes to the file system verbatim: "key" or "key=value". */
+	need = ctx->options_len + (ctx->options_len ? 1 : 0) + klen +
+	       (param->type == fs_value_is_string ? 1 + vlen : 0);
+	if (need >= BENTO_OPTIONS_MAX) {
+		bento_fc_err(fc, "mount options too long");
+		return -EINVAL;
+	}
+	p = krealloc(ctx->options, need + 1, GFP_KERNEL);
+	if (!p)
+		return -ENOMEM;
+	ctx->options = p;
+	p += ctx->options_len;
+	if (ctx->options_len)
+		*p++ = ',';
+	memcpy(p, param->key, klen);
+	p += klen;
+	if (param->type == fs_value_is_string) {
+		*p++ = '=';
+		memcpy(p, param->string, vlen);
+		p += vlen;
+	}
+	*p = '\0';
+	ctx->options_len = need;
+	return 0;
+}
+
+static void bento_detach_mount(struct bento_sb_info *sbi)
+{
+	mutex_lock(&bento_registry_lock);
+	if (sbi->reg) {
+		list_del_init(&sbi->type_link);
+		sbi->reg->nr_mounts--;
+		sbi->reg = NULL;
+	}
+	mutex_unlock(&bento_registry_lock);
+}
+
+static int bento_fill_super(struct super_block *sb, struct fs_context *fc)
+{
+	struct bento_fs_context *ctx = fc->fs_private;
+	struct bento_sb_info *sbi;
+	struct bento_attr attr = {};
+	struct bento_fs *fs = NULL;
+	struct inode *root;
+	unsigned int nofs;
+	BENTO_REQ(req);
+	u64 nr_blocks;
+	int err;
+
+	if (bdev_logical_block_size(sb->s_bdev) > (1 << BENTO_BLOCK_SHIFT)) {
+		bento_fc_err(fc, "%s: logical block size %u is larger than %u", sb->s_id,
+			     bdev_logical_block_size(sb->s_bdev), 1 << BENTO_BLOCK_SHIFT);
+		return -EINVAL;
+	}
+
+	sbi = kzalloc(sizeof(*sbi), GFP_KERNEL);
+	if (!sbi)
+		return -ENOMEM;
+	INIT_LIST_HEAD(&sbi->type_link);
+	INIT_DELAYED_WORK(&sbi->bg_work, bento_bg_work);
+	sbi->sb = sb;
+	atomic64_set(&sbi->attr_version, 1);
+	sb->s_fs_info = sbi;		/* bento_kill_sb() frees it from here on */
+	err = percpu_init_rwsem(&sbi->upgrade);
+	if (err)
+		return err;
+	sbi->upgrade_inited = true;
+
+	/* The module reference moves from the context to the mount. */
+	sbi->type = ctx->type;
+	sbi->ops = ctx->type->ops;
+	ctx->type = NULL;
+	sbi->options = ctx->options ? ctx->options : kstrdup("", GFP_KERNEL);
+	ctx->options = NULL;
+	if (!sbi->options)
+		return -ENOMEM;
+	sbi->options_len = ctx->options_len;
+
+	mutex_lock(&bento_registry_lock);
+	/* Still registered? (the module pin keeps the type itself valid either way) */
+	if (bento_find_locked(sbi->type->name) == ctx->reg) {
+		sbi->reg = ctx->reg;
+		list_add_tail(&sbi->type_link, &sbi->reg->mounts);
+		sbi->reg->nr_mounts++;
+	}
+	mutex_unlock(&bento_registry_lock);
+	if (!sbi->reg) {
+		bento_fc_err(fc, "file system %s was unregistered", sbi->type->name);
+		return -ENODEV;
+	}
+
+	sb->s_magic = BENTO_SUPER_MAGIC;
+	sb->s_op = &bento_super_ops;
+	sb->s_xattr = bento_xattr_handlers;
+	sb->s_maxbytes = MAX_LFS_FILESIZE;
+	sb->s_time_gran = 1;
+	sb->s_blocksize = 1 << BENTO_BLOCK_SHIFT;
+	sb->s_blocksize_bits = BENTO_BLOCK_SHIFT;
+	/* Data is handed to the file system straight from the page cache; don't let it change
+	 * while a write is in progress (the file system may checksum it). */
+	sb->s_iflags |= SB_I_STABLE_WRITES;
+
+	sbi->mount_flags = sb_rdonly(sb) ? BENTO_MOUNT_RDONLY : 0;
+	nr_blocks = bdev_nr_bytes(sb->s_bdev) >> BENTO_BLOCK_SHIFT;
+
+	/* Nobody else sees this mount yet: no upgrade lock needed, but still NOFS. */
+	nofs = memalloc_nofs_save();
+	err = sbi->ops->mount(sb->s_bdev, nr_blocks, sbi->options, sbi->options_len,
+			      sbi->mount_flags, &fs);
+	memalloc_nofs_restore(nofs);
+	err = bento_status(sbi, "mount", err);
+	if (!err && !fs) {
+		pr_err("%s: mount returned no instance\n", sbi->type->name);
+		err = -EIO;
+	}
+	if (err)
+		return err;
+	sbi->fs = fs;
+
+	err = bento_status(sbi, "getattr",
+			   bento_call(sbi, -EIO, getattr, &req, BENTO_ROOT_INO, &attr));
+	if (!err && !S_ISDIR(attr.mode)) {
+		pr_err("%s: the root (inode 1) is not a directory\n", sbi->type->name);
+		err = -EIO;
+	}
+	if (err)
+		goto out_destroy;
+	attr.ino = BENTO_ROOT_INO;
+	root = bento_iget(sb, &attr, false, 0);
+	if (IS_ERR(root)) {
+		err = PTR_ERR(root);
+		goto out_destroy;
+	}
+	sb->s_root = d_make_root(root);
+	if (!sb->s_root) {
+		err = -ENOMEM;
+		goto out_destroy;
+	}
+	bento_bg_start(sbi);
+	return 0;
+
+out_destroy:
+	/* put_super only runs once s_root is set, so undo the mount here. */
+	bento_call(sbi, 0, destroy);
+	sbi->fs = NULL;
+	return err;
+}
+
+static int bento_get_tree(struct fs_context *fc)
+{
+	struct bento_fs_context *ctx = fc->fs_private;
+	struct bento_registration *reg;
+	struct bento_sb_info *sbi;
+	struct super_block *sb;
+	int err;
+
+	if (!ctx->fs_name) {
+		bento_fc_err(fc, "missing fs= option");
+		return -EINVAL;
+	}
+
+	mutex_lock(&bento_registry_lock);
+	reg = bento_find_locked(ctx->fs_name);
+	if (reg && try_module_get(reg->type->owner)) {
+		ctx->type = reg->type;
+		ctx->reg = reg;
+	}
+	mutex_unlock(&bento_registry_lock);
+	if (!ctx->type) {
+		bento_fc_err(fc, "no file system named %s", ctx->fs_name);
+		return -ENODEV;
+	}
+
+	err = get_tree_bdev(fc, bento_fill_super);
+	if (err)
+		return err;
+
+	/* An existing mount of the same device was reused: it must be the same file system. */
+	sb = fc->root->d_sb;
+	sbi = BENTO_SB(sb);
+	if (strcmp(sbi->type->name, ctx->fs_name)) {
+		bento_fc_err(fc, "%s is already mounted with fs=%s", sb->s_id, sbi->type->name);
+		dput(fc->root);
+		fc->root = NULL;
+		deactivate_locked_super(sb);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+static int bento_reconfigure(struct fs_context *fc)
+{
+	struct bento_fs_context *ctx = fc->fs_private;
+	struct super_block *sb = fc->root->d_sb;
+	struct bento_sb_info *sbi = BENTO_SB(sb);
+
+	if (ctx->fs_name && strcmp(ctx->fs_name, sbi->type->name)) {
+		bento_fc_err(fc, "remount: fs= cannot change (mounted with fs=%s)",
+			     sbi->type->name);
+		return -EINVAL;
+	}
+	/* Other options are fixed at mount time and ignored here. */
+
+	if (!(fc->sb_flags_mask & SB_RDONLY))
+		return 0;
+	if ((fc->sb_flags & SB_RDONLY) && !sb_rdonly(sb)) {
+		int err;
+
+		/* rw -> ro: no more background work, then write everything out (dirty pages,
+		 * inodes, then sync_fs). The VFS has already refused this if files are open for
+		 * writing. */
+		bento_bg_stop(sbi);
+		err = sync_filesystem(sb);
+		if (err)
+			bento_bg_start(sbi);
+		return err;
+	}
+	if (!(fc->sb_flags & SB_RDONLY) && sb_rdonly(sb) &&
+	    (sbi->mount_flags & BENTO_MOUNT_RDONLY)) {
+		/* The file system was mounted read-only and may not be ready to write (it did
+		 * not recover, for one). */
+		bento_fc_err(fc, "%s: cannot remount read-write a file system mounted read-only; unmount and mount it again",
+			     sb->s_id);
+		return -EINVAL;
+	}
+	/* ro -> rw of a file system mounted rw (and remounted ro since): it never knew. */
+	if (!(fc->sb_flags & SB_RDONLY) && sb_rdonly(sb))
+		bento_bg_start(sbi);
+	return 0;
+}
+
+static void bento_fc_free(struct fs_context *fc)
+{
+	struct bento_fs_context *ctx = fc->fs_private;
+
+	if (!ctx)
+		return;
+	if (ctx->type)
+		module_put(ctx->type->owner);
+	kfree(ctx->fs_name);
+	kfree(ctx->options);
+	kfree(ctx);
+}
+
+static const struct fs_context_operations bento_context_ops = {
+	.free		= bento_fc_free,
+	.parse_param	= bento_parse_param,
+	.get_tree	= bento_get_tree,
+	.reconfigure	= bento_reconfigure,
+};
+
+static int bento_init_fs_context(struct fs_context *fc)
+{
+	struct bento_fs_context *ctx;
+
+	ctx = kzalloc(sizeof(*ctx), GFP_KERNEL);
+	if (!ctx)
+		return -ENOMEM;
+	fc->fs_private = ctx;
+	fc->ops = &bento_context_ops;
+	return 0;
+}
+
+static void bento_kill_sb(struct super_block *sb)
+{
+	struct bento_sb_info *sbi = BENTO_SB(sb);
+
+	/* sync, evict inodes (forget), put_super (destroy), release the device */
+	kill_block_super(sb);
+	if (!sbi)
+		return;
+	bento_detach_mount(sbi);
+	if (sbi->type)
+		module_put(sbi->type->owner);
+	if (sbi->upgrade_inited)
+		percpu_free_rwsem(&sbi->upgrade);
+	kfree(sbi->options);
+	kfree(sbi);
+}
+
+static struct file_system_type bento_fs_type = {
+	.owner			= THIS_MODULE,
+	.name			= "bento",
+	.init_fs_context	= bento_init_fs_context,
+	.kill_sb		= bento_kill_sb,
+	.fs_flags		= FS_REQUIRES_DEV,
+};
+MODULE_ALIAS_FS("bento");
+
+/* ---- module -------------------------------------------------------------------------------- */
+
+static struct proc_dir_entry *bento_proc_dir;
+
+static int __init bento_init(void)
+{
+	int err;
+
+	err = bento_inode_cache_init();
+	if (err)
+		return err;
+	bento_proc_dir = proc_mkdir("fs/bento", NULL);
+	if (!bento_proc_dir ||
+	    !proc_create_single("filesystems", 0444, bento_proc_dir, bento_filesystems_show)) {
+		err = -ENOMEM;
+		goto out_proc;
+	}
+	err = register_filesystem(&bento_fs_type);
+	if (err)
+		goto out_proc;
+	pr_info("Bento VFS glue loaded (ABI %u)\n", BENTO_ABI_VERSION);
+	return 0;
+
+out_proc:
+	proc_remove(bento_proc_dir);
+	bento_inode_cache_exit();
+	return err;
+}
+
+static void __exit bento_exit(void)
+{
+	unregister_filesystem(&bento_fs_type);
+	proc_remove(bento_proc_dir);
+	bento_inode_cache_exit();
+}
+
+module_init(bento_init);
+module_exit(bento_exit);
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("Bento: file systems in safe Rust, VFS glue and kernel services");

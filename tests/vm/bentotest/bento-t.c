@@ -1,0 +1,594 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * bento-t: small file-system test helper for the bentofs VM test (static, no dependencies).
+ * Each command exits 0 on success; on failure it prints "bento-t: <what>: <errno name>" and
+ * exits 1. Commands that expect an error print "errno=<NAME>" and exit 0 (or 1 if none).
+ *
+ *   rename2 none|noreplace|exchange|whiteout OLD NEW
+ *   setx PATH NAME VALUE [create|replace] | getx PATH NAME | listx PATH | rmx PATH NAME
+ *   sizex PATH NAME                     length of a value (getxattr with size 0)
+ *   pwrite PATH OFF LEN SEED            pattern write (file created if missing)
+ *   pcheck PATH OFF LEN SEED            pattern check
+ *   zcheck PATH OFF LEN                 zeroes check
+ *   mmapw PATH SIZE SEED                ftruncate, write the pattern through a shared mapping,
+ *                                       msync, munmap, check with read()
+ *   mmapr PATH OFF LEN SEED             check the pattern through a read-only mapping
+ *   unlinkopen PATH                     write, unlink, read back through the open file
+ *   getdents DIR BUFSIZE                count entries with getdents64 and a small buffer
+ *   utimens PATH ATIME MTIME            set times (seconds)
+ *   punch PATH OFF LEN                  fallocate(PUNCH_HOLE|KEEP_SIZE)
+ *   falloc PATH OFF LEN [keep]          fallocate(0 or KEEP_SIZE)
+ *   fsyncw PATH                         open, write 1 byte, fsync: expects an error (errno=)
+ *   readerr PATH                        read: expects an error (errno=)
+ *   fstype PATH                         statfs f_type in hex
+ *   openx PATH                          open O_CREAT|O_EXCL: errno= on failure
+ *   sizeof PATH                         st_size
+ *   mmaptail PATH sync|nosync           5000-byte file; a shared mapping writes 0xff past
+ *                                       the end of the file in its last page
+ *   fsx PATH OPS SEED                   random writes, truncates, mmap writes and reads, hole
+ *                                       punches, fsyncs and cache drops, every read checked
+ *                                       against a model of the file (a small fsx)
+ *   asuser UID GID CMD...               run CMD with those ids and no groups
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/xattr.h>
+#include <grp.h>
+#include <unistd.h>
+#include <linux/fs.h>
+
+static const char *ename(int e)
+{
+	static char buf[32];
+
+	switch (e) {
+#define E(x) case x: return #x
+	E(EPERM); E(ENOENT); E(EIO); E(EEXIST); E(ENOTDIR); E(EISDIR); E(EINVAL); E(ENOSPC);
+	E(EROFS); E(E2BIG); E(ENODATA); E(ERANGE); E(ENOTEMPTY); E(EBUSY); E(EXDEV);
+	E(EOPNOTSUPP); E(EACCES); E(ENAMETOOLONG); E(EFBIG); E(ENODEV); E(ENOMEM);
+#undef E
+	}
+	snprintf(buf, sizeof(buf), "E%d", e);
+	return buf;
+}
+
+static void die(const char *what)
+{
+	fprintf(stderr, "bento-t: %s: %s\n", what, ename(errno));
+	exit(1);
+}
+
+static void fail(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "bento-t: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n");
+	exit(1);
+}
+
+static unsigned char pat(unsigned long long off, unsigned long seed)
+{
+	unsigned long long x = (off / 7) * 2654435761ULL + seed * 40503ULL + off;
+
+	return (unsigned char)(x ^ (x >> 13) ^ (x >> 29));
+}
+
+static unsigned long long num(const char *s)
+{
+	char *end;
+	unsigned long long v = strtoull(s, &end, 0);
+
+	if (*end == 'K')
+		v <<= 10;
+	else if (*end == 'M')
+		v <<= 20;
+	return v;
+}
+
+static int expect_err(int ret)
+{
+	if (ret >= 0) {
+		printf("no error\n");
+		return 1;
+	}
+	printf("errno=%s\n", ename(errno));
+	return 0;
+}
+
+static int cmd_pwrite(char **a, int check, int zero)
+{
+	unsigned long long off = num(a[1]), len = num(a[2]), done = 0;
+	unsigned long seed = zero ? 0 : strtoul(a[3], NULL, 0);
+	size_t bsz = 1 << 20;
+	unsigned char *buf = malloc(bsz);
+	int fd = open(a[0], check ? O_RDONLY : (O_WRONLY | O_CREAT), 0644);
+
+	if (fd < 0)
+		die("open");
+	while (done < len) {
+		size_t n = len - done < bsz ? len - done : bsz;
+		ssize_t r;
+
+		if (!check) {
+			for (size_t i = 0; i < n; i++)
+				buf[i] = pat(off + done + i, seed);
+			r = pwrite(fd, buf, n, off + done);
+			if (r != (ssize_t)n)
+				die("pwrite");
+		} else {
+			r = pread(fd, buf, n, off + done);
+			if (r < 0)
+				die("pread");
+			if (r != (ssize_t)n) {
+				fprintf(stderr, "bento-t: short read at %llu: %zd of %zu\n",
+					off + done, r, n);
+				exit(1);
+			}
+			for (size_t i = 0; i < n; i++) {
+				unsigned char want = zero ? 0 : pat(off + done + i, seed);
+
+				if (buf[i] != want) {
+					fprintf(stderr, "bento-t: %s: mismatch at %llu: %#x, want %#x\n",
+						a[0], off + done + i, buf[i], want);
+					exit(1);
+				}
+			}
+		}
+		done += n;
+	}
+	if (close(fd))
+		die("close");
+	return 0;
+}
+
+static int cmd_mmapw(char **a)
+{
+	size_t size = num(a[1]);
+	unsigned long seed = strtoul(a[2], NULL, 0);
+	int fd = open(a[0], O_RDWR | O_CREAT, 0644);
+	unsigned char *m, *buf;
+
+	if (fd < 0)
+		die("open");
+	if (ftruncate(fd, size))
+		die("ftruncate");
+	m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED)
+		die("mmap");
+	for (size_t i = 0; i < size; i++)
+		m[i] = pat(i, seed);
+	if (msync(m, size, MS_SYNC))
+		die("msync");
+	if (munmap(m, size))
+		die("munmap");
+	buf = malloc(size);
+	if (pread(fd, buf, size, 0) != (ssize_t)size)
+		die("pread");
+	for (size_t i = 0; i < size; i++)
+		if (buf[i] != pat(i, seed))
+			fail("mmap data mismatch in %s", a[0]);
+	close(fd);
+	return 0;
+}
+
+static int cmd_mmapr(char **a)
+{
+	size_t off = num(a[1]), len = num(a[2]);
+	unsigned long seed = strtoul(a[3], NULL, 0);
+	int fd = open(a[0], O_RDONLY);
+	unsigned char *m;
+
+	if (fd < 0)
+		die("open");
+	m = mmap(NULL, off + len, PROT_READ, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED)
+		die("mmap");
+	for (size_t i = off; i < off + len; i++)
+		if (m[i] != pat(i, seed))
+			fail("mmap read mismatch in %s", a[0]);
+	munmap(m, off + len);
+	close(fd);
+	return 0;
+}
+
+static int cmd_mmaptail(char **a)
+{
+	unsigned char buf[5000], *m;
+	int fd = open(a[0], O_RDWR | O_CREAT | O_TRUNC, 0644);
+
+	if (fd < 0)
+		die("open");
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = pat(i, 1);
+	if (write(fd, buf, sizeof(buf)) != sizeof(buf))
+		die("write");
+	m = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED)
+		die("mmap");
+	memset(m + 5000, 0xff, 8192 - 5000);
+	if (!strcmp(a[1], "sync") && msync(m, 8192, MS_SYNC))
+		die("msync");
+	munmap(m, 8192);
+	close(fd);
+	return 0;
+}
+
+/* ---- fsx -------------------------------------------------------------------------------- */
+
+#define FSX_MAX (3 << 20)
+static unsigned char *fsx_model, *fsx_buf;
+static size_t fsx_size;
+static unsigned long long fsx_rng;
+
+static unsigned long fsx_rand(unsigned long n)
+{
+	fsx_rng = fsx_rng * 6364136223846793005ULL + 1442695040888963407ULL;
+	return (unsigned long)((fsx_rng >> 33) % n);
+}
+
+static void fsx_fail(long op, const char *what, size_t off)
+{
+	fprintf(stderr, "bento-t: fsx op %ld: %s at %zu (size %zu)\n", op, what, off, fsx_size);
+	exit(1);
+}
+
+static void fsx_check(int fd, long op)
+{
+	size_t off = fsx_rand(fsx_size + 1), len = fsx_rand(256 * 1024);
+	struct stat st;
+	ssize_t r;
+
+	if (fstat(fd, &st) || (size_t)st.st_size != fsx_size)
+		fsx_fail(op, "size", (size_t)st.st_size);
+	if (off + len > fsx_size)
+		len = fsx_size - off;
+	r = pread(fd, fsx_buf, len, off);
+	if (r != (ssize_t)len)
+		fsx_fail(op, "short read", off);
+	for (size_t i = 0; i < len; i++)
+		if (fsx_buf[i] != fsx_model[off + i])
+			fsx_fail(op, "data", off + i);
+}
+
+static int cmd_fsx(char **a)
+{
+	long ops = num(a[1]);
+	int fd = open(a[0], O_RDWR | O_CREAT | O_TRUNC, 0644);
+
+	fsx_rng = num(a[2]);
+	fsx_model = calloc(1, FSX_MAX + 256 * 1024);
+	fsx_buf = malloc(FSX_MAX + 256 * 1024);
+	if (fd < 0)
+		die("open");
+	for (long op = 0; op < ops; op++) {
+		unsigned long kind = fsx_rand(100);
+		size_t off, len;
+
+		if (kind < 30) {				/* write */
+			off = fsx_rand(FSX_MAX);
+			len = 1 + fsx_rand(kind < 5 ? 512 * 1024 : 40000);
+			if (off + len > FSX_MAX)
+				len = FSX_MAX - off;
+			for (size_t i = 0; i < len; i++)
+				fsx_buf[i] = fsx_model[off + i] = (unsigned char)fsx_rand(256);
+			if (pwrite(fd, fsx_buf, len, off) != (ssize_t)len)
+				fsx_fail(op, "pwrite", off);
+			if (off + len > fsx_size)
+				fsx_size = off + len;
+		} else if (kind < 40) {				/* truncate */
+			size_t ns = fsx_rand(FSX_MAX);
+
+			if (ftruncate(fd, ns))
+				fsx_fail(op, "ftruncate", ns);
+			if (ns < fsx_size)
+				memset(fsx_model + ns, 0, fsx_size - ns);
+			fsx_size = ns;
+		} else if (kind < 50 && fsx_size) {		/* mmap write inside the file */
+			size_t mlen = fsx_size;
+			unsigned char *m = mmap(NULL, mlen, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+			if (m == MAP_FAILED)
+				fsx_fail(op, "mmap", 0);
+			off = fsx_rand(fsx_size);
+			len = 1 + fsx_rand(20000);
+			if (off + len > fsx_size)
+				len = fsx_size - off;
+			for (size_t i = 0; i < len; i++)
+				m[off + i] = fsx_model[off + i] = (unsigned char)fsx_rand(256);
+			/* garbage past EOF in the last page: never file data */
+			if (fsx_rand(2) && (mlen & 4095))
+				memset(m + mlen, 0xee, 4096 - (mlen & 4095));
+			if (fsx_rand(2) && msync(m, mlen, MS_SYNC))
+				fsx_fail(op, "msync", 0);
+			munmap(m, mlen);
+		} else if (kind < 55 && fsx_size) {		/* mmap read */
+			unsigned char *m = mmap(NULL, fsx_size, PROT_READ, MAP_SHARED, fd, 0);
+
+			if (m == MAP_FAILED)
+				fsx_fail(op, "mmap", 0);
+			for (size_t i = 0; i < fsx_size; i += 1 + fsx_rand(8192))
+				if (m[i] != fsx_model[i])
+					fsx_fail(op, "mmap data", i);
+			munmap(m, fsx_size);
+		} else if (kind < 62 && fsx_size) {		/* punch */
+			off = fsx_rand(fsx_size);
+			len = 1 + fsx_rand(100000);
+			if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len))
+				fsx_fail(op, "punch", off);
+			if (off + len > fsx_size)
+				len = fsx_size - off;
+			memset(fsx_model + off, 0, len);
+		} else if (kind < 66) {				/* fallocate, may extend */
+			off = fsx_rand(FSX_MAX);
+			len = 1 + fsx_rand(100000);
+			if (off + len > FSX_MAX)
+				len = FSX_MAX - off;
+			if (fallocate(fd, 0, off, len))
+				fsx_fail(op, "fallocate", off);
+			if (off + len > fsx_size)
+				fsx_size = off + len;
+		} else if (kind < 70) {
+			if (fsync(fd))
+				fsx_fail(op, "fsync", 0);
+		} else if (kind < 73) {				/* drop the page cache */
+			int dc = open("/proc/sys/vm/drop_caches", O_WRONLY);
+
+			if (fsx_rand(2) && fsync(fd))
+				fsx_fail(op, "fsync", 0);
+			if (dc >= 0) {
+				if (write(dc, "1", 1) != 1)
+					fsx_fail(op, "drop_caches", 0);
+				close(dc);
+			}
+		} else {
+			fsx_check(fd, op);
+		}
+	}
+	if (fsync(fd))
+		die("fsync");
+	close(fd);
+	fd = open(a[0], O_RDONLY);
+	if (fd < 0)
+		die("reopen");
+	for (long i = 0; i < 20; i++)
+		fsx_check(fd, ops + i);
+	close(fd);
+	printf("fsx: %ld ops, final size %zu\n", ops, fsx_size);
+	return 0;
+}
+
+static int cmd_unlinkopen(char **a)
+{
+	static char buf[100000], got[100000];
+	struct stat st;
+	int fd = open(a[0], O_RDWR | O_CREAT | O_TRUNC, 0644);
+
+	if (fd < 0)
+		die("open");
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = pat(i, 7);
+	if (write(fd, buf, sizeof(buf)) != sizeof(buf))
+		die("write");
+	if (fsync(fd))
+		die("fsync");
+	if (unlink(a[0]))
+		die("unlink");
+	if (access(a[0], F_OK) == 0 || errno != ENOENT)
+		fail("%s still there after unlink", a[0]);
+	if (fstat(fd, &st))
+		die("fstat");
+	if (st.st_nlink != 0)
+		fail("%s: nlink is not 0 after unlink", a[0]);
+	/* drop the page cache of this file so the data comes from the file system again */
+	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	if (pread(fd, got, sizeof(got), 0) != sizeof(got))
+		die("pread after unlink");
+	if (memcmp(buf, got, sizeof(buf)))
+		fail("%s: data differs after unlink", a[0]);
+	if (pwrite(fd, "more", 4, sizeof(buf)) != 4)
+		die("pwrite after unlink");
+	if (fsync(fd))
+		die("fsync after unlink");
+	close(fd);
+	return 0;
+}
+
+static int cmd_getdents(char **a)
+{
+	size_t bsz = num(a[1]);
+	char *buf = malloc(bsz);
+	long count = 0;
+	int fd = open(a[0], O_RDONLY | O_DIRECTORY);
+
+	if (fd < 0)
+		die("open");
+	for (;;) {
+		long n = syscall(SYS_getdents64, fd, buf, bsz);
+
+		if (n < 0)
+			die("getdents64");
+		if (!n)
+			break;
+		for (long off = 0; off < n;) {
+			unsigned short reclen = *(unsigned short *)(buf + off + 16);
+
+			count++;
+			off += reclen;
+		}
+	}
+	printf("%ld\n", count);
+	close(fd);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *c = argc > 1 ? argv[1] : "";
+	char **a = argv + 2;
+	int n = argc - 2;
+
+	if (!strcmp(c, "rename2") && n == 3) {
+		unsigned int flags = 0;
+
+		if (!strcmp(a[0], "noreplace"))
+			flags = RENAME_NOREPLACE;
+		else if (!strcmp(a[0], "exchange"))
+			flags = RENAME_EXCHANGE;
+		else if (!strcmp(a[0], "whiteout"))
+			flags = RENAME_WHITEOUT;
+		if (syscall(SYS_renameat2, AT_FDCWD, a[1], AT_FDCWD, a[2], flags)) {
+			printf("errno=%s\n", ename(errno));
+			return 1;
+		}
+		return 0;
+	}
+	if (!strcmp(c, "setx") && n >= 3) {
+		int flags = n > 3 ? (!strcmp(a[3], "create") ? XATTR_CREATE : XATTR_REPLACE) : 0;
+
+		if (setxattr(a[0], a[1], a[2], strlen(a[2]), flags)) {
+			printf("errno=%s\n", ename(errno));
+			return 1;
+		}
+		return 0;
+	}
+	if (!strcmp(c, "getx") && n == 2) {
+		char buf[65536];
+		ssize_t r = getxattr(a[0], a[1], buf, sizeof(buf));
+
+		if (r < 0) {
+			printf("errno=%s\n", ename(errno));
+			return 1;
+		}
+		printf("%.*s\n", (int)r, buf);
+		return 0;
+	}
+	if (!strcmp(c, "sizex") && n == 2) {
+		ssize_t r = getxattr(a[0], a[1], NULL, 0);
+		char small[1];
+
+		if (r < 0)
+			die("getxattr");
+		if (r > 1 && (getxattr(a[0], a[1], small, 1) >= 0 || errno != ERANGE))
+			fail("%s: no ERANGE for a short buffer", a[0]);
+		printf("%zd\n", r);
+		return 0;
+	}
+	if (!strcmp(c, "listx") && n == 1) {
+		char buf[65536];
+		ssize_t r = listxattr(a[0], buf, sizeof(buf));
+
+		if (r < 0)
+			die("listxattr");
+		if (listxattr(a[0], NULL, 0) != r)
+			fail("%s: listxattr size 0 disagrees", a[0]);
+		for (ssize_t off = 0; off < r; off += strlen(buf + off) + 1)
+			printf("%s\n", buf + off);
+		return 0;
+	}
+	if (!strcmp(c, "rmx") && n == 2) {
+		if (removexattr(a[0], a[1])) {
+			printf("errno=%s\n", ename(errno));
+			return 1;
+		}
+		return 0;
+	}
+	if (!strcmp(c, "pwrite") && n == 4)
+		return cmd_pwrite(a, 0, 0);
+	if (!strcmp(c, "pcheck") && n == 4)
+		return cmd_pwrite(a, 1, 0);
+	if (!strcmp(c, "zcheck") && n == 3)
+		return cmd_pwrite(a, 1, 1);
+	if (!strcmp(c, "mmapw") && n == 3)
+		return cmd_mmapw(a);
+	if (!strcmp(c, "mmapr") && n == 4)
+		return cmd_mmapr(a);
+	if (!strcmp(c, "fsx") && n == 3)
+		return cmd_fsx(a);
+	if (!strcmp(c, "mmaptail") && n == 2)
+		return cmd_mmaptail(a);
+	if (!strcmp(c, "unlinkopen") && n == 1)
+		return cmd_unlinkopen(a);
+	if (!strcmp(c, "getdents") && n == 2)
+		return cmd_getdents(a);
+	if (!strcmp(c, "utimens") && n == 3) {
+		struct timespec ts[2] = { { .tv_sec = num(a[1]), .tv_nsec = 123456789 },
+					  { .tv_sec = num(a[2]), .tv_nsec = 987654321 } };
+
+		if (utimensat(AT_FDCWD, a[0], ts, 0))
+			die("utimensat");
+		return 0;
+	}
+	if ((!strcmp(c, "punch") && n == 3) || (!strcmp(c, "falloc") && n >= 3)) {
+		int mode = !strcmp(c, "punch") ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE :
+			   (n > 3 ? FALLOC_FL_KEEP_SIZE : 0);
+		int fd = open(a[0], O_RDWR | O_CREAT, 0644);
+
+		if (fd < 0)
+			die("open");
+		if (fallocate(fd, mode, num(a[1]), num(a[2])))
+			die("fallocate");
+		close(fd);
+		return 0;
+	}
+	if (!strcmp(c, "fsyncw") && n == 1) {
+		int fd = open(a[0], O_RDWR | O_CREAT, 0644);
+
+		if (fd < 0)
+			die("open");
+		if (write(fd, "x", 1) != 1)
+			die("write");
+		return expect_err(fsync(fd));
+	}
+	if (!strcmp(c, "readerr") && n == 1) {
+		char buf[16];
+		int fd = open(a[0], O_RDONLY);
+
+		if (fd < 0)
+			die("open");
+		return expect_err(read(fd, buf, sizeof(buf)));
+	}
+	if (!strcmp(c, "fstype") && n == 1) {
+		struct statfs st;
+
+		if (statfs(a[0], &st))
+			die("statfs");
+		printf("%lx\n", (unsigned long)st.f_type);
+		return 0;
+	}
+	if (!strcmp(c, "openx") && n == 1) {
+		int fd = open(a[0], O_RDWR | O_CREAT | O_EXCL, 0600);
+
+		if (fd < 0) {
+			printf("errno=%s\n", ename(errno));
+			return 1;
+		}
+		close(fd);
+		return 0;
+	}
+	if (!strcmp(c, "sizeof") && n == 1) {
+		struct stat st;
+
+		if (stat(a[0], &st))
+			die("stat");
+		printf("%lld\n", (long long)st.st_size);
+		return 0;
+	}
+	if (!strcmp(c, "asuser") && n >= 3) {
+		if (setgroups(0, NULL) || setgid(num(a[1])) || setuid(num(a[0])))
+			die("setuid");
+		execvp(a[2], a + 2);
+		die("exec");
+	}
+	fprintf(stderr, "bento-t: bad command (see the source for usage)\n");
+	return 2;
+}
