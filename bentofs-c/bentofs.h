@@ -21,7 +21,7 @@
 #define BENTO_BLOCK_SHIFT	12		/* bento_ks block I/O unit, and s_blocksize */
 
 /* The size of the operation table this bentofs needs (the whole table of ABI version 1). */
-#define BENTO_OPS_SIZE_MIN	offsetofend(struct bento_ops, background)
+#define BENTO_OPS_SIZE_MIN	offsetofend(struct bento_ops, reserve)
 
 /* ---- registry ------------------------------------------------------------------------------ */
 

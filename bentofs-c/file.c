@@ -429,6 +429,15 @@ void bento_zero_tail(struct inode *inode, loff_t size)
 	folio_put(folio);
 }
 
+/* Delayed allocation: ask the file system for the space dirty data will need at writeback. */
+static int bento_reserve(struct inode *inode, loff_t pos, size_t len)
+{
+	struct bento_sb_info *sbi = BENTO_SB(inode->i_sb);
+
+	return bento_status(sbi, "reserve",
+			    bento_call(sbi, 0, reserve, bento_ino(inode), pos, len));
+}
+
 static int bento_write_begin_folio(struct file *file, struct address_space *mapping, loff_t pos,
 				   unsigned int len, struct folio **foliop)
 {
@@ -446,6 +455,15 @@ static int bento_write_begin_folio(struct file *file, struct address_space *mapp
 				    mapping_gfp_mask(mapping));
 	if (IS_ERR_OR_NULL(folio))
 		return folio ? PTR_ERR(folio) : -ENOMEM;
+	/* A folio that becomes dirty now is written back later: the space must exist now. */
+	if (!folio_test_dirty(folio)) {
+		err = bento_reserve(inode, folio_pos(folio), folio_size(folio));
+		if (err) {
+			folio_unlock(folio);
+			folio_put(folio);
+			return err;
+		}
+	}
 	*foliop = folio;
 	if (folio_test_uptodate(folio))
 		return 0;
@@ -679,6 +697,37 @@ static int bento_writepages(struct address_space *mapping, struct writeback_cont
 	return err ? err : wb.err;
 }
 
+/* ---- mmap ---------------------------------------------------------------------------------- */
+
+/* A store through a shared mapping dirties the folio: reserve its space first (SIGBUS if there
+ * is none, as ext4 does), then the generic path. */
+static vm_fault_t bento_page_mkwrite(struct vm_fault *vmf)
+{
+	struct folio *folio = page_folio(vmf->page);
+	struct inode *inode = file_inode(vmf->vma->vm_file);
+	int err;
+
+	if (!folio_test_dirty(folio)) {
+		err = bento_reserve(inode, folio_pos(folio), folio_size(folio));
+		if (err)
+			return vmf_error(err);
+	}
+	return filemap_page_mkwrite(vmf);
+}
+
+static const struct vm_operations_struct bento_vm_ops = {
+	.fault		= filemap_fault,
+	.map_pages	= filemap_map_pages,
+	.page_mkwrite	= bento_page_mkwrite,
+};
+
+static int bento_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	file_accessed(file);
+	vma->vm_ops = &bento_vm_ops;
+	return 0;
+}
+
 /* ---- tables -------------------------------------------------------------------------------- */
 
 const struct address_space_operations bento_aops = {
@@ -700,7 +749,7 @@ const struct file_operations bento_file_ops = {
 	.llseek		= generic_file_llseek,
 	.read_iter	= generic_file_read_iter,
 	.write_iter	= generic_file_write_iter,
-	.mmap		= generic_file_mmap,
+	.mmap		= bento_mmap,
 	.open		= bento_open,
 	.release	= bento_release,
 	.fsync		= bento_fsync,

@@ -272,6 +272,14 @@ pub trait FileSystem: Send + Sync {
         Ok(())
     }
 
+    /// Delayed allocation: bytes `[offset, offset+len)` of `ino` are about to be dirtied in a
+    /// page cache and written back later. Succeed only if that writeback will find space (an
+    /// ENOSPC now fails the write(2) instead of losing the data at writeback). Front ends
+    /// without a page cache of their own never call it.
+    fn reserve(&self, ino: Ino, offset: u64, len: u64) -> Result<()> {
+        Ok(())
+    }
+
     /// Flush and serialize the in-memory state for a newer version of the file system.
     fn export_state(&self) -> Result<Vec<u8>> {
         Err(Errno::ENOSYS)

@@ -211,7 +211,12 @@ impl<D: BlockDevice> Volume<D> {
             .ok_or(Error::Errno(Errno::EIO))?;
         let old = self.node_addr(holder, ofs)?;
         if old == NULL_ADDR {
-            self.reserve(1)?;
+            // A promised block was counted when it was dirtied: turn the promise into use.
+            if self.delayed.remove(&(ino, idx)) {
+                self.valid_blocks += 1;
+            } else {
+                self.reserve(1)?;
+            }
             let i = self.inode_mut(ino)?;
             i.blocks = (i.blocks.get() + 1).into();
         }
@@ -352,6 +357,60 @@ impl<D: BlockDevice> Volume<D> {
         Ok(())
     }
 
+    /// Promise space for bytes `[offset, offset+len)` that a page cache will write back later:
+    /// every hole they cover is counted now (see `Volume::delayed`).
+    pub fn reserve_delayed(&mut self, ino: u32, offset: u64, len: u64) -> Result<()> {
+        if self.read_only {
+            return Err(Errno::EROFS.into());
+        }
+        let Some(end) = offset.checked_add(len).filter(|&e| e <= MAX_FILE_SIZE) else {
+            return Err(Errno::EFBIG.into());
+        };
+        if len == 0 {
+            return Ok(());
+        }
+        let (size, inline) = {
+            let i = self.inode(ino)?.inode();
+            (i.size.get(), i.is_inline())
+        };
+        if inline && end <= INLINE_MAX as u64 {
+            return Ok(());
+        }
+        let bs = BLOCK_SIZE as u64;
+        let mut new = Vec::new();
+        let first = if inline && size > 0 { 0 } else { offset / bs };
+        for idx in first..end.div_ceil(bs) {
+            if self.delayed.contains(&(ino, idx)) {
+                continue;
+            }
+            if inline || self.block_addr(ino, idx)? == NULL_ADDR {
+                new.try_reserve(1)
+                    .map_err(|_| Error::Errno(Errno::ENOMEM))?;
+                new.push(idx);
+            }
+        }
+        let promised = (self.delayed.len() + new.len()) as u64;
+        if self.valid_blocks + promised + promised.div_ceil(N) > self.layout.user_capacity() {
+            return Err(Errno::ENOSPC.into());
+        }
+        self.delayed.extend(new.into_iter().map(|idx| (ino, idx)));
+        Ok(())
+    }
+
+    /// Drop the promises for `[from, to)` of `ino` (the blocks were truncated or freed).
+    pub(crate) fn forget_delayed(&mut self, ino: u32, from: u64, to: u64) {
+        if to > from {
+            let gone: Vec<(u32, u64)> = self
+                .delayed
+                .range((ino, from)..(ino, to))
+                .copied()
+                .collect();
+            for k in gone {
+                self.delayed.remove(&k);
+            }
+        }
+    }
+
     /// Blocks a write of `len` bytes at `offset` may add: the holes it fills and the index
     /// nodes it may need. Checked up front, so a write is refused whole rather than torn.
     pub(crate) fn blocks_needed(&mut self, ino: u32, offset: u64, len: u64) -> Result<u64> {
@@ -371,7 +430,8 @@ impl<D: BlockDevice> Volume<D> {
             holes = last - first + 1 + u64::from(size > 0 && first > 0);
         } else {
             for idx in first..=last {
-                if self.block_addr(ino, idx)? == NULL_ADDR {
+                // A hole already promised to this data is counted in `committed_blocks`.
+                if self.block_addr(ino, idx)? == NULL_ADDR && !self.delayed.contains(&(ino, idx)) {
                     holes += 1;
                 }
             }
@@ -392,6 +452,8 @@ impl<D: BlockDevice> Volume<D> {
             (i.size.get(), i.is_inline())
         };
         if inline && end <= INLINE_MAX as u64 {
+            // Still inline: a block promised to the page holding this data is not needed.
+            self.forget_delayed(ino, 0, 1);
             let i = self.inode_mut(ino)?;
             i.inline_data_mut()[offset as usize..end as usize].copy_from_slice(data);
             if end > size {
@@ -446,6 +508,7 @@ impl<D: BlockDevice> Volume<D> {
 
     /// Free the data blocks in `[from, to)` and the index nodes wholly inside it.
     pub(crate) fn free_blocks(&mut self, ino: u32, from: u64, to: u64) -> Result<()> {
+        self.forget_delayed(ino, from, to);
         let mut freed = 0u64;
         for idx in from.min(DIRECT_BLOCKS)..to.min(DIRECT_BLOCKS) {
             let addr = self.node(ino)?.inode().addrs[idx as usize].get();
@@ -547,6 +610,8 @@ impl<D: BlockDevice> Volume<D> {
 
     /// Change the size of a regular file.
     pub(crate) fn truncate(&mut self, ino: u32, new_size: u64) -> Result<()> {
+        // Page-cache data past the new end is gone: so are its promises.
+        self.forget_delayed(ino, new_size.div_ceil(BLOCK_SIZE as u64), u64::MAX);
         let (size, inline) = {
             let i = self.inode(ino)?.inode();
             (i.size.get(), i.is_inline())

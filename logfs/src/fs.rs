@@ -82,6 +82,9 @@ pub struct Volume<D> {
     pub(crate) dirs: DirCache,
     /// Unlinked inodes still referenced by the front end.
     pub(crate) orphans: BTreeSet<u32>,
+    /// File blocks that are holes on disk but dirty in a front end's page cache, with their
+    /// space promised (delayed allocation): (inode, file block).
+    pub(crate) delayed: BTreeSet<(u32, u64)>,
     pub(crate) lookups: HashMap<u32, u64>,
     pub(crate) opens: HashMap<u32, u32>,
     /// Something changed since the last checkpoint.
@@ -185,6 +188,7 @@ impl<D: BlockDevice> Volume<D> {
             nodes: NodeCache::new(NODE_CACHE_CAPACITY),
             dirs: DirCache::new(DIR_CACHE_CAPACITY),
             orphans: BTreeSet::new(),
+            delayed: BTreeSet::new(),
             lookups: HashMap::new(),
             opens: HashMap::new(),
             dirty: false,
@@ -270,11 +274,18 @@ impl<D: BlockDevice> Volume<D> {
 
     /// Count `n` more blocks in use, or ENOSPC if they do not fit.
     pub(crate) fn reserve(&mut self, n: u64) -> Result<()> {
-        if self.valid_blocks + n > self.layout.user_capacity() {
+        if self.committed_blocks() + n > self.layout.user_capacity() {
             return Err(Errno::ENOSPC.into());
         }
         self.valid_blocks += n;
         Ok(())
+    }
+
+    /// Blocks in use plus those promised to dirty page-cache data, with room for the index
+    /// nodes that data may need.
+    pub(crate) fn committed_blocks(&self) -> u64 {
+        let promised = self.delayed.len() as u64;
+        self.valid_blocks + promised + promised.div_ceil(crate::node::NODE_ADDRS as u64)
     }
 
     /// A new node of `kind` for inode `ino` (which is the new nid itself for an inode).
@@ -452,6 +463,7 @@ impl<D: BlockDevice> Volume<D> {
         self.free_node(ino)?;
         self.valid_inodes = self.valid_inodes.saturating_sub(1);
         self.orphans.remove(&ino);
+        self.forget_delayed(ino, 0, u64::MAX);
         self.lookups.remove(&ino);
         self.opens.remove(&ino);
         Ok(())
@@ -910,7 +922,7 @@ impl<D: BlockDevice> Volume<D> {
         }
         let blocks = (data.len() / BLOCK_SIZE) as u64 + 2;
         self.ensure_space(blocks + blocks / 512 + 4)?;
-        if self.valid_blocks + self.blocks_needed(ino, offset, data.len() as u64)?
+        if self.committed_blocks() + self.blocks_needed(ino, offset, data.len() as u64)?
             > self.layout.user_capacity()
         {
             return Err(Errno::ENOSPC.into());
@@ -955,7 +967,7 @@ impl<D: BlockDevice> Volume<D> {
 
     pub fn statfs(&self) -> Statfs {
         let cap = self.layout.user_capacity();
-        let free = cap.saturating_sub(self.valid_blocks);
+        let free = cap.saturating_sub(self.committed_blocks());
         let files = u64::from(self.layout.max_nid.saturating_sub(1));
         let ffree = files.saturating_sub(u64::from(self.valid_nodes)).min(free);
         Statfs {
@@ -1078,6 +1090,10 @@ impl<D: BlockDevice> FileSystem for LogFs<D> {
 
     fn lookup(&self, _req: &Request, parent: Ino, name: &[u8]) -> bfs_result::Result<Entry> {
         self.run(|v| v.lookup(nid_of(parent)?, name))
+    }
+
+    fn reserve(&self, ino: Ino, offset: u64, len: u64) -> bfs_result::Result<()> {
+        self.run(|v| v.reserve_delayed(nid_of(ino)?, offset, len))
     }
 
     fn forget(&self, ino: Ino, nlookup: u64) {

@@ -188,3 +188,65 @@ fn hundred_thousand_entries() {
     }
     unmount(fs);
 }
+
+/// Delayed allocation: space promised to dirty page-cache data is counted at once, refused
+/// when the volume is full, turned into use by the writeback, and released by truncation.
+#[test]
+fn delayed_allocation() {
+    let dev = new_device(64);
+    let fs = mount(&dev);
+    let free0 = fs.statfs(&R, ROOT_INO).unwrap().bfree;
+    let f = fs.create(&R, ROOT_INO, b"f", 0o644, 0).unwrap().0.attr.ino;
+    fs.reserve(f, 0, 1 << 20).unwrap();
+    fs.reserve(f, 0, 1 << 20).unwrap(); // idempotent
+    let free1 = fs.statfs(&R, ROOT_INO).unwrap().bfree;
+    assert!(
+        free0 - free1 >= 256 && free0 - free1 <= 260,
+        "{free0} -> {free1}"
+    );
+    // The writeback consumes the promise: free space does not drop again.
+    fs.write(&R, f, 0, 0, &vec![7u8; 1 << 20]).unwrap();
+    let free2 = fs.statfs(&R, ROOT_INO).unwrap().bfree;
+    assert!(
+        free2 + 2 >= free1 && free2 <= free1 + 1,
+        "{free1} -> {free2}"
+    );
+    // Promising more than the volume holds fails with ENOSPC and promises nothing.
+    let g = fs.create(&R, ROOT_INO, b"g", 0o644, 0).unwrap().0.attr.ino;
+    let free3 = fs.statfs(&R, ROOT_INO).unwrap().bfree;
+    assert_eq!(fs.reserve(g, 0, 1 << 30).unwrap_err(), Errno::ENOSPC);
+    assert_eq!(fs.statfs(&R, ROOT_INO).unwrap().bfree, free3);
+    // Truncation releases promises that were never written.
+    fs.reserve(g, 0, 4 << 20).unwrap();
+    assert!(fs.statfs(&R, ROOT_INO).unwrap().bfree < free3 - 1000);
+    fs.setattr(
+        &R,
+        g,
+        &SetAttr {
+            size: Some(0),
+            ..Default::default()
+        },
+        None,
+    )
+    .unwrap();
+    assert_eq!(fs.statfs(&R, ROOT_INO).unwrap().bfree, free3);
+    unmount(fs);
+}
+
+/// A small file's page is promised a block, but the data stays inline: no promise leaks.
+#[test]
+fn delayed_allocation_inline() {
+    let dev = new_device(64);
+    let fs = mount(&dev);
+    let f = fs
+        .create(&R, ROOT_INO, b"small", 0o644, 0)
+        .unwrap()
+        .0
+        .attr
+        .ino;
+    let free0 = fs.statfs(&R, ROOT_INO).unwrap().bfree;
+    fs.reserve(f, 0, 4096).unwrap();
+    fs.write(&R, f, 0, 0, b"tiny").unwrap();
+    assert_eq!(fs.statfs(&R, ROOT_INO).unwrap().bfree, free0);
+    unmount(fs);
+}

@@ -58,6 +58,7 @@ pub const fn table<F: Mount<KernelBlockDevice> + 'static>() -> BentoOps {
         create: Some(create::<F>),
         fallocate: Some(fallocate::<F>),
         background: Some(background::<F>),
+        reserve: Some(reserve::<F>),
     }
 }
 
@@ -245,6 +246,16 @@ unsafe extern "C" fn destroy<F: FileSystem>(fs: *mut BentoFs) -> c_int {
 unsafe extern "C" fn background<F: FileSystem>(fs: *mut BentoFs) -> c_int {
     // SAFETY: live instance.
     status(unsafe { fs_ref::<F>(fs) }.background())
+}
+
+unsafe extern "C" fn reserve<F: FileSystem>(
+    fs: *mut BentoFs,
+    ino: u64,
+    off: u64,
+    len: u64,
+) -> c_int {
+    // SAFETY: live instance.
+    status(unsafe { fs_ref::<F>(fs) }.reserve(ino, off, len))
 }
 
 unsafe extern "C" fn sync_fs<F: FileSystem>(fs: *mut BentoFs) -> c_int {

@@ -221,6 +221,14 @@ struct bento_ops {
 	/* Periodic work (committing old changes, background cleaning): bentofs calls it every
 	 * few seconds per mount from a workqueue, never concurrently with destroy. */
 	int (*background)(struct bento_fs *fs);
+	/*
+	 * Space for page-cache data that will be written back later (delayed allocation): called
+	 * before bytes [off, off+len) of a file become dirty (write_begin, page_mkwrite). 0 when
+	 * their writeback will fit, -ENOSPC when the volume cannot take them, so write(2) and
+	 * mmap stores fail at once instead of at writeback. Repeating it for a range already
+	 * reserved or allocated costs nothing.
+	 */
+	int (*reserve)(struct bento_fs *fs, u64 ino, u64 off, u64 len);
 };
 
 /* A file-system type a module registers. */
