@@ -766,32 +766,5 @@ fn child_node_offset(offset: u32, height: usize, j: usize) -> u32 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paths_match_the_documented_offsets() {
-        assert_eq!(block_path(0).unwrap().depth, 0);
-        assert_eq!(block_path(912).unwrap().top, 912);
-        let p = block_path(913).unwrap();
-        assert_eq!((p.depth, p.top, p.slots[0], p.offsets[0]), (1, 0, 0, 1));
-        let p = block_path(913 + 1014).unwrap();
-        assert_eq!((p.depth, p.top, p.offsets[0]), (1, 1, 2));
-        let p = block_path(913 + 2028).unwrap();
-        assert_eq!((p.depth, p.top, p.offsets), (2, 2, [3, 4, 0]));
-        let p = block_path(913 + 2028 + N * N).unwrap();
-        assert_eq!(
-            (p.depth, p.top, p.offsets[0], p.offsets[1]),
-            (2, 3, 1018, 1019)
-        );
-        let p = block_path(913 + 2028 + 2 * N * N).unwrap();
-        assert_eq!((p.depth, p.offsets), (3, [2033, 2034, 2035]));
-        let p = block_path(913 + 2028 + 2 * N * N + N * N + N).unwrap();
-        assert_eq!(p.offsets, [2033, 2034 + 1015, 2035 + 1015 + 1]);
-        assert_eq!(child_node_offset(2033, 3, 1), 2034 + 1015);
-        assert_eq!(child_node_offset(2034 + 1015, 2, 1), 2035 + 1015 + 1);
-        assert!(block_path(MAX_FILE_BLOCKS - 1).is_some());
-        assert!(block_path(MAX_FILE_BLOCKS).is_none());
-        const { assert!(MAX_FILE_SIZE > 1 << 40) };
-    }
-}
+#[path = "file_tests.rs"]
+mod tests;
