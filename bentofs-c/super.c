@@ -426,6 +426,9 @@ static int bento_fill_super(struct super_block *sb, struct fs_context *fc)
 	sb->s_xattr = bento_xattr_handlers;
 	sb->s_maxbytes = MAX_LFS_FILESIZE;
 	sb->s_time_gran = 1;
+	/* The kernel is the only writer: once a file is seen without setuid bits or file
+	 * capabilities, writes need not ask for security.capability again (as ext4). */
+	sb->s_flags |= SB_NOSEC;
 	sb->s_blocksize = 1 << BENTO_BLOCK_SHIFT;
 	sb->s_blocksize_bits = BENTO_BLOCK_SHIFT;
 	/* Data is handed to the file system straight from the page cache; don't let it change
