@@ -323,7 +323,7 @@ impl Checkpoint {
 // ---- committing a checkpoint ----------------------------------------------------------------
 
 use crate::fs::Volume;
-use crate::layout::{NEW_ADDR, NULL_ADDR};
+use crate::layout::NEW_ADDR;
 use crate::log::NODE_LOG;
 
 impl<D: BlockDevice> Volume<D> {
@@ -402,6 +402,7 @@ impl<D: BlockDevice> Volume<D> {
         cp.write(&self.dev, &self.sb)?;
         self.seq = cp.seq;
         self.dirty = false;
+        self.since_cp.clear();
         self.last_checkpoint = cp.time;
         self.stats.checkpoints += 1;
         let freed = self.sut.commit();
@@ -419,22 +420,25 @@ impl<D: BlockDevice> Volume<D> {
 
     /// Append every dirty node to the node log and point the NAT at the new copies.
     fn write_dirty_nodes(&mut self) -> Result<()> {
-        for nid in self.nodes.take_dirty() {
+        let nids = self.nodes.take_dirty();
+        self.write_nodes(&nids, 0)
+    }
+
+    /// Append nodes to the node log with header `flags`, chained by `next_addr`, and point the
+    /// NAT at the new copies. The nodes are clean afterwards.
+    pub(crate) fn write_nodes(&mut self, nids: &[u32], flags: u8) -> Result<()> {
+        for &nid in nids {
             self.log_room(NODE_LOG)?;
+            let next = self.node_log_next()?;
             let old = self.nat.get(&self.dev, &self.layout, self.seed, nid)?;
-            let seq = self.seq;
-            let layout = self.layout;
-            let log = &mut self.logs[NODE_LOG];
+            let (seq, layout, seed) = (self.seq, self.layout, self.seed);
+            self.nodes.clean(nid);
             let Some(node) = self.nodes.get_for_write(nid) else {
                 continue;
             };
-            let next = layout.segment_start(log.segno) + log.next_off + 1;
-            let next = if log.next_off + 1 < SEG_BLOCKS {
-                next
-            } else {
-                NULL_ADDR
-            };
-            let addr = log.append(&layout, node.seal(self.seed, seq, next), nid, 0)?;
+            node.header.flags = flags;
+            let log = &mut self.logs[NODE_LOG];
+            let addr = log.append(&layout, node.seal(seed, seq, next), nid, 0)?;
             if let Some((segno, off)) = layout.locate(addr) {
                 self.sut.set_valid(segno, off, crate::fs::now().sec);
             }

@@ -9,7 +9,7 @@ use alloc::vec::Vec;
 
 use bento_runtime::Errno;
 use bento_runtime::fs::{FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE};
-use bento_runtime::ks::block::BlockDevice;
+use bento_runtime::ks::block::{BlockDevice, WriteFlags};
 
 use crate::error::{Error, Result};
 use crate::fs::Volume;
@@ -768,3 +768,86 @@ fn child_node_offset(offset: u32, height: usize, j: usize) -> u32 {
 #[cfg(test)]
 #[path = "file_tests.rs"]
 mod tests;
+
+/// The first file block a direct node at tree position `offset` maps (`docs/format.md`, node
+/// offsets), or `None` if no direct node sits at that position.
+pub(crate) fn direct_node_base(offset: u32) -> Option<u64> {
+    let o = u64::from(offset);
+    let n1 = N + 1;
+    let base2 = DIRECT_BLOCKS + 2 * N;
+    match o {
+        1 | 2 => Some(DIRECT_BLOCKS + (o - 1) * N),
+        4..=1017 => Some(base2 + (o - 4) * N),
+        1019..=2032 => Some(base2 + N * N + (o - 1019) * N),
+        _ if o >= 2035 => {
+            let r = o - 2035;
+            let (k, j) = (r / n1, r % n1);
+            (k < N && j < N).then(|| base2 + 2 * N * N + k * N * N + j * N)
+        }
+        _ => None,
+    }
+}
+
+// ---- fsync --------------------------------------------------------------------------------------
+
+impl<D: BlockDevice> Volume<D> {
+    /// Make a file's data and attributes durable. When roll-forward recovery can replay the
+    /// file (it existed at the last checkpoint, or it is new in a directory that did, and no
+    /// name or xattr of it changed since), write only its data and its changed direct nodes and
+    /// inode, marked for recovery, and flush: no checkpoint. Otherwise checkpoint.
+    pub fn fsync_file(&mut self, ino: u32) -> Result<()> {
+        if self.read_only || !self.dirty {
+            return Ok(());
+        }
+        if self.failed {
+            return Err(Errno::EIO.into());
+        }
+        let since = self.since_cp.get(&ino).copied().unwrap_or(0);
+        let (kind, nlink, parent) = {
+            let i = self.inode(ino)?.inode();
+            (
+                i.mode.get() & bento_runtime::fs::S_IFMT,
+                i.nlink.get(),
+                i.parent.get(),
+            )
+        };
+        let parent_new = self
+            .since_cp
+            .get(&parent)
+            .is_some_and(|p| p & crate::fs::SINCE_CP_NEW != 0);
+        let replayable = kind == bento_runtime::fs::S_IFREG
+            && since & (crate::fs::SINCE_CP_NAMES | crate::fs::SINCE_CP_XATTR) == 0
+            && (since & crate::fs::SINCE_CP_NEW == 0 || (nlink == 1 && !parent_new));
+        if !replayable {
+            return self.checkpoint(false);
+        }
+        let mut nids = self.nodes.dirty_of(ino, crate::node::KIND_DIRECT);
+        if self.nodes.is_dirty(ino) {
+            nids.push(ino);
+        }
+        let flags = crate::node::FLAG_FSYNC
+            | if since & crate::fs::SINCE_CP_NEW != 0 {
+                crate::node::FLAG_DENTRY
+            } else {
+                0
+            };
+        let r = (|| {
+            // The data first: recovery may only point at blocks that are on disk.
+            let (dev, layout) = (&self.dev, &self.layout);
+            self.logs[crate::log::DATA_LOG].flush(dev, layout)?;
+            self.write_nodes(&nids, flags)?;
+            let (dev, layout) = (&self.dev, &self.layout);
+            if !self.logs[crate::log::NODE_LOG].flush_with(dev, layout, WriteFlags::COMMIT)? {
+                dev.flush().map_err(Error::Io)?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = r {
+            bento_runtime::error!("logfs: fsync failed ({e}); refusing further changes");
+            self.failed = true;
+            return Err(e);
+        }
+        self.stats.fsyncs += 1;
+        Ok(())
+    }
+}

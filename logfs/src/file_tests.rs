@@ -26,3 +26,29 @@ fn paths_match_the_documented_offsets() {
     assert!(block_path(MAX_FILE_BLOCKS).is_none());
     const { assert!(MAX_FILE_SIZE > 1 << 40) };
 }
+
+#[test]
+fn direct_node_offsets_invert() {
+    for idx in [
+        913u64,
+        913 + 1013,
+        913 + 1014,
+        913 + 2028,
+        913 + 2028 + 1014 * 1013,
+        913 + 2028 + N * N,
+        913 + 2028 + 2 * N * N,
+        913 + 2028 + 2 * N * N + N * N + 5 * N + 3,
+        MAX_FILE_BLOCKS - 1,
+    ] {
+        let p = block_path(idx).unwrap();
+        let off = p.offsets[p.depth - 1];
+        assert_eq!(
+            direct_node_base(off),
+            Some(idx - p.slots[p.depth - 1] as u64),
+            "block {idx}"
+        );
+    }
+    for not_direct in [0, 3, 1018, 2033, 2034, 2034 + 1015] {
+        assert_eq!(direct_node_base(not_direct), None, "offset {not_direct}");
+    }
+}

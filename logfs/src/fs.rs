@@ -35,6 +35,13 @@ pub const LINK_MAX: u32 = 65_000;
 /// ext4 commits its journal every 5 s (F2FS checkpoints every 60 s). Over FUSE, sync(2) does not
 /// reach the file system, so this bounds what a crash loses.
 pub const CHECKPOINT_INTERVAL_SECS: i64 = 5;
+/// Since the last checkpoint, the inode was created.
+pub(crate) const SINCE_CP_NEW: u8 = 1;
+/// Since the last checkpoint, a name of the inode was added, removed or changed.
+pub(crate) const SINCE_CP_NAMES: u8 = 2;
+/// Since the last checkpoint, the inode's extended attributes changed.
+pub(crate) const SINCE_CP_XATTR: u8 = 4;
+
 /// Nodes kept in memory.
 const NODE_CACHE_CAPACITY: usize = 8 * 1024;
 /// Directory blocks kept in memory.
@@ -85,6 +92,9 @@ pub struct Volume<D> {
     /// File blocks that are holes on disk but dirty in a front end's page cache, with their
     /// space promised (delayed allocation): (inode, file block).
     pub(crate) delayed: BTreeSet<(u32, u64)>,
+    /// What happened to inodes since the last checkpoint that roll-forward cannot replay
+    /// (`SINCE_CP_*`); decides whether an fsync may skip the checkpoint.
+    pub(crate) since_cp: HashMap<u32, u8>,
     pub(crate) lookups: HashMap<u32, u64>,
     pub(crate) opens: HashMap<u32, u32>,
     /// Something changed since the last checkpoint.
@@ -103,6 +113,10 @@ pub struct Volume<D> {
 pub struct Stats {
     pub checkpoints: u64,
     pub gc_segments: u64,
+    /// fsyncs done without a checkpoint (roll-forward records).
+    pub fsyncs: u64,
+    /// Nodes replayed by roll-forward recovery at mount.
+    pub recovered_nodes: u64,
     pub gc_moved_blocks: u64,
     pub data_blocks_written: u64,
     pub node_blocks_written: u64,
@@ -189,6 +203,7 @@ impl<D: BlockDevice> Volume<D> {
             dirs: DirCache::new(DIR_CACHE_CAPACITY),
             orphans: BTreeSet::new(),
             delayed: BTreeSet::new(),
+            since_cp: HashMap::new(),
             lookups: HashMap::new(),
             opens: HashMap::new(),
             dirty: false,
@@ -201,7 +216,11 @@ impl<D: BlockDevice> Volume<D> {
         if FileType::from_mode(root.inode().mode.get()) != Some(FileType::Directory) {
             return Err(Error::corrupt("root inode (not a directory)", 0));
         }
+        let replayed = vol.roll_forward()?;
         vol.recover_orphans(&orphans)?;
+        if !vol.read_only && (replayed > 0 || !orphans.is_empty()) {
+            vol.checkpoint(false)?;
+        }
         Ok(vol)
     }
 
@@ -337,15 +356,42 @@ impl<D: BlockDevice> Volume<D> {
         if !l.is_full() {
             return Ok(());
         }
-        let (kind, old) = (l.kind, l.segno);
-        let segno = self
-            .sut
-            .allocate(kind, old + 1)
-            .ok_or(Error::Errno(Errno::ENOSPC))?;
+        let (kind, old, next) = (l.kind, l.segno, l.next_segno);
+        let segno = match next {
+            Some(s) => s,
+            None => self
+                .sut
+                .allocate(kind, old + 1)
+                .ok_or(Error::Errno(Errno::ENOSPC))?,
+        };
+        self.logs[log].next_segno = None;
         let (dev, layout, seed) = (&self.dev, &self.layout, self.seed);
         self.logs[log].switch(dev, layout, seed, segno)?;
         self.sut.retire(old);
         Ok(())
+    }
+
+    /// Where the node log will put the block after the one it is about to write: the next block
+    /// of the segment, or the start of the segment it continues in (chosen now if need be).
+    pub(crate) fn node_log_next(&mut self) -> Result<u32> {
+        let Some(l) = self.logs.get(NODE_LOG) else {
+            return Err(Errno::EIO.into());
+        };
+        if l.next_off + 1 < crate::layout::SEG_BLOCKS {
+            return Ok(self.layout.segment_start(l.segno) + l.next_off + 1);
+        }
+        let next = match l.next_segno {
+            Some(s) => s,
+            None => {
+                let s = self
+                    .sut
+                    .allocate(l.kind, l.segno + 1)
+                    .ok_or(Error::Errno(Errno::ENOSPC))?;
+                self.logs[NODE_LOG].next_segno = Some(s);
+                s
+            }
+        };
+        Ok(self.layout.segment_start(next))
     }
 
     /// Append a block to `log`, owned by `(nid, ofs)`; returns its address.
@@ -368,6 +414,11 @@ impl<D: BlockDevice> Volume<D> {
     }
 
     // ---- inodes -------------------------------------------------------------------------------
+
+    /// Record a change roll-forward recovery cannot replay.
+    pub(crate) fn note_since_cp(&mut self, ino: u32, what: u8) {
+        *self.since_cp.entry(ino).or_insert(0) |= what;
+    }
 
     pub(crate) fn attr(&mut self, ino: u32) -> Result<FileAttr> {
         let n = self.inode(ino)?;
@@ -438,6 +489,7 @@ impl<D: BlockDevice> Volume<D> {
         i.set_crtime(t);
         i.set_name(parent, name);
         self.valid_inodes += 1;
+        self.note_since_cp(ino, SINCE_CP_NEW);
         Ok(ino)
     }
 
@@ -670,6 +722,7 @@ impl<D: BlockDevice> Volume<D> {
         self.ensure_space(4)?;
         let kind = self.file_type(ino)?.dirent_type();
         self.dir_add(newparent, newname, ino, kind)?;
+        self.note_since_cp(ino, SINCE_CP_NAMES);
         let t = now();
         self.add_nlink(ino, 1, t)?;
         self.orphans.remove(&ino);
@@ -982,7 +1035,8 @@ impl<D: BlockDevice> Volume<D> {
         }
     }
 
-    pub fn fsync(&mut self) -> Result<()> {
+    /// Commit everything (sync(2), syncfs, fsync of a directory).
+    pub fn sync(&mut self) -> Result<()> {
         if self.read_only || !self.dirty {
             return Ok(());
         }
@@ -1081,7 +1135,7 @@ impl<D: BlockDevice> FileSystem for LogFs<D> {
     }
 
     fn sync_fs(&self) -> bfs_result::Result<()> {
-        self.run(|v| v.fsync())
+        self.run(|v| v.sync())
     }
 
     fn background(&self) -> bfs_result::Result<()> {
@@ -1212,14 +1266,8 @@ impl<D: BlockDevice> FileSystem for LogFs<D> {
         self.run(|v| v.release(nid_of(ino)?))
     }
 
-    fn fsync(
-        &self,
-        _req: &Request,
-        _ino: Ino,
-        _fh: u64,
-        _datasync: bool,
-    ) -> bfs_result::Result<()> {
-        self.run(|v| v.fsync())
+    fn fsync(&self, _req: &Request, ino: Ino, _fh: u64, _datasync: bool) -> bfs_result::Result<()> {
+        self.run(|v| v.fsync_file(nid_of(ino)?))
     }
 
     fn opendir(&self, _req: &Request, ino: Ino, _flags: i32) -> bfs_result::Result<Opened> {
@@ -1245,7 +1293,7 @@ impl<D: BlockDevice> FileSystem for LogFs<D> {
         _fh: u64,
         _datasync: bool,
     ) -> bfs_result::Result<()> {
-        self.run(|v| v.fsync())
+        self.run(|v| v.sync())
     }
 
     fn statfs(&self, _req: &Request, _ino: Ino) -> bfs_result::Result<Statfs> {

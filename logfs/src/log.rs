@@ -33,6 +33,9 @@ pub struct Log {
     flushed: u32,
     buf: Vec<u8>,
     pub summary: Box<SummaryBlock>,
+    /// The segment the log moves to next, chosen before the current one fills, so the last
+    /// node of a segment can name where the log continues (roll-forward follows that chain).
+    pub next_segno: Option<u32>,
 }
 
 impl Log {
@@ -49,6 +52,7 @@ impl Log {
             flushed: next_off,
             buf,
             summary,
+            next_segno: None,
         })
     }
 
@@ -92,18 +96,25 @@ impl Log {
 
     /// Write every staged block not yet on disk.
     pub fn flush<D: BlockDevice + ?Sized>(&mut self, dev: &D, layout: &Layout) -> Result<()> {
-        if self.flushed < self.next_off {
-            let (from, to) = (self.flushed as usize, self.next_off as usize);
-            let start = u64::from(layout.segment_start(self.segno)) + from as u64;
-            dev.write_blocks(
-                start,
-                &self.buf[from * BLOCK_SIZE..to * BLOCK_SIZE],
-                WriteFlags::NONE,
-            )
-            .map_err(io)?;
-            self.flushed = self.next_off;
+        self.flush_with(dev, layout, WriteFlags::NONE).map(|_| ())
+    }
+
+    /// Write every staged block not yet on disk with `flags`; true if anything was written.
+    pub fn flush_with<D: BlockDevice + ?Sized>(
+        &mut self,
+        dev: &D,
+        layout: &Layout,
+        flags: WriteFlags,
+    ) -> Result<bool> {
+        if self.flushed >= self.next_off {
+            return Ok(false);
         }
-        Ok(())
+        let (from, to) = (self.flushed as usize, self.next_off as usize);
+        let start = u64::from(layout.segment_start(self.segno)) + from as u64;
+        dev.write_blocks(start, &self.buf[from * BLOCK_SIZE..to * BLOCK_SIZE], flags)
+            .map_err(io)?;
+        self.flushed = self.next_off;
+        Ok(true)
     }
 
     /// Finish the segment (flush it and write its summary to the SSA), then continue in `segno`.
@@ -115,6 +126,18 @@ impl Log {
         segno: u32,
     ) -> Result<()> {
         self.flush(dev, layout)?;
+        self.restart(dev, layout, seed, segno)
+    }
+
+    /// Leave the segment without writing anything staged (recovery found blocks past the
+    /// checkpoint's position that must not be overwritten), then continue in `segno`.
+    pub fn restart<D: BlockDevice + ?Sized>(
+        &mut self,
+        dev: &D,
+        layout: &Layout,
+        seed: u32,
+        segno: u32,
+    ) -> Result<()> {
         let old = self.segno;
         let block = self.summary.seal(seed);
         dev.write_blocks(layout.ssa_addr(old), block, WriteFlags::NONE)

@@ -306,6 +306,27 @@ impl NodeCache {
         v
     }
 
+    /// The node was written: not dirty any more.
+    pub fn clean(&mut self, nid: u32) {
+        self.dirty.remove(&nid);
+    }
+
+    /// Dirty nodes of inode `ino` of `kind`.
+    pub fn dirty_of(&self, ino: u32, kind: u8) -> Vec<u32> {
+        let mut v: Vec<u32> = self
+            .dirty
+            .iter()
+            .copied()
+            .filter(|nid| {
+                self.nodes
+                    .get(nid)
+                    .is_some_and(|n| n.header.ino.get() == ino && n.kind() == kind)
+            })
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
     pub fn mark_dirty(&mut self, nid: u32) {
         if self.nodes.contains_key(&nid) {
             self.dirty.insert(nid);

@@ -265,6 +265,19 @@ impl SegmentTable {
         }
     }
 
+    /// A block written after the last checkpoint, found live by roll-forward recovery: its
+    /// segment may have been free at the checkpoint.
+    pub fn set_recovered(&mut self, segno: u32, off: u32, log: u8, now: i64) {
+        if let Some(e) = self.entries.get_mut(segno as usize)
+            && e.state == SegState::Free
+        {
+            e.state = SegState::InUse;
+            e.log = log;
+            self.free = self.free.saturating_sub(1);
+        }
+        self.set_valid(segno, off, now);
+    }
+
     /// The block at `(segno, off)` died. Returns false if it was not live (a corrupt pointer).
     pub fn set_invalid(&mut self, segno: u32, off: u32) -> bool {
         let Some(e) = self.entries.get_mut(segno as usize) else {

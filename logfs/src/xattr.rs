@@ -142,6 +142,7 @@ impl<D: BlockDevice> Volume<D> {
         value: Option<&[u8]>,
         flags: i32,
     ) -> Result<()> {
+        self.note_since_cp(ino, crate::fs::SINCE_CP_XATTR);
         let nid = self.xattr_nid(ino)?;
         let mut rebuilt = Vec::new();
         let mut existed = false;
