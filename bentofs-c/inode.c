@@ -642,6 +642,25 @@ static int bento_rename(BENTO_IDMAP, struct inode *olddir, struct dentry *old,
 
 	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE))
 		return -EINVAL;
+	/*
+	 * Replacing a file (the write-to-temp-then-rename idiom): hand the new file's dirty pages
+	 * to the file system first, so that no commit can hold the rename without the data and a
+	 * crash never leaves an empty file under the name (ext4's auto_da_alloc).
+	 */
+	if (d_really_is_positive(new)) {
+		struct inode *src = d_inode(old);
+
+		if (S_ISREG(src->i_mode)) {
+			err = filemap_write_and_wait(src->i_mapping);
+			if (err)
+				return err;
+		}
+		if ((flags & RENAME_EXCHANGE) && S_ISREG(d_inode(new)->i_mode)) {
+			err = filemap_write_and_wait(d_inode(new)->i_mapping);
+			if (err)
+				return err;
+		}
+	}
 	err = bento_status(sbi, "rename",
 			   bento_call(sbi, -EOPNOTSUPP, rename, &req, bento_ino(olddir),
 				      old->d_name.name, old->d_name.len, bento_ino(newdir),
