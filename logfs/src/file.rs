@@ -815,7 +815,8 @@ impl<D: BlockDevice> Volume<D> {
             .since_cp
             .get(&parent)
             .is_some_and(|p| p & crate::fs::SINCE_CP_NEW != 0);
-        let replayable = kind == bento_runtime::fs::S_IFREG
+        let replayable = !self.options.fsync_checkpoint
+            && kind == bento_runtime::fs::S_IFREG
             && since & (crate::fs::SINCE_CP_NAMES | crate::fs::SINCE_CP_XATTR) == 0
             && (since & crate::fs::SINCE_CP_NEW == 0 || (nlink == 1 && !parent_new));
         if !replayable {

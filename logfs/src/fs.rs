@@ -52,15 +52,20 @@ const DIR_CACHE_CAPACITY: usize = 4 * 1024;
 pub struct Options {
     /// Tell the device about freed segments.
     pub discard: bool,
+    /// Every fsync commits a full checkpoint instead of a roll-forward record
+    /// (`fsync=checkpoint`; the default is `fsync=rollforward`).
+    pub fsync_checkpoint: bool,
 }
 
 impl Options {
     pub fn parse(s: &str) -> core::result::Result<Options, String> {
-        let mut o = Options { discard: true };
+        let mut o = Options { discard: true, fsync_checkpoint: false };
         for opt in s.split(',').map(str::trim).filter(|o| !o.is_empty()) {
             match opt {
                 "discard" => o.discard = true,
                 "nodiscard" => o.discard = false,
+                "fsync=rollforward" => o.fsync_checkpoint = false,
+                "fsync=checkpoint" => o.fsync_checkpoint = true,
                 _ => return Err(alloc::format!("unknown mount option \"{opt}\"")),
             }
         }
