@@ -364,7 +364,10 @@ pub trait FileSystem: Send + Sync {
         Err(Errno::ENOSYS)
     }
 
-    /// Write `data` at `offset`; returns the number of bytes written.
+    /// Write `data` at `offset`; returns the number of bytes written (all of it, or an error:
+    /// page-cache writeback has no use for a short count). Timestamps are the front end's
+    /// business: a front end with a page cache owns a cached file's times and sets them with
+    /// `setattr`; one without must call `setattr` itself after writing.
     fn write(&self, req: &Request, ino: Ino, fh: u64, offset: u64, data: &[u8]) -> Result<usize> {
         Err(Errno::ENOSYS)
     }

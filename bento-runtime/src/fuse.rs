@@ -753,8 +753,19 @@ impl<F: FileSystem + 'static> fuser::Filesystem for FuseAdapter<F> {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
+        let writeback = self.writeback;
         match self.call("write", |fs| {
-            fs.write(&request(req), ino.0, fh.0, offset, data)
+            let n = fs.write(&request(req), ino.0, fh.0, offset, data)?;
+            if !writeback {
+                // Without the kernel's writeback cache nobody else updates the times.
+                let now = SetAttr {
+                    mtime: Some(TimeOrNow::Now),
+                    ctime: None,
+                    ..SetAttr::default()
+                };
+                fs.setattr(&request(req), ino.0, &now, Some(fh.0))?;
+            }
+            Ok(n)
         }) {
             // A write request is at most max_write (well below 4 GiB).
             Ok(n) => reply.written(u32::try_from(n.min(data.len())).unwrap_or(u32::MAX)),

@@ -21,6 +21,7 @@ use crate::util::{Res, Stop};
 pub(crate) fn reason(e: &LfsError) -> String {
     match e {
         Error::Corrupt { what, .. } => (*what).to_string(),
+        Error::NotLogfs => "no logfs signature".to_string(),
         Error::Incompatible(why) => (*why).to_string(),
         Error::Io(e) => format!("I/O error: {e}"),
         Error::Errno(e) => e.to_string(),

@@ -481,6 +481,7 @@ impl<D: BlockDevice> Volume<D> {
 
     pub(crate) fn dir_remove(&mut self, dir: u32, f: &Found) -> Result<()> {
         self.note_since_cp(f.ino, crate::fs::SINCE_CP_NAMES);
+        self.note_since_cp(dir, crate::fs::SINCE_CP_LOST_NAME);
         self.dir_block(dir, f.block)?
             .ok_or(Error::corrupt("directory (entry vanished)", u64::from(dir)))?;
         let b = self
@@ -500,6 +501,7 @@ impl<D: BlockDevice> Volume<D> {
     pub(crate) fn dir_set_target(&mut self, dir: u32, f: &Found, ino: u32, kind: u8) -> Result<()> {
         self.note_since_cp(f.ino, crate::fs::SINCE_CP_NAMES);
         self.note_since_cp(ino, crate::fs::SINCE_CP_NAMES);
+        self.note_since_cp(dir, crate::fs::SINCE_CP_LOST_NAME);
         self.dir_block(dir, f.block)?
             .ok_or(Error::corrupt("directory (entry vanished)", u64::from(dir)))?;
         let b = self

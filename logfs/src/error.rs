@@ -10,6 +10,8 @@ use bento_runtime::Errno;
 pub enum Error {
     /// On-disk data fails its checks: `what` names the structure, `block` where it was read.
     Corrupt { what: &'static str, block: u64 },
+    /// The device holds no logfs at all (no signature in either superblock).
+    NotLogfs,
     /// The volume needs something this version does not have.
     Incompatible(&'static str),
     /// The device failed.
@@ -28,7 +30,8 @@ impl Error {
     pub fn errno(self) -> Errno {
         match self {
             Error::Corrupt { .. } => Errno::EFSCORRUPTED,
-            Error::Incompatible(_) => Errno::EINVAL,
+            // As ext4 and f2fs answer for a bad magic: "wrong fs type".
+            Error::NotLogfs | Error::Incompatible(_) => Errno::EINVAL,
             Error::Io(e) => e,
             Error::Errno(e) => e,
         }
@@ -51,6 +54,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Corrupt { what, block } => write!(f, "corrupt {what} at block {block}"),
+            Error::NotLogfs => write!(f, "not a logfs volume (no logfs superblock signature)"),
             Error::Incompatible(why) => write!(f, "incompatible volume: {why}"),
             Error::Io(e) => write!(f, "I/O error: {e}"),
             Error::Errno(e) => write!(f, "{e}"),

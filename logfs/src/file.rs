@@ -5,6 +5,7 @@
 //! nodes that point at the new blocks wait in memory for the next checkpoint. Small files and
 //! symlinks live inline in their inode until they outgrow it.
 
+use alloc::collections::BTreeSet;
 use alloc::vec::Vec;
 
 use bento_runtime::Errno;
@@ -358,7 +359,8 @@ impl<D: BlockDevice> Volume<D> {
     }
 
     /// Promise space for bytes `[offset, offset+len)` that a page cache will write back later:
-    /// every hole they cover is counted now (see `Volume::delayed`).
+    /// every hole they cover, and every index node those holes will need, is counted now (see
+    /// `Volume::delayed`), so the writeback cannot run out of space.
     pub fn reserve_delayed(&mut self, ino: u32, offset: u64, len: u64) -> Result<()> {
         if self.read_only {
             return Err(Errno::EROFS.into());
@@ -377,27 +379,63 @@ impl<D: BlockDevice> Volume<D> {
             return Ok(());
         }
         let bs = BLOCK_SIZE as u64;
-        let mut new = Vec::new();
+        let (mut blocks, mut nodes) = (Vec::new(), BTreeSet::new());
         let first = if inline && size > 0 { 0 } else { offset / bs };
         for idx in first..end.div_ceil(bs) {
-            if self.delayed.contains(&(ino, idx)) {
+            if self.delayed.contains(&(ino, idx))
+                || (!inline && self.block_addr(ino, idx)? != NULL_ADDR)
+            {
                 continue;
             }
-            if inline || self.block_addr(ino, idx)? == NULL_ADDR {
-                new.try_reserve(1)
-                    .map_err(|_| Error::Errno(Errno::ENOMEM))?;
-                new.push(idx);
+            blocks
+                .try_reserve(1)
+                .map_err(|_| Error::Errno(Errno::ENOMEM))?;
+            blocks.push(idx);
+            for off in self.missing_index_nodes(ino, idx, inline)? {
+                if !self.delayed_nodes.contains(&(ino, off)) {
+                    nodes.insert(off);
+                }
             }
         }
-        let promised = (self.delayed.len() + new.len()) as u64;
-        if self.valid_blocks + promised + promised.div_ceil(N) > self.layout.user_capacity() {
+        if self.committed_blocks() + (blocks.len() + nodes.len()) as u64
+            > self.layout.user_capacity()
+        {
             return Err(Errno::ENOSPC.into());
         }
-        self.delayed.extend(new.into_iter().map(|idx| (ino, idx)));
+        self.delayed
+            .extend(blocks.into_iter().map(|idx| (ino, idx)));
+        self.delayed_nodes
+            .extend(nodes.into_iter().map(|off| (ino, off)));
         Ok(())
     }
 
-    /// Drop the promises for `[from, to)` of `ino` (the blocks were truncated or freed).
+    /// Tree positions of the index nodes file block `idx` needs that do not exist yet.
+    fn missing_index_nodes(&mut self, ino: u32, idx: u64, inline: bool) -> Result<Vec<u32>> {
+        let p = block_path(idx).ok_or(Error::Errno(Errno::EFBIG))?;
+        let mut missing = Vec::new();
+        let mut parent = ino;
+        for level in 0..p.depth {
+            let child = if inline {
+                0
+            } else {
+                let n = self.node(parent)?;
+                if level == 0 {
+                    n.inode().nids[p.top].get()
+                } else {
+                    n.slots()[p.slots[level - 1]].get()
+                }
+            };
+            if child == 0 {
+                missing.extend_from_slice(&p.offsets[level..p.depth]);
+                break;
+            }
+            parent = child;
+        }
+        Ok(missing)
+    }
+
+    /// Drop the promises for `[from, to)` of `ino` (the blocks were truncated or freed), and
+    /// the index-node promises once none of its blocks is promised any more.
     pub(crate) fn forget_delayed(&mut self, ino: u32, from: u64, to: u64) {
         if to > from {
             let gone: Vec<(u32, u64)> = self
@@ -407,6 +445,21 @@ impl<D: BlockDevice> Volume<D> {
                 .collect();
             for k in gone {
                 self.delayed.remove(&k);
+            }
+        }
+        if self
+            .delayed
+            .range((ino, 0)..=(ino, u64::MAX))
+            .next()
+            .is_none()
+        {
+            let gone: Vec<(u32, u32)> = self
+                .delayed_nodes
+                .range((ino, 0)..=(ino, u32::MAX))
+                .copied()
+                .collect();
+            for k in gone {
+                self.delayed_nodes.remove(&k);
             }
         }
     }
@@ -436,7 +489,8 @@ impl<D: BlockDevice> Volume<D> {
                 }
             }
         }
-        let index_nodes = if last < DIRECT_BLOCKS {
+        // Index nodes for holes that were promised are promised too.
+        let index_nodes = if last < DIRECT_BLOCKS || holes == 0 {
             0
         } else {
             (last - first) / N + 3
@@ -712,7 +766,11 @@ impl<D: BlockDevice> Volume<D> {
                     let bs = BLOCK_SIZE as u64;
                     let (first_full, end_full) = (offset.div_ceil(bs), end / bs);
                     if first_full < end_full {
+                        let nodes = self.valid_nodes;
                         self.free_blocks(ino, first_full, end_full)?;
+                        if self.valid_nodes < nodes {
+                            self.note_since_cp(ino, crate::fs::SINCE_CP_FREED_NODES);
+                        }
                     }
                     // Partial blocks at the edges are zeroed in place.
                     let mut edges = [offset / bs, (end - 1) / bs];
@@ -792,9 +850,10 @@ pub(crate) fn direct_node_base(offset: u32) -> Option<u64> {
 
 impl<D: BlockDevice> Volume<D> {
     /// Make a file's data and attributes durable. When roll-forward recovery can replay the
-    /// file (it existed at the last checkpoint, or it is new in a directory that did, and no
-    /// name or xattr of it changed since), write only its data and its changed direct nodes and
-    /// inode, marked for recovery, and flush: no checkpoint. Otherwise checkpoint.
+    /// file (it existed at the last checkpoint, or it is new in a directory that did and that
+    /// lost no name since; no name or xattr of it changed since, and no hole punched in it freed
+    /// an index node), write only its data and its changed direct nodes and inode, marked for
+    /// recovery, and flush: no checkpoint. Otherwise checkpoint.
     pub fn fsync_file(&mut self, ino: u32) -> Result<()> {
         if self.read_only || !self.dirty {
             return Ok(());
@@ -811,14 +870,18 @@ impl<D: BlockDevice> Volume<D> {
                 i.parent.get(),
             )
         };
-        let parent_new = self
-            .since_cp
-            .get(&parent)
-            .is_some_and(|p| p & crate::fs::SINCE_CP_NEW != 0);
+        let parent_since = self.since_cp.get(&parent).copied().unwrap_or(0);
         let replayable = !self.options.fsync_checkpoint
             && kind == bento_runtime::fs::S_IFREG
-            && since & (crate::fs::SINCE_CP_NAMES | crate::fs::SINCE_CP_XATTR) == 0
-            && (since & crate::fs::SINCE_CP_NEW == 0 || (nlink == 1 && !parent_new));
+            && since
+                & (crate::fs::SINCE_CP_NAMES
+                    | crate::fs::SINCE_CP_XATTR
+                    | crate::fs::SINCE_CP_FREED_NODES)
+                == 0
+            && (since & crate::fs::SINCE_CP_NEW == 0
+                || (nlink == 1
+                    && parent_since & (crate::fs::SINCE_CP_NEW | crate::fs::SINCE_CP_LOST_NAME)
+                        == 0));
         if !replayable {
             return self.checkpoint(false);
         }

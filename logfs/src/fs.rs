@@ -41,6 +41,13 @@ pub(crate) const SINCE_CP_NEW: u8 = 1;
 pub(crate) const SINCE_CP_NAMES: u8 = 2;
 /// Since the last checkpoint, the inode's extended attributes changed.
 pub(crate) const SINCE_CP_XATTR: u8 = 4;
+/// Since the last checkpoint, punching a hole freed index nodes of the file, which fsync does
+/// not write (recovery would keep the checkpoint's copies, and the data under them).
+pub(crate) const SINCE_CP_FREED_NODES: u8 = 8;
+/// Since the last checkpoint, the directory lost or retargeted a name. Recovery gives fsync'd
+/// new files their names back; it may only do so where no name went away, so it never finds
+/// the name taken by an inode that has moved on since.
+pub(crate) const SINCE_CP_LOST_NAME: u8 = 16;
 
 /// Nodes kept in memory.
 const NODE_CACHE_CAPACITY: usize = 8 * 1024;
@@ -59,7 +66,10 @@ pub struct Options {
 
 impl Options {
     pub fn parse(s: &str) -> core::result::Result<Options, String> {
-        let mut o = Options { discard: true, fsync_checkpoint: false };
+        let mut o = Options {
+            discard: true,
+            fsync_checkpoint: false,
+        };
         for opt in s.split(',').map(str::trim).filter(|o| !o.is_empty()) {
             match opt {
                 "discard" => o.discard = true,
@@ -97,6 +107,8 @@ pub struct Volume<D> {
     /// File blocks that are holes on disk but dirty in a front end's page cache, with their
     /// space promised (delayed allocation): (inode, file block).
     pub(crate) delayed: BTreeSet<(u32, u64)>,
+    /// Index nodes those promised blocks will need: (inode, node offset in its tree).
+    pub(crate) delayed_nodes: BTreeSet<(u32, u32)>,
     /// What happened to inodes since the last checkpoint that roll-forward cannot replay
     /// (`SINCE_CP_*`); decides whether an fsync may skip the checkpoint.
     pub(crate) since_cp: HashMap<u32, u8>,
@@ -208,6 +220,7 @@ impl<D: BlockDevice> Volume<D> {
             dirs: DirCache::new(DIR_CACHE_CAPACITY),
             orphans: BTreeSet::new(),
             delayed: BTreeSet::new(),
+            delayed_nodes: BTreeSet::new(),
             since_cp: HashMap::new(),
             lookups: HashMap::new(),
             opens: HashMap::new(),
@@ -305,16 +318,18 @@ impl<D: BlockDevice> Volume<D> {
         Ok(())
     }
 
-    /// Blocks in use plus those promised to dirty page-cache data, with room for the index
-    /// nodes that data may need.
+    /// Blocks in use plus those promised to dirty page-cache data and the index nodes it needs.
     pub(crate) fn committed_blocks(&self) -> u64 {
-        let promised = self.delayed.len() as u64;
-        self.valid_blocks + promised + promised.div_ceil(crate::node::NODE_ADDRS as u64)
+        self.valid_blocks + self.delayed.len() as u64 + self.delayed_nodes.len() as u64
     }
 
     /// A new node of `kind` for inode `ino` (which is the new nid itself for an inode).
     pub(crate) fn new_node(&mut self, ino: Option<u32>, offset: u32, kind: u8) -> Result<u32> {
-        self.reserve(1)?;
+        // An index node promised to delayed data was counted when the data was dirtied.
+        match ino {
+            Some(i) if self.delayed_nodes.remove(&(i, offset)) => self.valid_blocks += 1,
+            _ => self.reserve(1)?,
+        }
         let nid = match self.nat.alloc(&self.dev, &self.layout, self.seed) {
             Ok(nid) => nid,
             Err(e) => {
@@ -985,12 +1000,10 @@ impl<D: BlockDevice> Volume<D> {
         {
             return Err(Errno::ENOSPC.into());
         }
-        let n = self.write_data(ino, offset, data)?;
-        let t = now();
-        let i = self.inode_mut(ino)?;
-        i.set_mtime(t);
-        i.set_ctime(t);
-        Ok(n)
+        // Times are not touched: a front end with a page cache (the kernel, FUSE's writeback
+        // cache) owns a cached file's times and sets them with setattr; writeback arriving
+        // later must not overwrite them.
+        self.write_data(ino, offset, data)
     }
 
     pub fn open(&mut self, ino: u32) -> Result<()> {

@@ -216,9 +216,6 @@ impl<D: BlockDevice> Volume<D> {
                 u64::from(addr),
             ));
         }
-        if addr == NEW_ADDR && cur != NULL_ADDR {
-            return Ok(());
-        }
         let (holder, ofs) = self
             .holder(ino, idx, true)?
             .ok_or(Error::Errno(Errno::EIO))?;

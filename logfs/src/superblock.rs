@@ -213,20 +213,22 @@ impl Superblock {
     pub fn read<D: bento_runtime::ks::block::BlockDevice + ?Sized>(dev: &D) -> Result<Superblock> {
         let blocks = dev.block_count();
         if blocks < 2 {
-            return Err(Error::corrupt(
-                "superblock (device too small to hold one)",
-                0,
-            ));
+            return Err(Error::NotLogfs);
         }
         let mut first_err = None;
+        let mut signed = false;
         for addr in 0..2u64 {
             let buf = bento_runtime::ks::block::Buffer::read(dev, addr).map_err(Error::Io)?;
+            signed |= buf.data()[8..16] == SIGNATURE;
             match Superblock::decode(buf.data(), addr, blocks) {
                 Ok(sb) => return Ok(sb),
                 Err(e) => {
                     first_err.get_or_insert(e);
                 }
             }
+        }
+        if !signed {
+            return Err(Error::NotLogfs);
         }
         Err(first_err.unwrap_or(Error::corrupt("superblock", 0)))
     }
