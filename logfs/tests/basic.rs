@@ -1,7 +1,7 @@
 mod common;
 
+use bento_runtime::fs::{FileSystem, FileType, RenameFlags, SetAttr, ROOT_INO};
 use bento_runtime::Errno;
-use bento_runtime::fs::{FileSystem, FileType, ROOT_INO, RenameFlags, SetAttr};
 use common::*;
 
 #[test]
@@ -266,7 +266,10 @@ fn delayed_allocation_fills_the_volume() {
     while off < len {
         let n = chunk.len().min((len - off) as usize);
         if let Err(e) = fs.write(&R, f, 0, off, &chunk[..n]) {
-            panic!("write at {off} of {len}: {e:?}; statfs {:?}", fs.statfs(&R, ROOT_INO).unwrap());
+            panic!(
+                "write at {off} of {len}: {e:?}; statfs {:?}",
+                fs.statfs(&R, ROOT_INO).unwrap()
+            );
         }
         off += n as u64;
     }
