@@ -1,7 +1,7 @@
 mod common;
 
-use bento_runtime::fs::{FileSystem, FileType, RenameFlags, SetAttr, ROOT_INO};
 use bento_runtime::Errno;
+use bento_runtime::fs::{FileSystem, FileType, ROOT_INO, RenameFlags, SetAttr};
 use common::*;
 
 #[test]
