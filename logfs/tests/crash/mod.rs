@@ -219,20 +219,7 @@ pub fn check_run(base: &Base, start: &Start<'_>, ops: &[Op], cfg: &Config, seed:
             });
             more.push(Op::Fsync(f));
         }
-        let inos = rec
-            .ids
-            .iter()
-            .filter(|(_, id)| tree.nodes.contains_key(id))
-            .map(|(&(ino, _), &id)| (id, ino))
-            .collect();
-        let start2 = Start {
-            base,
-            overlay: Arc::new(overlay),
-            tree,
-            ids: rec.ids.clone(),
-            inos,
-            next_id: rec.next_id,
-        };
+        let start2 = Start::recovered(base, &rec, tree, overlay);
         let rec2 = match run::record(&start2, &more) {
             Ok(r) => r,
             Err(e) => {
@@ -346,20 +333,7 @@ pub fn check_two(base: &Base, ops: &[Op], crash: Crash, then: Option<(&[Op], Cra
     let Some((more, crash2)) = then else {
         return out;
     };
-    let inos = rec
-        .ids
-        .iter()
-        .filter(|(_, id)| tree.nodes.contains_key(id))
-        .map(|(&(ino, _), &id)| (id, ino))
-        .collect();
-    let start2 = Start {
-        base,
-        overlay: Arc::new(overlay),
-        tree,
-        ids: rec.ids.clone(),
-        inos,
-        next_id: rec.next_id,
-    };
+    let start2 = Start::recovered(base, &rec, tree, overlay);
     let rec2 = match run::record(&start2, more) {
         Ok(r) => r,
         Err(e) => {

@@ -278,6 +278,29 @@ impl<'a> Start<'a> {
             next_id: base.next_id,
         }
     }
+
+    /// Where a crash state of `rec` left off: its recovered `tree` and blocks (`overlay`).
+    pub fn recovered(
+        base: &'a Base,
+        rec: &Recorded,
+        tree: Tree,
+        overlay: HashMap<u64, BlockData>,
+    ) -> Start<'a> {
+        let inos = rec
+            .ids
+            .iter()
+            .filter(|(_, id)| tree.nodes.contains_key(id))
+            .map(|(&(ino, _), &id)| (id, ino))
+            .collect();
+        Start {
+            base,
+            overlay: Arc::new(overlay),
+            tree,
+            ids: rec.ids.clone(),
+            inos,
+            next_id: rec.next_id,
+        }
+    }
 }
 
 /// Mount, run `ops` (those invalid in the model's state at their turn are skipped) and stop
