@@ -90,7 +90,7 @@ fail() {
     printf '%s\n' "${summary[@]}" >"$logdir/summary.txt"
     exit 1
 }
-prevseed=0
+prevseed=0 total_replayed=0
 for ((k = 1; k <= CYCLES + 1; k++)); do
     seed=$(cycle_seed "$k")
     mode=${MODES[$(( (k - 1) % ${#MODES[@]} ))]}
@@ -114,7 +114,8 @@ for ((k = 1; k <= CYCLES + 1; k++)); do
     fi
     replayed=$(sed -n 's/^# PC-RECOVERED \([0-9]*\).*/\1/p' "$log")
     if [[ $k -gt 1 ]]; then
-        promised=$(sed -n 's/^#   # check .*: operation \([0-9]*\) acknowledged.*up to \([0-9]*\) may.*/op \1 durable, op \2 in flight/p; s/^#   check .*: operation \([0-9]*\) acknowledged.*up to \([0-9]*\) may.*/op \1 durable, op \2 in flight/p' "$log")
+        promised=$(sed -n 's/^#   check .*(profile \([a-z]*\)): operation \([0-9]*\) acknowledged.*up to \([0-9]*\) may.*/\1 workload, op \2 acknowledged, op \3 in flight/p' "$log")
+        total_replayed=$((total_replayed + ${replayed:-0}))
         say "  cycle $((k - 1)) checked in boot $k (${took}s): recovery replayed ${replayed:-?} nodes; ${promised:-?}; all as promised; fsck clean"
     fi
     if [[ $k -le $CYCLES ]]; then
@@ -123,8 +124,7 @@ for ((k = 1; k <= CYCLES + 1; k++)); do
             tail -n 30 "$log" >&2
             fail "boot $k: expected the power cut during the workload, got run-vm exit $rc (log $log)"
         fi
-        ops=$(grep -o '# work: op [0-9]* acknowledged' "$log" | tail -n1 | grep -o '[0-9]*' || true)
-        say "  cycle $k: fsync=$mode, seed $seed, power cut ${delay}s into the workload (boot ${took}s; console saw ${ops:-<250} ops acknowledged)"
+        say "  cycle $k: fsync=$mode, seed $seed, power cut ${delay}s into the workload (boot ${took}s)"
     elif [[ $rc -ne 0 ]]; then
         tail -n 30 "$log" >&2
         fail "boot $k: the last boot did not pass (run-vm exit $rc, log $log)"
@@ -136,6 +136,8 @@ done
 "$bin/fsck.logfs" -n "$img" >"$logdir/fsck-host.log" 2>&1 ||
     { cat "$logdir/fsck-host.log" >&2; fail "fsck.logfs -n of the volume on the host"; }
 say "  host: fsck.logfs -n clean"
+# Not a failure (a cut may come just after a checkpoint), but the test would miss its point.
+[[ $total_replayed -gt 0 ]] || say "  note: no cut left fsync records for recovery to replay"
 say "powercut: PASS, $CYCLES power cuts, $((SECONDS - t0))s"
 printf '%s\n' "${summary[@]}" >"$logdir/summary.txt"
 failed=0

@@ -54,7 +54,7 @@ typedef unsigned long long u64;
 
 #define MAXOBJ 8192 /* objects (files) in one run */
 #define MAXNAMES 16384
-#define MAXLIVE 12
+#define MAXLIVE 16
 #define MINLIVE 3
 #define MAXSIZE (8LL << 20)
 #define MAXOPS 10000000L
@@ -155,6 +155,7 @@ struct pc {
 	int nname;
 	int live[MAXLIVE + 1];
 	int nlive;
+	int profile;
 };
 
 static struct pc pc;
@@ -219,6 +220,7 @@ static void pc_init(u64 seed)
 	memset(&pc, 0, sizeof(pc));
 	pc.seed = seed;
 	pc.rng = mix(seed ^ 0x5eed);
+	pc.profile = (int)(seed % 3);
 	for (int i = 0; i < NINIT; i++) {
 		snprintf(s, sizeof(s), "f%d", i);
 		pc.obj[add_obj(add_name(s), 0)].size = init_size[i];
@@ -237,20 +239,33 @@ static u64 tag_of(long op, int w)
 	return mix(pc.seed * 0x100000001b3ULL + (u64)op * 8 + (u64)w);
 }
 
+/*
+ * How often each operation comes, per mille, by profile (from the seed). Renames, unlinks and
+ * syncfs commit checkpoints (so do fsyncs of files renamed, and of new files after a name went
+ * away, until the next one): the rarer they are, the longer the chains of fsync records that
+ * recovery replays.
+ */
+static const int weights[3][OP_SYNC + 1] = {
+	/* append, overwrite, buffered, truncate, create, rename, unlink, syncfs */
+	{ 320, 350, 120, 60, 100, 25, 15, 10 },	/* data: few checkpoints */
+	{ 280, 300, 120, 60, 120, 60, 40, 20 },	/* mixed */
+	{ 220, 220, 120, 60, 150, 110, 80, 40 },	/* names: many checkpoints */
+};
+static const char *const profile_name[] = { "data", "mixed", "names" };
+
 /* Draws operation op; updates names and sizes (not contents). */
 static void gen(long op, struct step *s)
 {
-	u64 r = below(100);
+	const int *w = weights[pc.profile];
+	u64 r = below(1000);
 	struct obj *o;
 
 	memset(s, 0, sizeof(*s));
 	s->replaced = -1;
-	/* renames, unlinks and syncfs commit checkpoints: rarer, so that fsync records pile up */
-	s->kind = r < 28 ? OP_APPEND : r < 58 ? OP_OVERWRITE : r < 70 ? OP_WRITE :
-		r < 76 ? OP_TRUNC : r < 88 ? OP_CREATE : r < 94 ? OP_RENAME : r < 98 ? OP_UNLINK :
-		OP_SYNC;
+	for (s->kind = 0; s->kind < OP_SYNC && r >= (u64)w[s->kind]; s->kind++)
+		r -= w[s->kind];
 	if (s->kind == OP_CREATE && pc.nlive >= MAXLIVE)
-		s->kind = OP_UNLINK;
+		s->kind = OP_OVERWRITE;
 	if (s->kind == OP_UNLINK && pc.nlive <= MINLIVE)
 		s->kind = OP_CREATE;
 	s->obj = pc.live[below(pc.nlive)];
@@ -450,7 +465,8 @@ static int cmd_work(const char *dir, const char *ackdev)
 	if (dfd < 0)
 		die(dir);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	printf("# work: %s, seed %llu: running until the power is cut\n", dir, pc.seed);
+	printf("# work: %s, seed %llu (profile %s): running until the power is cut\n", dir,
+	       pc.seed, profile_name[pc.profile]);
 	for (long op = 1; op <= MAXOPS; op++) {
 		char what[96];
 		int fd = -1;
@@ -868,9 +884,9 @@ static int cmd_check(const char *dir, const char *ackdev)
 			break;
 		}
 	}
-	printf("# check %s, seed %llu: operation %ld acknowledged durable (and all before it); "
-	       "operations up to %ld may have happened (%ld: %s)\n", dir, pc.seed, l, m, m,
-	       in_flight >= 0 ? op_name[in_flight] : "?");
+	printf("# check %s, seed %llu (profile %s): operation %ld acknowledged durable (and all "
+	       "before it); operations up to %ld may have happened (%ld: %s)\n", dir, pc.seed,
+	       profile_name[pc.profile], l, m, m, in_flight >= 0 ? op_name[in_flight] : "?");
 	replay(l, m, 0, last_ack);
 	replay(l, m, 1, last_ack);
 	if (chdir(dir)) {
