@@ -14,7 +14,9 @@
  *                              of DIR, unlink + fsync of DIR, syncfs
  *                            Once a durable one returned, its number goes to ACKDEV (O_DIRECT
  *                            write + fdatasync, two alternating 4 KiB slots) before the next
- *                            operation begins
+ *                            operation begins. With FSYNC_T_PROGRESS=FILE in the environment,
+ *                            the number of the last operation done is kept in FILE (so a
+ *                            watcher can tell a hang from progress)
  *   check DIR SEED ACKDEV    after the power cut and the mount that recovered DIR: replays the
  *                            workload of SEED (no I/O) up to the last acknowledged operation L
  *                            and the one in flight M (the first durable one after L) and checks
@@ -452,7 +454,8 @@ static int cmd_setup(const char *dir, const char *ackdev)
 
 static int cmd_work(const char *dir, const char *ackdev)
 {
-	int ackfd = ack_open(ackdev), dfd;
+	int ackfd = ack_open(ackdev), dfd, pfd = -1;
+	const char *progress = getenv("FSYNC_T_PROGRESS");
 	long counts[8] = { 0 };
 	struct step s;
 
@@ -464,6 +467,11 @@ static int cmd_work(const char *dir, const char *ackdev)
 	dfd = open(".", O_RDONLY | O_DIRECTORY);
 	if (dfd < 0)
 		die(dir);
+	if (progress) {
+		pfd = open(progress, O_CREAT | O_TRUNC | O_WRONLY, 0644);
+		if (pfd < 0)
+			die(progress);
+	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	printf("# work: %s, seed %llu (profile %s): running until the power is cut\n", dir,
 	       pc.seed, profile_name[pc.profile]);
@@ -512,6 +520,13 @@ static int cmd_work(const char *dir, const char *ackdev)
 		counts[s.kind & 7]++;
 		if (durable_kind(s.kind))
 			ack_write(ackfd, op, op & 1);
+		if (pfd >= 0) {
+			char line[24];
+			int len = snprintf(line, sizeof(line), "%20ld\n", op);
+
+			if (pwrite(pfd, line, len, 0) != len)
+				die(progress);
+		}
 		if (op % 250 == 0)
 			printf("# work: op %ld acknowledged; %ld appends, %ld overwrites, %ld buffered, "
 			       "%ld truncates, %ld creates, %ld renames, %ld unlinks, %ld syncfs; "

@@ -10,8 +10,9 @@
 #   2. cycle > 1: fsync-t check of c<K-1> (what cycle K-1's workload was promised), and the
 #      directories of older cycles unchanged; umount; fsck.logfs -n;
 #   3. cycle <= N: mount with fsync=MODE, fsync-t setup c<K>, fsync-t work c<K> in the
-#      background, and after pc.delay seconds `echo b > /proc/sysrq-trigger`: the power cut
-#      (QEMU's -no-reboot turns the reset into an exit). The last boot (K = N + 1) stops after 2.
+#      background, and after pc.delay seconds (and once the workload is seen to complete one more
+#      operation: a hang fails the test) `echo b > /proc/sysrq-trigger`: the power cut (QEMU's
+#      -no-reboot turns the reset into an exit). The last boot (K = N + 1) stops after 2.
 #
 # Output: "ok N - ..." / "not ok N - ..." lines, "# " notes; PC-CUT-ARMED before the workload
 # starts. The exit code (the last boot, or a failed check) is the number of failed checks.
@@ -77,13 +78,25 @@ fi
 t "fsync-t setup $M/c$cycle (seed $seed)" fsync-t setup $M/c"$cycle" "$seed" $REC
 [ "$fails" -eq 0 ] || finish
 echo "PC-CUT-ARMED cycle $cycle: the workload runs; the power goes in ${delay}s"
-fsync-t work $M/c"$cycle" "$seed" $REC &
+FSYNC_T_PROGRESS=/tmp/progress fsync-t work $M/c"$cycle" "$seed" $REC &
 pid=$!
 sleep "$delay"
 if ! kill -0 $pid 2>/dev/null; then
     wait $pid
     nok "the workload stopped before the power cut (exit $?)"; finish
 fi
+# The workload must be moving: a hang in logfs would otherwise pass unnoticed. Wait (up to 60 s)
+# until one more operation completes, then cut.
+progress() { tr -d ' \n' </tmp/progress 2>/dev/null; }
+p0=$(progress) i=0
+while sleep 0.2; [ "$(progress)" = "$p0" ]; do
+    i=$((i + 1))
+    if [ $i -ge 300 ]; then
+        nok "the workload made no progress for 60 s (last operation done: ${p0:-none}); blocked tasks:"
+        echo w >/proc/sysrq-trigger; sleep 2; finish
+    fi
+done
+[ $i -lt 10 ] || note "the workload was stuck for $((i / 5)) s at operation ${p0:-0} (a slow host?)"
 echo "PC-CUT cycle $cycle: echo b > /proc/sysrq-trigger"
 echo b >/proc/sysrq-trigger
 sleep 5
