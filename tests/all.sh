@@ -4,7 +4,8 @@
 #   1. set-up (tests/setup.sh: apt packages, Rust components, the VM kernel and QEMU);
 #   2. formatting and lints: cargo fmt, cargo clippy -D warnings (userspace and kernel backends);
 #   3. unit, model and tool tests, and the FUSE system tests with pjdfstest (cargo test);
-#   4. the kernel modules (make, warning-free) and the VM suite against the real kernel.
+#   4. the kernel modules (make, warning-free) and the VM suite against the real kernel;
+#   5. the VM power-cut test (power cuts during an fsync-heavy workload, recovery, checks).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 start=$SECONDS
@@ -28,6 +29,11 @@ cargo test --workspace --release
 if [[ -x tests/vm/kernel-suite.sh ]]; then
     step "kernel modules and the VM suite"
     tests/vm/kernel-suite.sh
+fi
+
+if [[ -x tests/vm/powercut.sh ]]; then
+    step "the VM power-cut test"
+    tests/vm/powercut.sh
 fi
 
 step "all tests passed"

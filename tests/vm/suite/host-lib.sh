@@ -38,8 +38,8 @@ ks_tools() {
 # ks_snapshot WORK LOGDIR: bentofs.ko, logfs.ko and bento_memfs.ko built by one Kbuild run over
 # a snapshot of their sources (the Rust object as `make` left it), so the three always agree
 # and the VM gets a consistent set even while the tree changes; also a warning is seen even
-# when `make` had nothing to rebuild. Installs them, memfs-guest.sh and the static bento-t into
-# WORK/overlay (/usr/lib/bento, /usr/bin). 1 on warnings; dies on errors.
+# when `make` had nothing to rebuild. Installs them, memfs-guest.sh and the static helpers
+# bento-t and fsync-t into WORK/overlay (/usr/lib/bento, /usr/bin). 1 on warnings; dies on errors.
 ks_snapshot() {
     local logdir=$2 krel kdir b=$1/build ov=$1/overlay version log=$2/build-snapshot.log
     krel=$(vm_krel)
@@ -59,6 +59,8 @@ ks_snapshot() {
         cat "$log" >&2
         ks_die "module build (snapshot) failed (log $log)"
     fi
+    gcc -static -O2 -Wall -Werror -o "$ov/usr/bin/fsync-t" "$here/bentotest/fsync-t.c" \
+        2>"$logdir/fsync-t.log" || { cat "$logdir/fsync-t.log" >&2; ks_die "fsync-t build failed"; }
     gcc -static -O2 -Wall -Werror -o "$ov/usr/bin/bento-t" "$here/bentotest/bento-t.c" \
         2>"$logdir/bento-t.log" || { cat "$logdir/bento-t.log" >&2; ks_die "bento-t build failed"; }
     install -m 644 "$b/bentofs-c/bentofs.ko" "$b/logfs/kmod/logfs.ko" \
