@@ -229,6 +229,15 @@ struct bento_ops {
 	 * reserved or allocated costs nothing.
 	 */
 	int (*reserve)(struct bento_fs *fs, u64 ino, u64 off, u64 len);
+	/*
+	 * Free an instance without any I/O: the old version's instance once its state
+	 * (export_state) lives on in a new version's instance (import_state). See docs/upgrade.md:
+	 * registering a name that is already registered by another module upgrades every mount
+	 * of it, one at a time: quiesce (the mount's upgrade semaphore for writing), export,
+	 * import into the new table, drop the old instance, swap, resume; if the new version
+	 * refuses, the old one simply continues.
+	 */
+	void (*drop)(struct bento_fs *fs);
 };
 
 /* A file-system type a module registers. */
