@@ -479,8 +479,13 @@ impl<D: BlockDevice> Volume<D> {
         let (first, last) = (offset / bs, (end - 1) / bs);
         let mut holes = 0;
         if inline {
-            // Everything is new, and block 0 takes the inline data.
-            holes = last - first + 1 + u64::from(size > 0 && first > 0);
+            // Everything is new, and block 0 takes the inline data; but holes promised to
+            // delayed data are counted already (in `committed_blocks`).
+            let promised = self.delayed.range((ino, first)..=(ino, last)).count() as u64;
+            holes = last - first + 1 - promised;
+            if size > 0 && first > 0 && !self.delayed.contains(&(ino, 0)) {
+                holes += 1;
+            }
         } else {
             for idx in first..=last {
                 // A hole already promised to this data is counted in `committed_blocks`.

@@ -250,3 +250,26 @@ fn delayed_allocation_inline() {
     assert_eq!(fs.statfs(&R, ROOT_INO).unwrap().bfree, free0);
     unmount(fs);
 }
+
+/// A new (inline) file whose whole content was promised to delayed data, on a volume the
+/// promise fills: the writeback must find its space (found by the kernel suite).
+#[test]
+fn delayed_allocation_fills_the_volume() {
+    let dev = new_device(64);
+    let fs = mount(&dev);
+    let f = fs.create(&R, ROOT_INO, b"f", 0o644, 0).unwrap().0.attr.ino;
+    let free = fs.statfs(&R, ROOT_INO).unwrap().bfree;
+    let len = (free - 32) * 4096;
+    fs.reserve(f, 0, len).unwrap();
+    let chunk = vec![9u8; 1 << 20];
+    let mut off = 0;
+    while off < len {
+        let n = chunk.len().min((len - off) as usize);
+        if let Err(e) = fs.write(&R, f, 0, off, &chunk[..n]) {
+            panic!("write at {off} of {len}: {e:?}; statfs {:?}", fs.statfs(&R, ROOT_INO).unwrap());
+        }
+        off += n as u64;
+    }
+    assert_eq!(fs.getattr(&R, f).unwrap().size, len);
+    unmount(fs);
+}

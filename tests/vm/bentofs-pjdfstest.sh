@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the pjdfstest POSIX suite (tests/pjdfstest/pjdfstest.toml) in the VM on a bentofs mount:
+# Runs the pjdfstest POSIX suite (tests/pjdfstest/pjdfstest.toml) in the VM on a bentofs mount
+# (tests/vm/kernel-suite.sh runs it for logfs as its part c, with an allowlist):
 # the C test file system bento_memfs (default), or logfs from logfs/kmod/logfs.ko on a fresh
 # mkfs.logfs image (checked with fsck.logfs -n afterwards). As tests/pjdfstest/run.sh does, the
 # EROFS cases, which remount read-only, run in a second pjdfstest process.
@@ -7,7 +8,8 @@
 #   tests/vm/bentofs-pjdfstest.sh [-f memfs|logfs] [WORKDIR] [-- PJDFSTEST_ARGS...]
 #
 # Env: PJDFSTEST (binary; default target/pjdfstest/bin/pjdfstest, which
-#      tests/pjdfstest/run.sh installs), LOGFS_KO (default logfs/kmod/logfs.ko, from `make`),
+#      tests/pjdfstest/run.sh installs), LOGFS_KO (default logfs/kmod/logfs.ko, from `make`;
+#      the bentofs.ko next to it in the same tree is used with it),
 #      LOGFS_BIN_DIR (mkfs.logfs, fsck.logfs; default target/release), VM_TIMEOUT (1800 s).
 # Exit status: 0 when no test failed (and, for logfs, fsck is clean); the number of failed
 # tests; 1 for an unclean fsck; or run-vm.sh's codes 240-243.
@@ -61,6 +63,9 @@ if [[ $fs == logfs ]]; then
     ko=${LOGFS_KO:-$repo/logfs/kmod/logfs.ko}
     [[ -f $ko ]] || vm_die "no $ko (run make)"
     install -m 644 "$ko" "$overlay/usr/lib/bento/fs.ko"
+    # logfs.ko only loads next to the bentofs.ko of the same build (symbol CRCs): `make`'s one,
+    # not bento_build's scratch copy, which may be newer than the last `make`.
+    install -m 644 "$(dirname "$ko")/../../bentofs-c/bentofs.ko" "$overlay/usr/lib/bento/bentofs.ko"
     truncate -s 0 "$work/disk.img"
     truncate -s 1G "$work/disk.img"
     "$bin_dir/mkfs.logfs" -q "$work/disk.img" || vm_die "mkfs.logfs failed"

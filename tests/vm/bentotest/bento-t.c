@@ -29,6 +29,24 @@
  *                                       punches, fsyncs and cache drops, every read checked
  *                                       against a model of the file (a small fsx)
  *   asuser UID GID CMD...               run CMD with those ids and no groups
+ *   fsx PATH OPS SEED MODEL             as fsx, and write the model of the final file to MODEL
+ *   tree DIR                            a manifest of the tree under DIR, one line per entry in
+ *                                       sorted order: path, type, mode, uid, gid, size, mtime
+ *                                       (ns), nlink, the first path of a hard-link group,
+ *                                       symlink target or device number, a 64-bit hash of the
+ *                                       contents, xattrs (directory sizes are left out: they
+ *                                       depend on the file system)
+ *   hash PATH                           the content hash `tree` uses
+ *   mount SRC DIR TYPE OPTS [ro]        mount(2): errno= on failure
+ *   rmmod NAME                          delete_module(O_NONBLOCK): errno= on failure
+ *   fsync PATH                          open, fsync, close
+ *   fill PATH MAXMB                     write 1 MiB pieces until write(2) fails (or MAXMB
+ *                                       MiB were written), then fsync and close; prints
+ *                                       "write=<errno|ok> fsync=<errno|ok> close=<errno|ok>
+ *                                       bytes=N"
+ *   now                                 CLOCK_MONOTONIC in seconds (for timings)
+ *   ioerr read|write|stat PATH          read all / write 64 KiB + fsync (file created if
+ *                                       missing) / stat: errno= (exit 1 and "no error" if none)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -38,12 +56,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/sysmacros.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <time.h>
 #include <sys/xattr.h>
 #include <grp.h>
+#include <dirent.h>
 #include <unistd.h>
 #include <linux/fs.h>
 
@@ -56,6 +78,8 @@ static const char *ename(int e)
 	E(EPERM); E(ENOENT); E(EIO); E(EEXIST); E(ENOTDIR); E(EISDIR); E(EINVAL); E(ENOSPC);
 	E(EROFS); E(E2BIG); E(ENODATA); E(ERANGE); E(ENOTEMPTY); E(EBUSY); E(EXDEV);
 	E(EOPNOTSUPP); E(EACCES); E(ENAMETOOLONG); E(EFBIG); E(ENODEV); E(ENOMEM);
+	E(EAGAIN); E(EUCLEAN); E(ENXIO); E(EBADMSG); E(ENOTBLK); E(ESTALE); E(EDQUOT);
+	E(EFAULT); E(EMLINK); E(ENOTTY); E(ESRCH); E(ETXTBSY);
 #undef E
 	}
 	snprintf(buf, sizeof(buf), "E%d", e);
@@ -133,6 +157,11 @@ static int cmd_pwrite(char **a, int check, int zero)
 				fprintf(stderr, "bento-t: short read at %llu: %zd of %zu\n",
 					off + done, r, n);
 				exit(1);
+			}
+			/* zeroes: compare in bulk first (fast under emulation) */
+			if (zero && buf[0] == 0 && (n == 1 || !memcmp(buf, buf + 1, n - 1))) {
+				done += n;
+				continue;
 			}
 			for (size_t i = 0; i < n; i++) {
 				unsigned char want = zero ? 0 : pat(off + done + i, seed);
@@ -364,6 +393,12 @@ static int cmd_fsx(char **a)
 		fsx_check(fd, ops + i);
 	close(fd);
 	printf("fsx: %ld ops, final size %zu\n", ops, fsx_size);
+	if (a[3]) {
+		int mfd = open(a[3], O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+		if (mfd < 0 || write(mfd, fsx_model, fsx_size) != (ssize_t)fsx_size || close(mfd))
+			die("model");
+	}
 	return 0;
 }
 
@@ -429,6 +464,260 @@ static int cmd_getdents(char **a)
 	printf("%ld\n", count);
 	close(fd);
 	return 0;
+}
+
+/* Prints errno=<NAME> and exits 1 on failure; 0 and nothing printed on success. */
+static int expect_ok(long ret)
+{
+	if (ret < 0) {
+		printf("errno=%s\n", ename(errno));
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- manifest ----------------------------------------------------------------------------- */
+
+/* A fast 64-bit hash of a file's contents (not cryptographic; finds corruption). */
+static int hash_fd(int fd, unsigned long long *out)
+{
+	static unsigned char *buf;
+	const size_t bsz = 1 << 20;
+	unsigned long long h = 0x9e3779b97f4a7c15ULL, total = 0;
+	ssize_t r;
+
+	if (!buf)
+		buf = malloc(bsz);
+	while ((r = read(fd, buf, bsz)) > 0) {
+		size_t i = 0;
+
+		for (; i + 8 <= (size_t)r; i += 8) {
+			unsigned long long w;
+
+			memcpy(&w, buf + i, 8);
+			h ^= w;
+			h = (h << 29 | h >> 35) * 0xff51afd7ed558ccdULL;
+		}
+		for (; i < (size_t)r; i++)
+			h = (h ^ buf[i]) * 0x100000001b3ULL;
+		total += r;
+	}
+	if (r < 0)
+		return -1;
+	h ^= total;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	*out = h;
+	return 0;
+}
+
+struct link_seen {
+	dev_t dev;
+	ino_t ino;
+	char *path;
+};
+static struct link_seen *links;
+static size_t nlinks, maxlinks;
+
+static const char *first_link(const struct stat *st, const char *path)
+{
+	for (size_t i = 0; i < nlinks; i++)
+		if (links[i].dev == st->st_dev && links[i].ino == st->st_ino)
+			return links[i].path;
+	if (nlinks == maxlinks) {
+		maxlinks = maxlinks ? 2 * maxlinks : 256;
+		links = realloc(links, maxlinks * sizeof(*links));
+	}
+	links[nlinks++] = (struct link_seen){ st->st_dev, st->st_ino, strdup(path) };
+	return path;
+}
+
+static int strptrcmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void put_escaped(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = s[i];
+
+		if (ch <= ' ' || ch >= 127 || ch == '\\')
+			printf("\\x%02x", ch);
+		else
+			putchar(ch);
+	}
+}
+
+static int tree_errors;
+
+static void tree_entry(const char *full, const char *rel)
+{
+	struct stat st;
+	char buf[65536];
+	ssize_t len;
+
+	if (lstat(full, &st)) {
+		printf("%s lstat-error %s\n", rel, ename(errno));
+		tree_errors++;
+		return;
+	}
+	put_escaped(rel, strlen(rel));
+	printf(" %c %04o %u:%u", S_ISDIR(st.st_mode) ? 'd' : S_ISREG(st.st_mode) ? 'f' :
+	       S_ISLNK(st.st_mode) ? 'l' : S_ISCHR(st.st_mode) ? 'c' : S_ISBLK(st.st_mode) ? 'b' :
+	       S_ISFIFO(st.st_mode) ? 'p' : S_ISSOCK(st.st_mode) ? 's' : '?',
+	       (unsigned int)(st.st_mode & 07777), st.st_uid, st.st_gid);
+	if (!S_ISDIR(st.st_mode))
+		printf(" size=%lld", (long long)st.st_size);
+	printf(" mtime=%lld.%09ld nlink=%lu", (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+	       (unsigned long)st.st_nlink);
+	if (!S_ISDIR(st.st_mode) && st.st_nlink > 1) {
+		printf(" link=");
+		const char *f = first_link(&st, rel);
+
+		put_escaped(f, strlen(f));
+	}
+	if (S_ISLNK(st.st_mode)) {
+		len = readlink(full, buf, sizeof(buf));
+		if (len < 0) {
+			printf(" readlink-error=%s", ename(errno));
+			tree_errors++;
+		} else {
+			printf(" target=");
+			put_escaped(buf, len);
+		}
+	} else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
+		printf(" rdev=%u:%u", major(st.st_rdev), minor(st.st_rdev));
+	} else if (S_ISREG(st.st_mode)) {
+		unsigned long long h;
+		int fd = open(full, O_RDONLY | O_NOFOLLOW);
+
+		if (fd < 0 || hash_fd(fd, &h)) {
+			printf(" read-error=%s", ename(errno));
+			tree_errors++;
+		} else {
+			printf(" hash=%016llx", h);
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	len = llistxattr(full, buf, sizeof(buf));
+	if (len < 0 && errno != EOPNOTSUPP) {
+		printf(" listxattr-error=%s", ename(errno));
+		tree_errors++;
+	} else if (len > 0) {
+		char *names[1024];
+		size_t nn = 0;
+
+		for (ssize_t off = 0; off < len && nn < 1024; off += strlen(buf + off) + 1)
+			names[nn++] = buf + off;
+		qsort(names, nn, sizeof(*names), strptrcmp);
+		for (size_t i = 0; i < nn; i++) {
+			char val[4096];
+			ssize_t vl = lgetxattr(full, names[i], val, sizeof(val));
+
+			printf(" xattr:%s=", names[i]);
+			if (vl < 0) {
+				printf("error-%s", ename(errno));
+				tree_errors++;
+			} else {
+				put_escaped(val, vl);
+			}
+		}
+	}
+	putchar('\n');
+	if (S_ISDIR(st.st_mode)) {
+		struct dirent **ents;
+		int n = scandir(full, &ents, NULL, alphasort);
+
+		if (n < 0) {
+			printf("%s scandir-error %s\n", rel, ename(errno));
+			tree_errors++;
+			return;
+		}
+		for (int i = 0; i < n; i++) {
+			const char *name = ents[i]->d_name;
+
+			if (strcmp(name, ".") && strcmp(name, "..")) {
+				char *f, *r;
+
+				if (asprintf(&f, "%s/%s", full, name) < 0 ||
+				    asprintf(&r, "%s/%s", rel, name) < 0)
+					die("asprintf");
+				tree_entry(f, r);
+				free(f);
+				free(r);
+			}
+			free(ents[i]);
+		}
+		free(ents);
+	}
+}
+
+static int cmd_tree(const char *dir)
+{
+	tree_entry(dir, ".");
+	fflush(stdout);
+	if (tree_errors)
+		fprintf(stderr, "bento-t: tree %s: %d errors\n", dir, tree_errors);
+	return tree_errors ? 1 : 0;
+}
+
+/* ---- errors ------------------------------------------------------------------------------- */
+
+static int cmd_fill(const char *path, unsigned long long max)
+{
+	const size_t bsz = 1 << 20;
+	unsigned char *buf = malloc(bsz);
+	unsigned long long done = 0;
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644), werr = 0, ferr = 0, cerr = 0;
+
+	if (fd < 0)
+		die("open");
+	while (done < max) {
+		ssize_t r;
+
+		for (size_t i = 0; i < bsz; i++)
+			buf[i] = pat(done + i, 99);
+		r = write(fd, buf, bsz);
+		if (r < 0) {
+			werr = errno;
+			break;
+		}
+		done += r;	/* after a short write, the next write says why */
+	}
+	if (fsync(fd))
+		ferr = errno;
+	if (close(fd))
+		cerr = errno;
+	printf("write=%s fsync=%s close=%s bytes=%llu\n", werr ? ename(werr) : "ok",
+	       ferr ? ename(ferr) : "ok", cerr ? ename(cerr) : "ok", done);
+	return 0;
+}
+
+static int cmd_ioerr(const char *what, const char *path)
+{
+	static unsigned char buf[65536];
+	struct stat st;
+	int fd;
+
+	if (!strcmp(what, "stat"))
+		return expect_err(stat(path, &st)) ? 1 : 0;
+	fd = open(path, !strcmp(what, "read") ? O_RDONLY : O_WRONLY | O_CREAT, 0644);
+	if (fd < 0)
+		return expect_err(fd) ? 1 : 0;
+	if (!strcmp(what, "read")) {
+		ssize_t r;
+
+		while ((r = read(fd, buf, sizeof(buf))) > 0)
+			;
+		return expect_err(r) ? 1 : 0;
+	}
+	memset(buf, 0x5a, sizeof(buf));
+	if (write(fd, buf, sizeof(buf)) < 0)
+		return expect_err(-1) ? 1 : 0;
+	return expect_err(fsync(fd)) ? 1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -512,8 +801,49 @@ int main(int argc, char **argv)
 		return cmd_mmapw(a);
 	if (!strcmp(c, "mmapr") && n == 4)
 		return cmd_mmapr(a);
-	if (!strcmp(c, "fsx") && n == 3)
+	if (!strcmp(c, "fsx") && (n == 3 || n == 4))
 		return cmd_fsx(a);
+	if (!strcmp(c, "tree") && n == 1)
+		return cmd_tree(a[0]);
+	if (!strcmp(c, "hash") && n == 1) {
+		int fd = open(a[0], O_RDONLY);
+		unsigned long long h;
+
+		if (fd < 0)
+			die("open");
+		if (hash_fd(fd, &h))
+			die("read");
+		printf("%016llx\n", h);
+		return 0;
+	}
+	if (!strcmp(c, "mount") && (n == 4 || n == 5)) {
+		unsigned long flags = n == 5 && !strcmp(a[4], "ro") ? MS_RDONLY : 0;
+
+		return expect_ok(mount(a[0], a[1], a[2], flags, a[3][0] ? a[3] : NULL));
+	}
+	if (!strcmp(c, "rmmod") && n == 1)
+		return expect_ok(syscall(SYS_delete_module, a[0], O_NONBLOCK));
+	if (!strcmp(c, "fsync") && n == 1) {
+		int fd = open(a[0], O_RDONLY);
+
+		if (fd < 0)
+			die("open");
+		if (fsync(fd))
+			die("fsync");
+		close(fd);
+		return 0;
+	}
+	if (!strcmp(c, "now") && n == 0) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		printf("%lld.%06ld\n", (long long)ts.tv_sec, ts.tv_nsec / 1000);
+		return 0;
+	}
+	if (!strcmp(c, "fill") && n == 2)
+		return cmd_fill(a[0], num(a[1]) << 20);
+	if (!strcmp(c, "ioerr") && n == 2)
+		return cmd_ioerr(a[0], a[1]);
 	if (!strcmp(c, "mmaptail") && n == 2)
 		return cmd_mmaptail(a);
 	if (!strcmp(c, "unlinkopen") && n == 1)

@@ -2,7 +2,7 @@
 # The bentofs test, inside the VM (busybox sh): tests/vm/bentofs-selftest.sh installs it as
 # /test.sh with bentofs.ko and bento_memfs.ko in /lib/bento and bento-t in /usr/bin. Output is
 # TAP-like; the exit code is the number of failed checks.
-D1=/dev/nvme0n1 D2=/dev/nvme0n2 M=/mnt/b M2=/mnt/c
+D1=${D1:-/dev/nvme0n1} D2=${D2:-/dev/nvme0n2} M=/mnt/b M2=/mnt/c
 fails=0 n=0
 
 ok()  { n=$((n + 1)); echo "ok $n - $*"; }

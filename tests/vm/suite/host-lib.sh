@@ -1,0 +1,100 @@
+# shellcheck shell=bash disable=SC2154
+# Host-side helpers of tests/vm/kernel-suite.sh, tests/vm/main-job.sh and bench/vm-cp.sh; source
+# it after tests/vm/lib.sh, with $repo (the repository) and $here (tests/vm) set. Don't run it.
+
+ks_say() { printf '%s: %s\n' "${KS_NAME:-kernel-suite}" "$*" >&2; }
+ks_die() { ks_say "error: $*"; exit 2; }
+ks_now() { date +%s.%N; }
+ks_since() { awk -v a="$1" -v b="$(ks_now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+# ks_warnings LOG: the warning lines of a build log (gcc, rustc, modpost, objtool)
+ks_warnings() { grep -E '(^|[^A-Za-z_])(warning|WARNING)(:|\[| )' "$1" || true; }
+
+# ks_make LOGDIR: `make -C $repo`; 1 if it printed warnings (dies if it failed).
+ks_make() {
+    local log=$1/make.log
+    ks_say "make -C $repo"
+    if ! make -C "$repo" >"$log" 2>&1; then
+        cat "$log" >&2
+        ks_die "make failed (log $log)"
+    fi
+    if [[ -n $(ks_warnings "$log") ]]; then
+        ks_warnings "$log" >&2
+        ks_say "FAIL: the module build printed warnings (log $log)"
+        return 1
+    fi
+}
+
+# ks_tools LOGDIR: the release tools (mkfs.logfs, fsck.logfs, logfs-fuse): `cargo build --release`,
+# which is quick when they are up to date (stale tools would test the wrong format code).
+ks_tools() {
+    local log=$1/cargo-release.log
+    if ! (cd "$repo" && cargo build --release) >"$log" 2>&1; then
+        cat "$log" >&2
+        ks_die "cargo build --release failed (log $log)"
+    fi
+}
+
+# ks_snapshot WORK LOGDIR: bentofs.ko, logfs.ko and bento_memfs.ko built by one Kbuild run over
+# a snapshot of their sources (the Rust object as `make` left it), so the three always agree
+# and the VM gets a consistent set even while the tree changes; also a warning is seen even
+# when `make` had nothing to rebuild. Installs them, memfs-guest.sh and the static bento-t into
+# WORK/overlay (/usr/lib/bento, /usr/bin). 1 on warnings; dies on errors.
+ks_snapshot() {
+    local logdir=$2 krel kdir b=$1/build ov=$1/overlay version log=$2/build-snapshot.log
+    krel=$(vm_krel)
+    kdir=$(vm_kernel_headers "$krel")
+    version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$repo/Cargo.toml" | head -n1)
+    [[ -f $repo/logfs/kmod/logfs_rust.o_shipped ]] || ks_die "no logfs/kmod/logfs_rust.o_shipped (run make)"
+    rm -rf "$b" "$ov"
+    mkdir -p "$b/logfs/kmod" "$b/tests/vm/bentotest" "$ov/usr/lib/bento" "$ov/usr/bin" "$ov/etc/vmtest"
+    rsync -a --include='*/' --include='*.[ch]' --include=Kbuild --exclude='*' \
+        "$repo/bentofs-c/" "$b/bentofs-c/"
+    cp "$repo/logfs/kmod/Kbuild" "$repo/logfs/kmod/logfs_main.c" \
+        "$repo/logfs/kmod/logfs_rust.o_shipped" "$b/logfs/kmod/"
+    cp "$here/bentotest/Kbuild" "$here/bentotest/bento_memfs.c" "$b/tests/vm/bentotest/"
+    { cat "$repo/Kbuild"; echo "obj-m += tests/vm/bentotest/"; } >"$b/Kbuild"
+    if ! make -C "$kdir" M="$b" LOGFS_VERSION="$version" CONFIG_DEBUG_INFO_BTF_MODULES= \
+        modules >"$log" 2>&1; then
+        cat "$log" >&2
+        ks_die "module build (snapshot) failed (log $log)"
+    fi
+    gcc -static -O2 -Wall -Werror -o "$ov/usr/bin/bento-t" "$here/bentotest/bento-t.c" \
+        2>"$logdir/bento-t.log" || { cat "$logdir/bento-t.log" >&2; ks_die "bento-t build failed"; }
+    install -m 644 "$b/bentofs-c/bentofs.ko" "$b/logfs/kmod/logfs.ko" \
+        "$b/tests/vm/bentotest/bento_memfs.ko" "$ov/usr/lib/bento/"
+    install -m 644 "$here/bentotest/guest.sh" "$ov/usr/lib/bento/memfs-guest.sh"
+    modinfo -F vermagic "$ov/usr/lib/bento/logfs.ko" | grep -q "^$krel " ||
+        ks_die "logfs.ko was not built for $krel"
+    if [[ -n $(ks_warnings "$log") ]]; then
+        ks_warnings "$log" >&2
+        ks_say "FAIL: the module build printed warnings (log $log)"
+        return 1
+    fi
+}
+
+# ks_src_image IMAGE [DIR]: an ext4 image holding DIR (default /usr/include) as /include
+# (mke2fs -d keeps modes, owners, ns times, hard links and symlinks).
+ks_src_image() {
+    local img=$1 src=${2:-/usr/include} stage
+    stage=$(mktemp -d /var/tmp/ks-stage.XXXXXX)
+    cp -a "$src" "$stage/include"
+    rm -f "$img"
+    mke2fs -q -t ext4 -d "$stage" -L src "$img" 512M >/dev/null || { rm -rf "$stage"; ks_die "mke2fs -d of $src failed"; }
+    rm -rf "$stage"
+}
+
+# Busybox's /etc/passwd and /etc/group with the users pjdfstest switches to.
+ks_users() {
+    local ov=$1
+    cat >"$ov/etc/passwd" <<'EOF'
+root:x:0:0:root:/root:/bin/sh
+nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin
+tests:x:999:999:Dummy user for pjdfstest:/:/usr/sbin/nologin
+EOF
+    cat >"$ov/etc/group" <<'EOF'
+root:x:0:
+nogroup:x:65534:
+tests:x:999:
+EOF
+}
