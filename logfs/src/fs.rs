@@ -253,9 +253,12 @@ impl<D: BlockDevice> Volume<D> {
     /// freeing orphans.
     pub fn load(dev: D, opts: &MountOptions) -> Result<Volume<D>> {
         let (mut vol, orphans) = Self::load_checkpoint(dev, opts)?;
-        let replayed = vol.roll_forward()?;
+        vol.roll_forward()?;
         vol.recover_orphans(&orphans)?;
-        if !vol.read_only && (replayed > 0 || !orphans.is_empty()) {
+        // Even with nothing to replay: fsync records of this mount then carry a new `cp_ver`, so
+        // recovery cannot follow their chain into records an earlier mount left past the log
+        // position (a torn record whose first block was lost is invisible, not gone).
+        if !vol.read_only {
             vol.checkpoint(false)?;
         }
         Ok(vol)

@@ -58,6 +58,11 @@ impl<D: BlockDevice> Volume<D> {
             if node.header.cp_ver.get() != self.seq || node.header.flags & FLAG_FSYNC == 0 {
                 break;
             }
+            if let Some((segno, _)) = self.layout.locate(addr) {
+                // Until the checkpoint that ends recovery commits, the chain is the only copy
+                // of what it records: nothing may be written over it.
+                self.sut.hold(segno);
+            }
             addr = node.header.next_addr.get();
             chain.push(node);
         }

@@ -250,6 +250,18 @@ impl SegmentTable {
         }
     }
 
+    /// Keep a free segment from being handed out until the next checkpoint commits (recovery:
+    /// it holds fsync records that only that checkpoint will make unnecessary).
+    pub fn hold(&mut self, segno: u32) {
+        if let Some(e) = self.entries.get_mut(segno as usize)
+            && e.state == SegState::Free
+        {
+            e.state = SegState::Prefree;
+            self.free -= 1;
+            self.prefree.push(segno);
+        }
+    }
+
     /// A block was written at `(segno, off)`.
     pub fn set_valid(&mut self, segno: u32, off: u32, now: i64) {
         if let Some(e) = self.entries.get_mut(segno as usize) {

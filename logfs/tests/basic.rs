@@ -266,7 +266,10 @@ fn delayed_allocation_fills_the_volume() {
     while off < len {
         let n = chunk.len().min((len - off) as usize);
         if let Err(e) = fs.write(&R, f, 0, off, &chunk[..n]) {
-            panic!("write at {off} of {len}: {e:?}; statfs {:?}", fs.statfs(&R, ROOT_INO).unwrap());
+            panic!(
+                "write at {off} of {len}: {e:?}; statfs {:?}",
+                fs.statfs(&R, ROOT_INO).unwrap()
+            );
         }
         off += n as u64;
     }
