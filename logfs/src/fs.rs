@@ -34,6 +34,10 @@ use crate::superblock::{Access, Superblock};
 /// mount went through (`trusted.logfs.stats`).
 pub const VERSION: &str = if cfg!(feature = "v2") {
     concat!(env!("CARGO_PKG_VERSION"), "+v2")
+} else if cfg!(feature = "bad-state") {
+    concat!(env!("CARGO_PKG_VERSION"), "+bad-state")
+} else if cfg!(feature = "bad-format") {
+    concat!(env!("CARGO_PKG_VERSION"), "+bad-format")
 } else {
     env!("CARGO_PKG_VERSION")
 };

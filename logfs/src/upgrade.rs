@@ -21,8 +21,15 @@ use crate::error::{Error, Result};
 use crate::fs::{VERSION, Volume};
 use crate::superblock::FORMAT_MAJOR;
 
-/// Version of the payload this code writes; it reads this one and older.
-pub const STATE_VERSION: u32 = 1;
+/// Version of the payload this code writes; it reads this one and older, down to
+/// `MIN_STATE_VERSION`. The `bad-state` feature builds a version that speaks only a state
+/// version the normal builds do not know, with a field they must refuse.
+pub const STATE_VERSION: u32 = if cfg!(feature = "bad-state") {
+    0xbad
+} else {
+    1
+};
+const MIN_STATE_VERSION: u32 = STATE_VERSION;
 
 const FORMAT: u16 = 1;
 const CHECKPOINT: u16 = 2;
@@ -33,6 +40,8 @@ const ORPHANS: u16 = 6;
 const DELAYED: u16 = 7;
 const DELAYED_NODES: u16 = 8;
 const UPGRADES: u16 = 9 | OPTIONAL;
+/// Written only by the `bad-state` feature: a field no normal build knows, not optional.
+const BAD: u16 = 0x7bad;
 
 impl<D: BlockDevice> Volume<D> {
     /// Commit a checkpoint and describe what the next version needs to continue this mount.
@@ -79,12 +88,23 @@ impl<D: BlockDevice> Volume<D> {
             }
         });
         w.field(UPGRADES, |v| v.put_u32(self.upgrades));
+        if cfg!(feature = "bad-state") {
+            w.field(BAD, |v| v.put_u32(0xbad));
+        }
         Ok(upgrade::seal("logfs", VERSION, STATE_VERSION, &w.finish()))
     }
 
     /// Continue a mount from the state an earlier (or later) version exported.
     pub fn resume(dev: D, opts: &MountOptions, state: &[u8]) -> Result<Volume<D>> {
         let (info, payload) = upgrade::open(state, "logfs").map_err(Error::Errno)?;
+        if info.payload_version < MIN_STATE_VERSION {
+            bento_runtime::error!(
+                "logfs: upgrade state refused: state version {} (from {}) is older than this version ({VERSION}) reads ({MIN_STATE_VERSION})",
+                info.payload_version,
+                info.fs_version
+            );
+            return Err(Error::Errno(Errno::EINVAL));
+        }
         if info.payload_version > STATE_VERSION {
             // Its fields carry OPTIONAL tags where we may skip them; anything else is refused
             // field by field below.

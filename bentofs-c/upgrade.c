@@ -1,0 +1,217 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Live upgrade (docs/upgrade.md): bento_register_fs() of a name another module registered moves
+ * every mount of it to the new module, without unmounting and without a failed call.
+ *
+ * All or nothing, over all the mounts of the name: each mount is quiesced (its upgrade
+ * semaphore taken for writing: new calls wait, calls in flight finish), the old version exports
+ * its state (after a checkpoint) and the new version imports it into a new instance. Only when
+ * every import succeeded does any mount switch; otherwise the new instances are dropped and the
+ * old ones simply continue (export leaves them intact), and the load fails. Half an upgrade is
+ * impossible: a mount left on a module whose init failed would call freed code.
+ *
+ * Called with bento_registry_lock held, for the whole upgrade: a mount starting meanwhile waits
+ * for it and then uses the new version (bento_fill_super), and /proc/fs/bento never shows a mix.
+ */
+#define pr_fmt(fmt) "bento: " fmt
+
+#include <linux/module.h>
+#include <linux/slab.h>
+#include <linux/blkdev.h>
+#include <linux/ktime.h>
+#include "bentofs.h"
+
+bool bento_can_export(const struct bento_ops *ops)
+{
+	return ops->ops_size >= offsetofend(struct bento_ops, drop) && ops->export_state &&
+	       ops->drop;
+}
+
+bool bento_can_import(const struct bento_ops *ops)
+{
+	return ops->ops_size >= offsetofend(struct bento_ops, drop) && ops->import_state &&
+	       ops->drop;
+}
+
+/* One mount being upgraded. */
+struct bento_upgrade_slot {
+	struct bento_sb_info *sbi;
+	struct bento_fs *new_fs;	/* the new version's instance, until the swap */
+	bool locked;			/* upgrade semaphore held for writing */
+};
+
+/* Export the old instance's state and import it into a new one. 0 or -errno; logs why not. */
+static int bento_move_state(struct bento_upgrade_slot *slot, struct bento_fs_type *new)
+{
+	struct bento_sb_info *sbi = slot->sbi;
+	struct super_block *sb = sbi->sb;
+	u8 *state = NULL;
+	u64 len = 0;
+	unsigned int nofs;
+	int err;
+
+	nofs = memalloc_nofs_save();
+	err = bento_status(sbi, "export_state", sbi->ops->export_state(sbi->fs, &state, &len));
+	if (err) {
+		pr_err("upgrade %s on %s: version %s could not export its state: %d\n", sbi->name,
+		       sb->s_id, sbi->type->version, err);
+		goto out;
+	}
+	err = bento_status(sbi, "import_state",
+			   new->ops->import_state(sb->s_bdev,
+						  bdev_nr_bytes(sb->s_bdev) >> BENTO_BLOCK_SHIFT,
+						  state, len, &slot->new_fs));
+	if (!err && !slot->new_fs)
+		err = -EIO;
+	if (err) {
+		slot->new_fs = NULL;
+		pr_err("upgrade %s on %s: version %s refused the state of version %s (%llu bytes): %d\n",
+		       sbi->name, sb->s_id, new->version, sbi->type->version, len, err);
+	}
+out:
+	if (state)
+		bento_ks_free(state);
+	memalloc_nofs_restore(nofs);
+	return err;
+}
+
+/*
+ * Point the mount at the new version. Under the upgrade semaphore (no call in flight) and
+ * bento_registry_lock (readers of sbi->type). The old instance goes without any I/O: its state
+ * lives on in the new one. The mount's module reference moves: the old module can be unloaded.
+ */
+static void bento_swap(struct bento_upgrade_slot *slot, struct bento_fs_type *new)
+{
+	struct bento_sb_info *sbi = slot->sbi;
+	struct bento_fs_type *old = sbi->type;
+	struct bento_fs *old_fs = sbi->fs;
+	unsigned int nofs;
+
+	__module_get(new->owner);	/* live: it is registering; the caller checked */
+	WRITE_ONCE(sbi->ops, new->ops);
+	WRITE_ONCE(sbi->fs, slot->new_fs);
+	sbi->type = new;
+	slot->new_fs = NULL;
+	nofs = memalloc_nofs_save();
+	old->ops->drop(old_fs);
+	memalloc_nofs_restore(nofs);
+	module_put(old->owner);
+}
+
+/**
+ * bento_upgrade_locked - move every mount of @reg to @new (see the top of this file)
+ * @reg: the registration, whose current type is the old version
+ * @new: the new version, from another module (being loaded)
+ * @pinned: set to an array of super blocks the caller must give to bento_unpin_supers() once
+ *	it dropped bento_registry_lock (their last reference may unmount them, which takes it)
+ * @nr_pinned: its length
+ *
+ * Return: 0 when @reg now points at @new and every mount runs it; otherwise -errno, with the
+ * reason in the kernel log, and nothing changed.
+ */
+int bento_upgrade_locked(struct bento_registration *reg, struct bento_fs_type *new,
+			 struct super_block ***pinned, unsigned int *nr_pinned)
+{
+	struct bento_fs_type *old = reg->type;
+	struct bento_upgrade_slot *slots = NULL;
+	struct super_block **sbs = NULL;
+	struct bento_sb_info *sbi;
+	unsigned int n = 0, i, active = 0;
+	ktime_t t0 = ktime_get();
+	int err = 0;
+
+	lockdep_assert_held(&bento_registry_lock);
+	*pinned = NULL;
+	*nr_pinned = 0;
+	if (!bento_can_export(old->ops) || !bento_can_import(new->ops)) {
+		pr_err("upgrade %s %s -> %s refused: %s cannot %s its state\n", reg->type->name,
+		       old->version, new->version, bento_can_export(old->ops) ? new->version :
+		       old->version, bento_can_export(old->ops) ? "import" : "export");
+		return -EINVAL;
+	}
+
+	if (reg->nr_mounts) {
+		slots = kcalloc(reg->nr_mounts, sizeof(*slots), GFP_KERNEL);
+		sbs = kcalloc(reg->nr_mounts, sizeof(*sbs), GFP_KERNEL);
+		if (!slots || !sbs) {
+			err = -ENOMEM;
+			goto out;
+		}
+	}
+	/*
+	 * Pin every mount with an active reference (as grab_super() does), so none is unmounted
+	 * under us; one already on its way out (no active reference left) is skipped: it finishes
+	 * on the old version, which it pins, and leaves the registry in bento_kill_sb().
+	 */
+	list_for_each_entry(sbi, &reg->mounts, type_link) {
+		if (n == reg->nr_mounts)
+			break;
+		if (!atomic_inc_not_zero(&sbi->sb->s_active))
+			continue;
+		sbs[n] = sbi->sb;
+		slots[n++].sbi = sbi;
+	}
+	*pinned = sbs;
+	*nr_pinned = n;
+
+	for (i = 0; i < n; i++) {
+		sbi = slots[i].sbi;
+		if (!sbi->quiesce) {
+			pr_err("upgrade %s %s -> %s refused: %s was mounted with bentofs quiesce=0\n",
+			       reg->type->name, old->version, new->version, sbi->sb->s_id);
+			err = -EBUSY;
+			goto out;
+		}
+	}
+
+	/* Quiesce all, then move all: the mounts switch together or not at all. */
+	for (i = 0; i < n; i++) {
+		percpu_down_write(&slots[i].sbi->upgrade);
+		slots[i].locked = true;
+	}
+	for (i = 0; i < n && !err; i++) {
+		/* No instance: the mount failed, or its last unmount raced with the pin. */
+		if (slots[i].sbi->fs) {
+			err = bento_move_state(&slots[i], new);
+			active++;
+		}
+	}
+	if (err) {
+		for (i = 0; i < n; i++)
+			if (slots[i].new_fs)
+				new->ops->drop(slots[i].new_fs);
+	} else {
+		for (i = 0; i < n; i++)
+			if (slots[i].sbi->fs)
+				bento_swap(&slots[i], new);
+		reg->type = new;
+		reg->upgrades++;
+	}
+	for (i = 0; i < n; i++)
+		if (slots[i].locked)
+			percpu_up_write(&slots[i].sbi->upgrade);
+
+	if (err)
+		pr_err("upgrade %s %s -> %s failed (%d): every mount stays on %s\n",
+		       reg->type->name, old->version, new->version, err, old->version);
+	else
+		pr_info("upgraded %s %s -> %s: %u mounts in %lld us\n", reg->type->name,
+			old->version, new->version, active,
+			ktime_us_delta(ktime_get(), t0));
+out:
+	kfree(slots);
+	if (!n) {
+		kfree(sbs);
+		*pinned = NULL;
+	}
+	return err;
+}
+
+void bento_unpin_supers(struct super_block **pinned, unsigned int nr_pinned)
+{
+	unsigned int i;
+
+	for (i = 0; i < nr_pinned; i++)
+		deactivate_super(pinned[i]);
+	kfree(pinned);
+}
