@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# bench/vm-upgrade.sh - live upgrade in the kernel, in ONE boot of the test VM (Debian's cloud
+# kernel under QEMU TCG: absolute times are those of an emulated CPU; compare ratios, and
+# compare stalls with care).
+#
+# 1. Stall: two logfs mounts, each under 3 `bento-t churn` processes (write, fsync every 4th
+#    file, rename over slots, read back and compare, readdir, unlink, mkdir/xattr/rmdir; every
+#    call timed). UPGRADES upgrades alternate logfs.ko and logfs_v2.ko (`bento-t insmod`:
+#    finit_module), the replaced module unloaded after each, PAUSE s apart. Per upgrade: the
+#    longest call of the workload that overlapped the insmod (what an application saw), and the
+#    time bentofs held the mounts quiesced (its "upgraded ... in N us" log line: from taking
+#    the first upgrade semaphore to releasing the last, both mounts). Distribution over the
+#    upgrades: min / median / p90 / max.
+# 2. Normal-path cost of the quiesce mechanism (the per-mount percpu rw-semaphore around every
+#    call): the same churn, 2 processes, no fsync (CHURN_FSYNC=0: metadata and small I/O, no
+#    waiting for the disk), SECS s per run, on a mount made with bentofs quiesce=Y and one made
+#    with quiesce=N (module parameter read at mount time; such a mount cannot be upgraded),
+#    REPS runs each, alternating which goes first. Calls per second, median and ratio.
+#
+#   bench/vm-upgrade.sh                 (as root; builds like tests/vm/kernel-suite.sh)
+#
+# Environment: UPGRADES [20], PAUSE [1], REPS [5], SECS [10], VM_MEM [2G], RESULTS [bench/results]
+# Output: a table, bench/results/vm-upgrade-<time>.{tsv,txt} and the console log next to them.
+# Takes about 5 + UPGRADES * (PAUSE + 3) / 60 + 2 * REPS * (SECS + 5) / 60 minutes.
+set -euo pipefail
+
+bench=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$bench/.." && pwd)
+here=$repo/tests/vm
+# shellcheck source=../tests/vm/lib.sh
+. "$here/lib.sh"
+# shellcheck source=../tests/vm/suite/host-lib.sh
+. "$here/suite/host-lib.sh"
+export KS_NAME=vm-upgrade
+
+UPGRADES=${UPGRADES:-20}
+PAUSE=${PAUSE:-1}
+REPS=${REPS:-5}
+SECS=${SECS:-10}
+RESULTS=${RESULTS:-$bench/results}
+[[ $(id -u) -eq 0 ]] || ks_die "run as root"
+
+stamp=$(date +%Y%m%d-%H%M%S)
+mkdir -p "$RESULTS"
+work=$(mktemp -d /var/tmp/vm-upgrade.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+logdir=$work/logs
+mkdir -p "$logdir"
+
+ks_make "$logdir" upgrade-modules || ks_say "(continuing despite the warnings: this is a benchmark)"
+ks_tools "$logdir"
+KS_UPGRADE=1 ks_snapshot "$work" "$logdir" || true
+for d in 1 2 3; do truncate -s 1G "$work/d$d.img"; done
+
+ov=$work/overlay
+cat >"$ov/etc/vmtest/bench.conf" <<EOF
+UPGRADES=$UPGRADES PAUSE=$PAUSE REPS=$REPS SECS=$SECS
+PATH=\$PATH:$repo/target/release
+EOF
+cat >"$work/guest.sh" <<'EOF'
+#!/bin/sh
+. /etc/vmtest/bench.conf
+D1=/dev/nvme0n1 D2=/dev/nvme0n2 D3=/dev/nvme0n3
+fail() { echo "BENCH-ERROR $*"; exit 1; }
+insmod /lib/bento/bentofs.ko && insmod /lib/bento/logfs.ko || fail insmod
+mkdir -p /mnt/u1 /mnt/u2 /mnt/q
+echo 4 >/proc/sys/vm/drop_caches
+
+# 1. stall per upgrade
+mkfs.logfs -q $D1 && mkfs.logfs -q $D2 || fail mkfs
+mount -t bento -o fs=logfs $D1 /mnt/u1 && mount -t bento -o fs=logfs $D2 /mnt/u2 || fail mount
+pids=""
+for m in u1 u2; do for w in 1 2 3; do
+    bento-t churn /mnt/$m/w$w /tmp/stop /tmp/churn-$m-$w.out 2>/tmp/churn-$m-$w.err &
+    pids="$pids $!"
+done; done
+sleep 3
+i=1
+while [ $i -le "$UPGRADES" ]; do
+    if [ $((i % 2)) -eq 1 ]; then new=logfs_v2 old=logfs; else new=logfs old=logfs_v2; fi
+    dmesg -c >/dev/null
+    w=$(bento-t insmod /lib/bento/$new.ko) || fail "upgrade $i: $w"
+    q=$(dmesg | sed -n 's/.*bento: upgraded logfs .* 2 mounts in \([0-9]*\) us/\1/p')
+    echo "WINDOW $i $w ${q:-0}"
+    bento-t rmmod $old >/dev/null || fail "rmmod $old"
+    sleep "$PAUSE"
+    i=$((i + 1))
+done
+touch /tmp/stop
+for p in $pids; do wait $p || fail "a churn process failed: $(cat /tmp/churn-*.err | head -5)"; done
+cat /tmp/churn-*.out | awk '/^calls/ { c += $2; f += $4 } END { print "CHURN calls=" c " fails=" f }'
+cat /tmp/churn-*.out | grep -v '^calls' | sed 's/^/SLOW /'
+umount /mnt/u1 && umount /mnt/u2 || fail umount
+fsck.logfs -n $D1 >/dev/null && fsck.logfs -n $D2 >/dev/null || fail fsck
+
+# 2. quiesce on / off
+run() {  # Y|N REP
+    echo "$1" >/sys/module/bentofs/parameters/quiesce
+    mkfs.logfs -q -f $D3 && mount -t bento -o fs=logfs $D3 /mnt/q || fail "mount quiesce=$1"
+    echo Y >/sys/module/bentofs/parameters/quiesce
+    rm -f /tmp/qstop
+    CHURN_FSYNC=0 bento-t churn /mnt/q/a /tmp/qstop /tmp/qa.out 2>/tmp/qa.err & pa=$!
+    CHURN_FSYNC=0 bento-t churn /mnt/q/b /tmp/qstop /tmp/qb.out 2>/tmp/qb.err & pb=$!
+    t0=$(bento-t now)
+    sleep "$SECS"
+    touch /tmp/qstop
+    wait $pa && wait $pb || fail "churn with quiesce=$1: $(cat /tmp/qa.err /tmp/qb.err | head -5)"
+    t1=$(bento-t now)
+    umount /mnt/q || fail "umount"
+    awk -v q="$1" -v r="$2" -v a="$t0" -v b="$t1" '/^calls/ { c += $2 } END { printf "QUIESCE %s %s %d %.3f\n", q, r, c, b - a }' /tmp/qa.out /tmp/qb.out
+}
+run Y 0; run N 0
+rep=1
+while [ $rep -le "$REPS" ]; do
+    if [ $((rep % 2)) = 1 ]; then run Y $rep; run N $rep; else run N $rep; run Y $rep; fi
+    rep=$((rep + 1))
+done
+rmmod logfs && rmmod bentofs || fail rmmod
+echo "BENCH-DONE"
+EOF
+"$here/mkinitramfs.sh" -b "$repo/target/release/mkfs.logfs" -b "$repo/target/release/fsck.logfs" \
+    -s "$work/guest.sh" "$work/initramfs.gz" "$ov" >/dev/null
+log=$RESULTS/vm-upgrade-$stamp.console.log
+ks_say "booting: $UPGRADES upgrades, then $REPS x 2 runs of ${SECS}s; console $log"
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
+rc=0
+"$here/run-vm.sh" -q -t 3600 -m "${VM_MEM:-2G}" -l "$log" -d "$work/d1.img" -d "$work/d2.img" \
+    -d "$work/d3.img" "$work/initramfs.gz" || rc=$?
+if [[ $rc -ne 0 ]] || ! grep -q '^BENCH-DONE' "$log"; then
+    grep -E 'BENCH-ERROR|^#' "$log" >&2 || true
+    ks_die "the VM run failed (exit $rc, log $log)"
+fi
+load1=$(cut -d' ' -f1-3 /proc/loadavg)
+
+tsv=$RESULTS/vm-upgrade-$stamp.tsv
+python3 - "$log" "$tsv" "$load0" "$load1" "$(nproc)" <<'EOF' | tee "$RESULTS/vm-upgrade-$stamp.txt"
+import statistics, sys
+log, tsv = sys.argv[1], sys.argv[2]
+windows, slow, quiesce, churn = [], [], [], ''
+for line in open(log, errors='replace'):
+    f = line.split()
+    if not f:
+        continue
+    if f[0] == 'WINDOW':
+        windows.append((int(f[1]), int(f[2]), int(f[3]), int(f[4])))
+    elif f[0] == 'SLOW':
+        slow.append((int(f[1]), int(f[2])))
+    elif f[0] == 'QUIESCE':
+        quiesce.append((f[1], int(f[2]), int(f[3]), float(f[4])))
+    elif f[0] == 'CHURN':
+        churn = ' '.join(f[1:])
+def pct(v, p):
+    v = sorted(v)
+    return v[min(len(v) - 1, max(0, round(p / 100 * len(v) + 0.5) - 1))]
+def dist(v):
+    return f"min {min(v):7.1f}  median {statistics.median(v):7.1f}  p90 {pct(v, 90):7.1f}  max {max(v):7.1f}"
+stall, held = [], []
+with open(tsv, 'w') as out:
+    out.write('kind\tn\tvalue1\tvalue2\n')
+    for n, s, e, q in windows:
+        w = max([d for t, d in slow if t < e and t + d > s] or [0])
+        stall.append(w / 1e6)
+        held.append(q / 1e3)
+        out.write(f"upgrade\t{n}\t{w / 1e6:.3f}\t{q / 1e3:.3f}\n")
+    for q, r, c, secs in quiesce:
+        out.write(f"quiesce-{q}\t{r}\t{c}\t{secs:.3f}\n")
+print(f"live upgrade, 2 mounts under 6 checked churn processes ({churn}), {len(windows)} upgrades v1 <-> v2:")
+print(f"  longest call overlapping an upgrade (ms):        {dist(stall)}")
+print(f"  mounts quiesced by bentofs, both mounts (ms):    {dist(held)}")
+rate = {}
+for q in ('Y', 'N'):
+    v = [c / s for qq, r, c, s in quiesce if qq == q and r > 0]
+    rate[q] = v
+    print(f"  churn without fsync, quiesce={q}: {statistics.median(v):9.0f} calls/s median [{min(v):.0f} .. {max(v):.0f}] n={len(v)}")
+print(f"  ratio quiesce=Y / quiesce=N (medians): {statistics.median(rate['Y']) / statistics.median(rate['N']):.3f}  (< 1: the semaphore costs)")
+print(f"  host load average before/after: {sys.argv[3]} / {sys.argv[4]} on {sys.argv[5]} CPUs")
+EOF
+echo "results: $tsv, console log $log"
