@@ -8,9 +8,9 @@
 #    call timed). UPGRADES upgrades alternate logfs.ko and logfs_v2.ko (`bento-t insmod`:
 #    finit_module), the replaced module unloaded after each, PAUSE s apart. Per upgrade: the
 #    longest call of the workload that overlapped the insmod (what an application saw), and the
-#    time bentofs held the mounts quiesced (its "upgraded ... in N us" log line: from taking
-#    the first upgrade semaphore to releasing the last, both mounts). Distribution over the
-#    upgrades: min / median / p90 / max.
+#    time bentofs held calls (its "upgraded ... calls held N us" log line: from the first
+#    mount's upgrade semaphore taken to the last one released; the line also splits the upgrade
+#    into quiesce, export and import). Distribution over the upgrades: min / median / p90 / max.
 # 2. Normal-path cost of the quiesce mechanism (the per-mount percpu rw-semaphore around every
 #    call): the same churn, 2 processes, no fsync (CHURN_FSYNC=0: metadata and small I/O, no
 #    waiting for the disk), SECS s per run, on a mount made with bentofs quiesce=Y and one made
@@ -80,7 +80,8 @@ while [ $i -le "$UPGRADES" ]; do
     if [ $((i % 2)) -eq 1 ]; then new=logfs_v2 old=logfs; else new=logfs old=logfs_v2; fi
     dmesg -c >/dev/null
     w=$(bento-t insmod /lib/bento/$new.ko) || fail "upgrade $i: $w"
-    q=$(dmesg | sed -n 's/.*bento: upgraded logfs .* 2 mounts in \([0-9]*\) us/\1/p')
+    q=$(dmesg | sed -n 's/.*bento: upgraded logfs .* 2 mounts, calls held \([0-9]*\) us.*/\1/p')
+    dmesg | grep 'bento: upgraded' | sed 's/^/KLOG /'
     echo "WINDOW $i $w ${q:-0}"
     bento-t rmmod $old >/dev/null || fail "rmmod $old"
     sleep "$PAUSE"
@@ -134,9 +135,9 @@ load1=$(cut -d' ' -f1-3 /proc/loadavg)
 
 tsv=$RESULTS/vm-upgrade-$stamp.tsv
 python3 - "$log" "$tsv" "$load0" "$load1" "$(nproc)" <<'EOF' | tee "$RESULTS/vm-upgrade-$stamp.txt"
-import statistics, sys
+import re, statistics, sys
 log, tsv = sys.argv[1], sys.argv[2]
-windows, slow, quiesce, churn = [], [], [], ''
+windows, slow, quiesce, churn, phases = [], [], [], '', []
 for line in open(log, errors='replace'):
     f = line.split()
     if not f:
@@ -149,6 +150,10 @@ for line in open(log, errors='replace'):
         quiesce.append((f[1], int(f[2]), int(f[3]), float(f[4])))
     elif f[0] == 'CHURN':
         churn = ' '.join(f[1:])
+    elif f[0] == 'KLOG':
+        m = re.search(r'quiesce (\d+) us, export (\d+) us, import (\d+) us', line)
+        if m:
+            phases.append([int(x) / 1e3 for x in m.groups()])
 def pct(v, p):
     v = sorted(v)
     return v[min(len(v) - 1, max(0, round(p / 100 * len(v) + 0.5) - 1))]
@@ -166,7 +171,9 @@ with open(tsv, 'w') as out:
         out.write(f"quiesce-{q}\t{r}\t{c}\t{secs:.3f}\n")
 print(f"live upgrade, 2 mounts under 6 checked churn processes ({churn}), {len(windows)} upgrades v1 <-> v2:")
 print(f"  longest call overlapping an upgrade (ms):        {dist(stall)}")
-print(f"  mounts quiesced by bentofs, both mounts (ms):    {dist(held)}")
+print(f"  calls held by bentofs, both mounts (ms):         {dist(held)}")
+for i, name in enumerate(('quiesce (both percpu_down_write)', 'export (both)', 'import (both)')):
+    print(f"    {name + ' (ms):':45} {dist([p[i] for p in phases])}")
 rate = {}
 for q in ('Y', 'N'):
     v = [c / s for qq, r, c, s in quiesce if qq == q and r > 0]

@@ -37,7 +37,6 @@ struct bento_registration {
 	struct bento_fs_type *type;		/* the current version; under bento_registry_lock */
 	struct list_head mounts;		/* bento_sb_info.type_link, under bento_registry_lock */
 	unsigned int nr_mounts;
-	unsigned int upgrades;			/* live upgrades so far, for /proc/fs/bento */
 };
 
 extern struct mutex bento_registry_lock;

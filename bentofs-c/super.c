@@ -167,18 +167,15 @@ void bento_unregister_fs(struct bento_fs_type *type)
 }
 EXPORT_SYMBOL_GPL(bento_unregister_fs);
 
-/*
- * /proc/fs/bento/filesystems: "NAME VERSION MOUNTS UPGRADES MODULE" per registered file
- * system (UPGRADES: live upgrades since it was first registered).
- */
+/* /proc/fs/bento/filesystems: "NAME VERSION MOUNTS" per registered file system. */
 static int bento_filesystems_show(struct seq_file *m, void *v)
 {
 	struct bento_registration *reg;
 
 	mutex_lock(&bento_registry_lock);
 	list_for_each_entry(reg, &bento_registry, link)
-		seq_printf(m, "%s %s %u %u %s\n", reg->type->name, bento_version(reg->type),
-			   reg->nr_mounts, reg->upgrades, module_name(reg->type->owner));
+		seq_printf(m, "%s %s %u\n", reg->type->name, bento_version(reg->type),
+			   reg->nr_mounts);
 	mutex_unlock(&bento_registry_lock);
 	return 0;
 }

@@ -38,6 +38,7 @@ struct bento_upgrade_slot {
 	struct bento_sb_info *sbi;
 	struct bento_fs *new_fs;	/* the new version's instance, until the swap */
 	bool locked;			/* upgrade semaphore held for writing */
+	s64 export_us, import_us;	/* for the log line */
 };
 
 /* Export the old instance's state and import it into a new one. 0 or -errno; logs why not. */
@@ -48,10 +49,13 @@ static int bento_move_state(struct bento_upgrade_slot *slot, struct bento_fs_typ
 	u8 *state = NULL;
 	u64 len = 0;
 	unsigned int nofs;
+	ktime_t t0 = ktime_get(), t1;
 	int err;
 
 	nofs = memalloc_nofs_save();
 	err = bento_status(sbi, "export_state", sbi->ops->export_state(sbi->fs, &state, &len));
+	t1 = ktime_get();
+	slot->export_us = ktime_us_delta(t1, t0);
 	if (err) {
 		pr_err("upgrade %s on %s: version %s could not export its state: %d\n", sbi->name,
 		       sb->s_id, sbi->type->version, err);
@@ -61,6 +65,7 @@ static int bento_move_state(struct bento_upgrade_slot *slot, struct bento_fs_typ
 			   new->ops->import_state(sb->s_bdev,
 						  bdev_nr_bytes(sb->s_bdev) >> BENTO_BLOCK_SHIFT,
 						  state, len, &slot->new_fs));
+	slot->import_us = ktime_us_delta(ktime_get(), t1);
 	if (!err && !slot->new_fs)
 		err = -EIO;
 	if (err) {
@@ -117,7 +122,8 @@ int bento_upgrade_locked(struct bento_registration *reg, struct bento_fs_type *n
 	struct super_block **sbs = NULL;
 	struct bento_sb_info *sbi;
 	unsigned int n = 0, i, active = 0;
-	ktime_t t0 = ktime_get();
+	ktime_t t0 = ktime_get(), t_first = 0, t_all = 0;
+	s64 export_us = 0, import_us = 0;
 	int err = 0;
 
 	lockdep_assert_held(&bento_registry_lock);
@@ -162,17 +168,29 @@ int bento_upgrade_locked(struct bento_registration *reg, struct bento_fs_type *n
 			err = -EBUSY;
 			goto out;
 		}
+		/* The export commits a checkpoint: not on a frozen file system. */
+		if (sbi->sb->s_writers.frozen != SB_UNFROZEN) {
+			pr_err("upgrade %s %s -> %s refused: %s is frozen\n", reg->type->name,
+			       old->version, new->version, sbi->sb->s_id);
+			err = -EBUSY;
+			goto out;
+		}
 	}
 
 	/* Quiesce all, then move all: the mounts switch together or not at all. */
 	for (i = 0; i < n; i++) {
 		percpu_down_write(&slots[i].sbi->upgrade);
 		slots[i].locked = true;
+		if (!i)
+			t_first = ktime_get();	/* calls into the first mount wait from here */
 	}
+	t_all = ktime_get();
 	for (i = 0; i < n && !err; i++) {
 		/* No instance: the mount failed, or its last unmount raced with the pin. */
 		if (slots[i].sbi->fs) {
 			err = bento_move_state(&slots[i], new);
+			export_us += slots[i].export_us;
+			import_us += slots[i].import_us;
 			active++;
 		}
 	}
@@ -185,7 +203,6 @@ int bento_upgrade_locked(struct bento_registration *reg, struct bento_fs_type *n
 			if (slots[i].sbi->fs)
 				bento_swap(&slots[i], new);
 		reg->type = new;
-		reg->upgrades++;
 	}
 	for (i = 0; i < n; i++)
 		if (slots[i].locked)
@@ -195,8 +212,10 @@ int bento_upgrade_locked(struct bento_registration *reg, struct bento_fs_type *n
 		pr_err("upgrade %s %s -> %s failed (%d): every mount stays on %s\n",
 		       reg->type->name, old->version, new->version, err, old->version);
 	else
-		pr_info("upgraded %s %s -> %s: %u mounts in %lld us\n", reg->type->name,
-			old->version, new->version, active,
+		pr_info("upgraded %s %s -> %s: %u mounts, calls held %lld us (quiesce %lld us, export %lld us, import %lld us), total %lld us\n",
+			reg->type->name, old->version, new->version, active,
+			n ? ktime_us_delta(ktime_get(), t_first) : 0,
+			n ? ktime_us_delta(t_all, t0) : 0, export_us, import_us,
 			ktime_us_delta(ktime_get(), t0));
 out:
 	kfree(slots);
