@@ -19,6 +19,10 @@
 #
 #   bench/vm-upgrade.sh                 (as root; builds like tests/vm/kernel-suite.sh)
 #
+# Also: 4 upgrades of the idle mounts first (calls held: grace periods, export, import alone), and
+# 10 s of the workload without upgrades after, cut into windows as long as the median insmod
+# (the longest call in each: what the workload sees anyway on this emulated CPU).
+#
 # Environment: UPGRADES [20], PAUSE [1], REPS [5], SECS [10], VM_MEM [2G], RESULTS [bench/results]
 # Output: a table, bench/results/vm-upgrade-<time>.{tsv,txt} and the console log next to them.
 # Takes about 5 + UPGRADES * (PAUSE + 3) / 60 + 2 * REPS * (SECS + 5) / 60 minutes.
@@ -66,9 +70,27 @@ insmod /lib/bento/bentofs.ko && insmod /lib/bento/logfs.ko || fail insmod
 mkdir -p /mnt/u1 /mnt/u2 /mnt/q
 echo 4 >/proc/sys/vm/drop_caches
 
+# upgrade I KIND: one upgrade (odd I: to logfs_v2, even: back to logfs), logged, old module out
+upgrade() {
+    if [ $(($1 % 2)) -eq 1 ]; then new=logfs_v2 old=logfs; else new=logfs old=logfs_v2; fi
+    dmesg -c >/dev/null
+    w=$(bento-t insmod /lib/bento/$new.ko) || fail "upgrade $1: $w"
+    q=$(dmesg | sed -n 's/.*bento: upgraded logfs .* 2 mounts, calls held \([0-9]*\) us.*/\1/p')
+    echo "$2 $1 $w ${q:-0}"
+    dmesg | grep 'bento: upgraded' | sed "s/^/KLOG $2 /"
+    bento-t rmmod $old >/dev/null || fail "rmmod $old"
+}
+
 # 1. stall per upgrade
 mkfs.logfs -q $D1 && mkfs.logfs -q $D2 || fail mkfs
 mount -t bento -o fs=logfs $D1 /mnt/u1 && mount -t bento -o fs=logfs $D2 /mnt/u2 || fail mount
+# idle: some data on the mounts, no calls during the upgrades
+for m in u1 u2; do for w in 1 2 3; do
+    mkdir -p /mnt/$m/w$w; bento-t pwrite /mnt/$m/w$w/seed 0 1M $w >/dev/null
+done; done
+sync
+i=1
+while [ $i -le 4 ]; do upgrade $i IDLE; sleep 1; i=$((i + 1)); done
 pids=""
 for m in u1 u2; do for w in 1 2 3; do
     bento-t churn /mnt/$m/w$w /tmp/stop /tmp/churn-$m-$w.out 2>/tmp/churn-$m-$w.err &
@@ -76,17 +98,12 @@ for m in u1 u2; do for w in 1 2 3; do
 done; done
 sleep 3
 i=1
-while [ $i -le "$UPGRADES" ]; do
-    if [ $((i % 2)) -eq 1 ]; then new=logfs_v2 old=logfs; else new=logfs old=logfs_v2; fi
-    dmesg -c >/dev/null
-    w=$(bento-t insmod /lib/bento/$new.ko) || fail "upgrade $i: $w"
-    q=$(dmesg | sed -n 's/.*bento: upgraded logfs .* 2 mounts, calls held \([0-9]*\) us.*/\1/p')
-    dmesg | grep 'bento: upgraded' | sed 's/^/KLOG /'
-    echo "WINDOW $i $w ${q:-0}"
-    bento-t rmmod $old >/dev/null || fail "rmmod $old"
-    sleep "$PAUSE"
-    i=$((i + 1))
-done
+while [ $i -le "$UPGRADES" ]; do upgrade $i WINDOW; sleep "$PAUSE"; i=$((i + 1)); done
+# the same workload without upgrades, for comparison
+c0=$(bento-t now | tr -d .)000
+sleep 10
+c1=$(bento-t now | tr -d .)000
+echo "CONTROL $c0 $c1"
 touch /tmp/stop
 for p in $pids; do wait $p || fail "a churn process failed: $(cat /tmp/churn-*.err | head -5)"; done
 cat /tmp/churn-*.out | awk '/^calls/ { c += $2; f += $4 } END { print "CHURN calls=" c " fails=" f }'
@@ -137,20 +154,24 @@ tsv=$RESULTS/vm-upgrade-$stamp.tsv
 python3 - "$log" "$tsv" "$load0" "$load1" "$(nproc)" <<'EOF' | tee "$RESULTS/vm-upgrade-$stamp.txt"
 import re, statistics, sys
 log, tsv = sys.argv[1], sys.argv[2]
-windows, slow, quiesce, churn, phases = [], [], [], '', []
+windows, slow, quiesce, churn, phases, idle, control = [], [], [], '', [], [], None
 for line in open(log, errors='replace'):
     f = line.split()
     if not f:
         continue
     if f[0] == 'WINDOW':
         windows.append((int(f[1]), int(f[2]), int(f[3]), int(f[4])))
+    elif f[0] == 'IDLE':
+        idle.append(int(f[4]) / 1e3)
+    elif f[0] == 'CONTROL':
+        control = (int(f[1]), int(f[2]))
     elif f[0] == 'SLOW':
         slow.append((int(f[1]), int(f[2])))
     elif f[0] == 'QUIESCE':
         quiesce.append((f[1], int(f[2]), int(f[3]), float(f[4])))
     elif f[0] == 'CHURN':
         churn = ' '.join(f[1:])
-    elif f[0] == 'KLOG':
+    elif f[0] == 'KLOG' and f[1] == 'WINDOW':
         m = re.search(r'quiesce (\d+) us, export (\d+) us, import (\d+) us', line)
         if m:
             phases.append([int(x) / 1e3 for x in m.groups()])
@@ -169,11 +190,22 @@ with open(tsv, 'w') as out:
         out.write(f"upgrade\t{n}\t{w / 1e6:.3f}\t{q / 1e3:.3f}\n")
     for q, r, c, secs in quiesce:
         out.write(f"quiesce-{q}\t{r}\t{c}\t{secs:.3f}\n")
+# Without upgrades: the longest call in consecutive windows as long as the median insmod.
+base = []
+if control:
+    L = statistics.median([e - s for n, s, e, q in windows])
+    t = control[0]
+    while t + L <= control[1]:
+        base.append(max([d for s, d in slow if s < t + L and s + d > t] or [0]) / 1e6)
+        t += L
 print(f"live upgrade, 2 mounts under 6 checked churn processes ({churn}), {len(windows)} upgrades v1 <-> v2:")
 print(f"  longest call overlapping an upgrade (ms):        {dist(stall)}")
+if base:
+    print(f"  the same without upgrades, {len(base)} windows (ms):     {dist(base)}")
 print(f"  calls held by bentofs, both mounts (ms):         {dist(held)}")
 for i, name in enumerate(('quiesce (both percpu_down_write)', 'export (both)', 'import (both)')):
     print(f"    {name + ' (ms):':45} {dist([p[i] for p in phases])}")
+print(f"  idle mounts, calls held (ms), {len(idle)} upgrades:     {dist(idle)}")
 rate = {}
 for q in ('Y', 'N'):
     v = [c / s for qq, r, c, s in quiesce if qq == q and r > 0]

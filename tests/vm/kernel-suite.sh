@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The kernel part of the test command (tests/all.sh runs it): bentofs.ko and logfs.ko in a VM
 # running Debian's cloud kernel under QEMU (TCG), checked from the host before and after.
-# About 6-8 minutes on 2 cores (plus 1-2 minutes when the Rust half is built from cold).
+# About 8-10 minutes on 2 cores (plus 5 minutes when the four Rust builds of `make upgrade-modules`
+# are cold).
 #
 #   tests/vm/kernel-suite.sh [WORKDIR]
 #
