@@ -41,6 +41,12 @@ struct bento_registration {
 
 extern struct mutex bento_registry_lock;
 
+/* A type's version for messages and /proc ("-" when it has none). */
+static inline const char *bento_version(const struct bento_fs_type *type)
+{
+	return type->version && type->version[0] ? type->version : "-";
+}
+
 /* ---- per mount ----------------------------------------------------------------------------- */
 
 struct bento_sb_info {

@@ -23,11 +23,6 @@
 DEFINE_MUTEX(bento_registry_lock);
 static LIST_HEAD(bento_registry);
 
-static const char *bento_version(const struct bento_fs_type *type)
-{
-	return type->version && type->version[0] ? type->version : "-";
-}
-
 static struct bento_registration *bento_find_locked(const char *name)
 {
 	struct bento_registration *reg;

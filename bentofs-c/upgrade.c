@@ -58,7 +58,7 @@ static int bento_move_state(struct bento_upgrade_slot *slot, struct bento_fs_typ
 	slot->export_us = ktime_us_delta(t1, t0);
 	if (err) {
 		pr_err("upgrade %s on %s: version %s could not export its state: %d\n", sbi->name,
-		       sb->s_id, sbi->type->version, err);
+		       sb->s_id, bento_version(sbi->type), err);
 		goto out;
 	}
 	err = bento_status(sbi, "import_state",
@@ -71,7 +71,7 @@ static int bento_move_state(struct bento_upgrade_slot *slot, struct bento_fs_typ
 	if (err) {
 		slot->new_fs = NULL;
 		pr_err("upgrade %s on %s: version %s refused the state of version %s (%llu bytes): %d\n",
-		       sbi->name, sb->s_id, new->version, sbi->type->version, len, err);
+		       sbi->name, sb->s_id, bento_version(new), bento_version(sbi->type), len, err);
 	}
 out:
 	if (state)
@@ -130,9 +130,11 @@ int bento_upgrade_locked(struct bento_registration *reg, struct bento_fs_type *n
 	*pinned = NULL;
 	*nr_pinned = 0;
 	if (!bento_can_export(old->ops) || !bento_can_import(new->ops)) {
-		pr_err("upgrade %s %s -> %s refused: %s cannot %s its state\n", reg->type->name,
-		       old->version, new->version, bento_can_export(old->ops) ? new->version :
-		       old->version, bento_can_export(old->ops) ? "import" : "export");
+		bool exp = bento_can_export(old->ops);
+
+		pr_err("upgrade %s %s -> %s refused: %s cannot %s a state\n", reg->type->name,
+		       bento_version(old), bento_version(new),
+		       bento_version(exp ? new : old), exp ? "import" : "export");
 		return -EINVAL;
 	}
 
@@ -164,14 +166,14 @@ int bento_upgrade_locked(struct bento_registration *reg, struct bento_fs_type *n
 		sbi = slots[i].sbi;
 		if (!sbi->quiesce) {
 			pr_err("upgrade %s %s -> %s refused: %s was mounted with bentofs quiesce=0\n",
-			       reg->type->name, old->version, new->version, sbi->sb->s_id);
+			       reg->type->name, bento_version(old), bento_version(new), sbi->sb->s_id);
 			err = -EBUSY;
 			goto out;
 		}
 		/* The export commits a checkpoint: not on a frozen file system. */
 		if (sbi->sb->s_writers.frozen != SB_UNFROZEN) {
 			pr_err("upgrade %s %s -> %s refused: %s is frozen\n", reg->type->name,
-			       old->version, new->version, sbi->sb->s_id);
+			       bento_version(old), bento_version(new), sbi->sb->s_id);
 			err = -EBUSY;
 			goto out;
 		}
@@ -195,9 +197,12 @@ int bento_upgrade_locked(struct bento_registration *reg, struct bento_fs_type *n
 		}
 	}
 	if (err) {
+		unsigned int nofs = memalloc_nofs_save();
+
 		for (i = 0; i < n; i++)
 			if (slots[i].new_fs)
 				new->ops->drop(slots[i].new_fs);
+		memalloc_nofs_restore(nofs);
 	} else {
 		for (i = 0; i < n; i++)
 			if (slots[i].sbi->fs)
@@ -210,10 +215,10 @@ int bento_upgrade_locked(struct bento_registration *reg, struct bento_fs_type *n
 
 	if (err)
 		pr_err("upgrade %s %s -> %s failed (%d): every mount stays on %s\n",
-		       reg->type->name, old->version, new->version, err, old->version);
+		       reg->type->name, bento_version(old), bento_version(new), err, bento_version(old));
 	else
 		pr_info("upgraded %s %s -> %s: %u mounts, calls held %lld us (quiesce %lld us, export %lld us, import %lld us), total %lld us\n",
-			reg->type->name, old->version, new->version, active,
+			reg->type->name, bento_version(old), bento_version(new), active,
 			n ? ktime_us_delta(ktime_get(), t_first) : 0,
 			n ? ktime_us_delta(t_all, t0) : 0, export_us, import_us,
 			ktime_us_delta(ktime_get(), t0));
