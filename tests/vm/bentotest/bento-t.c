@@ -50,6 +50,8 @@
  *                                       readdir, unlink, mkdir/xattr/rmdir; OUT gets the
  *                                       counts and the calls slower than 1 ms (live upgrade)
  *   insmod PATH                         finit_module: "start_ns end_ns", errno= on failure
+ *   oploop statfs|getxattr|create PATH SECS   one cheap call into the file system, repeated
+ *                                       for SECS s: "ops N secs S"
  *   ioerr read|write|stat PATH          read all / write 64 KiB + fsync (file created if
  *                                       missing) / stat: errno= (exit 1 and "no error" if none)
  */
@@ -920,6 +922,44 @@ static int cmd_insmod(const char *path)
 	return 0;
 }
 
+/*
+ * oploop statfs|getxattr|create PATH SECS: repeat one cheap call into the file system for SECS
+ * seconds and print "ops N secs S": statfs(PATH); getxattr(PATH, "user.k") (set first);
+ * create: open(PATH/oploop, O_CREAT) + close + unlink. Exit 1 on any failure.
+ */
+static int cmd_oploop(const char *what, const char *path, double secs)
+{
+	long long end = mono_ns() + (long long)(secs * 1e9), t0 = mono_ns(), ops = 0;
+	char name[4096], val[16];
+	struct statfs st;
+
+	snprintf(name, sizeof(name), "%s/oploop", path);
+	if (!strcmp(what, "getxattr") && setxattr(path, "user.k", "v", 1, 0))
+		die("setxattr");
+	while (ops % 64 || mono_ns() < end) {
+		if (!strcmp(what, "statfs")) {
+			if (statfs(path, &st))
+				die("statfs");
+		} else if (!strcmp(what, "getxattr")) {
+			if (getxattr(path, "user.k", val, sizeof(val)) != 1)
+				die("getxattr");
+		} else if (!strcmp(what, "create")) {
+			int fd = open(name, O_CREAT | O_WRONLY, 0644);
+
+			if (fd < 0)
+				die("create");
+			close(fd);
+			if (unlink(name))
+				die("unlink");
+		} else {
+			fail("oploop: unknown call %s", what);
+		}
+		ops++;
+	}
+	printf("ops %lld secs %.3f\n", ops, (mono_ns() - t0) / 1e9);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *c = argc > 1 ? argv[1] : "";
@@ -1042,6 +1082,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(c, "churn") && n == 3)
 		return cmd_churn(a[0], a[1], a[2]);
+	if (!strcmp(c, "oploop") && n == 3)
+		return cmd_oploop(a[0], a[1], atof(a[2]));
 	if (!strcmp(c, "insmod") && n == 1)
 		return cmd_insmod(a[0]);
 	if (!strcmp(c, "fill") && n == 2)
