@@ -221,7 +221,7 @@ print(f"  longest call overlapping an upgrade (ms):        {dist(stall)}")
 if base:
     print(f"  the same without upgrades, {len(base)} windows (ms):     {dist(base)}")
 print(f"  calls held by bentofs, both mounts (ms):         {dist(held)}")
-for i, name in enumerate(('quiesce (both percpu_down_write)', 'export (both)', 'import (both)')):
+for i, name in enumerate(('quiesce (slowest mount)', 'export (slowest mount)', 'import (slowest mount)')):
     print(f"    {name + ' (ms):':45} {dist([p[i] for p in phases])}")
 print(f"  idle mounts, calls held (ms), {len(idle)} upgrades:     {dist(idle)}")
 print("normal path, quiesce=Y (percpu rw-semaphore around every call) vs N, same boot, runs alternating:")

@@ -5,8 +5,8 @@
  *
  * All or nothing, over all the mounts of the name: each mount is quiesced (its upgrade
  * semaphore taken for writing: new calls wait, calls in flight finish), the old version exports
- * its state (after a checkpoint) and the new version imports it into a new instance. Only when
- * every import succeeded does any mount switch; otherwise the new instances are dropped and the
+ * its state (after a checkpoint) and the new version imports it into a new instance, all mounts
+ * in parallel. Only when every import succeeded does any mount switch; otherwise the new instances are dropped and the
  * old ones simply continue (export leaves them intact), and the load fails. Half an upgrade is
  * impossible: a mount left on a module whose init failed would call freed code.
  *
@@ -33,12 +33,24 @@ bool bento_can_import(const struct bento_ops *ops)
 	       ops->drop;
 }
 
-/* One mount being upgraded. */
+/* What the mounts' work items share (see bento_upgrade_locked). */
+struct bento_upgrade {
+	struct bento_fs_type *new;
+	atomic_t moving;		/* work items still quiescing and moving their state */
+	struct completion moved;	/* ... none left */
+	struct completion decided;	/* `commit` is set */
+	bool commit;
+};
+
+/* One mount being upgraded, by its own work item. */
 struct bento_upgrade_slot {
+	struct work_struct work;
+	struct bento_upgrade *up;
 	struct bento_sb_info *sbi;
 	struct bento_fs *new_fs;	/* the new version's instance, until the swap */
-	bool locked;			/* upgrade semaphore held for writing */
-	s64 export_us, import_us;	/* for the log line */
+	int err;
+	ktime_t held;			/* since when calls into this mount wait */
+	s64 quiesce_us, export_us, import_us;	/* for the log line */
 };
 
 /* Export the old instance's state and import it into a new one. 0 or -errno; logs why not. */
@@ -82,7 +94,7 @@ out:
 
 /*
  * Point the mount at the new version. Under the upgrade semaphore (no call in flight) and
- * bento_registry_lock (readers of sbi->type). The old instance goes without any I/O: its state
+ * bento_registry_lock (readers of sbi->type; held by the registering task, which waits for us). The old instance goes without any I/O: its state
  * lives on in the new one. The mount's module reference moves: the old module can be unloaded.
  */
 static void bento_swap(struct bento_upgrade_slot *slot, struct bento_fs_type *new)
@@ -101,6 +113,39 @@ static void bento_swap(struct bento_upgrade_slot *slot, struct bento_fs_type *ne
 	old->ops->drop(old_fs);
 	memalloc_nofs_restore(nofs);
 	module_put(old->owner);
+}
+
+/*
+ * One mount: quiesce it, move its state, then wait for the verdict over all mounts and apply it:
+ * swap, or drop the new instance. The semaphore is taken and released in this task.
+ */
+static void bento_upgrade_work(struct work_struct *work)
+{
+	struct bento_upgrade_slot *slot = container_of(work, struct bento_upgrade_slot, work);
+	struct bento_upgrade *up = slot->up;
+	struct bento_sb_info *sbi = slot->sbi;
+	ktime_t t0 = ktime_get();
+	unsigned int nofs;
+
+	percpu_down_write(&sbi->upgrade);
+	slot->held = ktime_get();
+	slot->quiesce_us = ktime_us_delta(slot->held, t0);
+	/* No instance: the mount failed, or its last unmount raced with the pin. */
+	if (sbi->fs)
+		slot->err = bento_move_state(slot, up->new);
+	if (atomic_dec_and_test(&up->moving))
+		complete(&up->moved);
+
+	wait_for_completion(&up->decided);
+	if (up->commit && sbi->fs) {
+		bento_swap(slot, up->new);
+	} else if (slot->new_fs) {
+		nofs = memalloc_nofs_save();
+		up->new->ops->drop(slot->new_fs);
+		memalloc_nofs_restore(nofs);
+		slot->new_fs = NULL;
+	}
+	percpu_up_write(&sbi->upgrade);
 }
 
 /**
@@ -122,8 +167,9 @@ int bento_upgrade_locked(struct bento_registration *reg, struct bento_fs_type *n
 	struct super_block **sbs = NULL;
 	struct bento_sb_info *sbi;
 	unsigned int n = 0, i, active = 0;
-	ktime_t t0 = ktime_get(), t_first = 0, t_all = 0;
-	s64 export_us = 0, import_us = 0;
+	struct bento_upgrade up;
+	ktime_t t0 = ktime_get();
+	s64 quiesce_us = 0, export_us = 0, import_us = 0, held_us = 0;
 	int err = 0;
 
 	lockdep_assert_held(&bento_registry_lock);
@@ -179,49 +225,47 @@ int bento_upgrade_locked(struct bento_registration *reg, struct bento_fs_type *n
 		}
 	}
 
-	/* Quiesce all, then move all: the mounts switch together or not at all. */
+	/*
+	 * Every mount in parallel, each by a work item: quiesce, export, import (so the stall is
+	 * the slowest mount's, not the sum); then, once all are done, the verdict: every mount
+	 * switches, or none. bento_swap() changes sbi->type for us: we hold bento_registry_lock
+	 * and wait.
+	 */
+	atomic_set(&up.moving, n);
+	init_completion(&up.moved);
+	init_completion(&up.decided);
+	up.new = new;
 	for (i = 0; i < n; i++) {
-		percpu_down_write(&slots[i].sbi->upgrade);
-		slots[i].locked = true;
-		if (!i)
-			t_first = ktime_get();	/* calls into the first mount wait from here */
+		slots[i].up = &up;
+		INIT_WORK(&slots[i].work, bento_upgrade_work);
+		queue_work(system_unbound_wq, &slots[i].work);
 	}
-	t_all = ktime_get();
-	for (i = 0; i < n && !err; i++) {
-		/* No instance: the mount failed, or its last unmount raced with the pin. */
-		if (slots[i].sbi->fs) {
-			err = bento_move_state(&slots[i], new);
-			export_us += slots[i].export_us;
-			import_us += slots[i].import_us;
-			active++;
-		}
+	if (n)
+		wait_for_completion(&up.moved);
+	for (i = 0; i < n; i++) {
+		if (slots[i].err && !err)
+			err = slots[i].err;
+		active += !!slots[i].sbi->fs;
+		quiesce_us = max(quiesce_us, slots[i].quiesce_us);
+		export_us = max(export_us, slots[i].export_us);
+		import_us = max(import_us, slots[i].import_us);
 	}
-	if (err) {
-		unsigned int nofs = memalloc_nofs_save();
-
-		for (i = 0; i < n; i++)
-			if (slots[i].new_fs)
-				new->ops->drop(slots[i].new_fs);
-		memalloc_nofs_restore(nofs);
-	} else {
-		for (i = 0; i < n; i++)
-			if (slots[i].sbi->fs)
-				bento_swap(&slots[i], new);
+	up.commit = !err;
+	if (!err)
 		reg->type = new;
+	complete_all(&up.decided);
+	for (i = 0; i < n; i++) {
+		flush_work(&slots[i].work);
+		held_us = max(held_us, ktime_us_delta(ktime_get(), slots[i].held));
 	}
-	for (i = 0; i < n; i++)
-		if (slots[i].locked)
-			percpu_up_write(&slots[i].sbi->upgrade);
 
 	if (err)
 		pr_err("upgrade %s %s -> %s failed (%d): every mount stays on %s\n",
 		       reg->type->name, bento_version(old), bento_version(new), err, bento_version(old));
 	else
-		pr_info("upgraded %s %s -> %s: %u mounts, calls held %lld us (quiesce %lld us, export %lld us, import %lld us), total %lld us\n",
-			reg->type->name, bento_version(old), bento_version(new), active,
-			n ? ktime_us_delta(ktime_get(), t_first) : 0,
-			n ? ktime_us_delta(t_all, t0) : 0, export_us, import_us,
-			ktime_us_delta(ktime_get(), t0));
+		pr_info("upgraded %s %s -> %s: %u mounts, calls held %lld us (slowest mount: quiesce %lld us, export %lld us, import %lld us), total %lld us\n",
+			reg->type->name, bento_version(old), bento_version(new), active, held_us,
+			quiesce_us, export_us, import_us, ktime_us_delta(ktime_get(), t0));
 out:
 	kfree(slots);
 	if (!n) {
