@@ -60,11 +60,15 @@ struct bento_sb_info {
 	struct bento_fs_type *type;		/* its module is pinned (try_module_get) */
 	struct percpu_rw_semaphore upgrade;
 	bool upgrade_inited;
-	/* Calls take `upgrade` (the module parameter quiesce at mount time). Without it (a
-	 * benchmark setting, to measure what the semaphore costs) the mount cannot be upgraded. */
+	/*
+	 * Calls take `upgrade` (the module parameter quiesce at mount time). Without it (a
+	 * benchmark setting, to measure what the semaphore costs) the mount cannot be upgraded.
+	 */
 	bool quiesce;
-	/* The file system's name, for messages: unlike type->name it stays valid whichever
-	 * module the mount runs on. */
+	/*
+	 * The file system's name, for messages: unlike type->name it stays valid whichever
+	 * module the mount runs on.
+	 */
 	char name[BENTO_NAME_MAX + 1];
 
 	struct bento_registration *reg;		/* NULL once detached from the registry */
