@@ -566,6 +566,16 @@ if want u; then
     cmpf "after a remount, mount 2 holds what the workload left" /tmp/u2-all.manifest /tmp/u2-all.after
     t "umount both" sh -c "umount /mnt/u1 && umount /mnt/u2"
     teq "logfs 0.1.0 is registered, no mounts" "logfs 0.1.0 0" cat /proc/fs/bento/filesystems
+    # without mounts: the registration alone moves; new mounts get the new version
+    t "insmod logfs_v2.ko without mounts" insmod /lib/bento/logfs_v2.ko
+    teq "... registered as 0.1.0+v2" "logfs 0.1.0+v2 0" cat /proc/fs/bento/filesystems
+    t "... rmmod logfs (replaced)" rmmod logfs
+    t "... a new mount" mount -t bento -o fs=logfs $U1 /mnt/u1
+    teq "... runs 0.1.0+v2 (/proc/fs/bento/mounts)" "${U1#/dev/} logfs 0.1.0+v2 logfs_v2" cat /proc/fs/bento/mounts
+    teq "... logfs_v2 is in use" "errno=EBUSY" bento-t rmmod logfs_v2
+    t "... umount" umount /mnt/u1
+    t "... back to logfs.ko, logfs_v2 unloaded" sh -c "insmod /lib/bento/logfs.ko && rmmod logfs_v2"
+    teq "... registered as 0.1.0" "logfs 0.1.0 0" cat /proc/fs/bento/filesystems
     part_end
 fi
 
