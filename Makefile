@@ -1,7 +1,11 @@
 # Builds the kernel modules bentofs-c/bentofs.ko and logfs/kmod/logfs.ko against KDIR
 # (default: the installed Debian cloud kernel headers). Userspace tools are built by cargo.
 #
-#   make            both modules
+#   make                  both modules
+#   make upgrade-modules  also logfs/kmod/logfs_v2.ko (cargo feature v2: version 0.1.0+v2, and a
+#                         `trusted.logfs.stats` line "upgrades N"), and the deliberately bad
+#                         logfs_badstate.ko (bad-state) and logfs_badformat.ko (bad-format), to
+#                         live-upgrade to and from (docs/upgrade.md)
 #   make clean
 #
 # The Rust half of logfs.ko is a static library for x86_64-unknown-none (a kernel-ready target:
@@ -26,25 +30,50 @@ RUST_FLAGS := -C relocation-model=static -C relro-level=off -C force-unwind-tabl
 
 KBUILD_ARGS := -C $(KDIR) M=$(CURDIR) LOGFS_VERSION=$(LOGFS_VERSION) CONFIG_DEBUG_INFO_BTF_MODULES=
 
+# The upgrade builds: module logfs_<variant>.ko from the cargo feature feature_<variant>, each in
+# its own target directory (switching features in one would rebuild and relink every time).
+UPGRADE_VARIANTS := v2 badstate badformat
+feature_v2 := v2
+feature_badstate := bad-state
+feature_badformat := bad-format
+UPGRADE_OBJS := $(foreach v,$(UPGRADE_VARIANTS),logfs/kmod/logfs_rust_$(v).o_shipped)
+
 all: modules
 
 modules: $(RUST_OBJ)
 	$(MAKE) $(KBUILD_ARGS) modules
 
-$(RUST_LIB): FORCE
-	cd logfs/kmod && RUSTC_BOOTSTRAP=1 RUSTFLAGS="$(RUST_FLAGS)" cargo build --quiet --release \
-		--target $(RUST_TARGET) -Zbuild-std=core,alloc --target-dir $(RUST_TARGET_DIR)
+upgrade-modules: $(RUST_OBJ) $(UPGRADE_OBJS)
+	$(MAKE) $(KBUILD_ARGS) LOGFS_UPGRADE_MODULES=m modules
 
-$(RUST_OBJ): $(RUST_LIB)
-	ld -r --gc-sections -u logfs_rust_ops -o $@.tmp $<
+# rust_lib TARGET-DIR CARGO-FEATURES
+define rust_lib
+	cd logfs/kmod && RUSTC_BOOTSTRAP=1 RUSTFLAGS="$(RUST_FLAGS)" cargo build --quiet --release \
+		--target $(RUST_TARGET) -Zbuild-std=core,alloc --target-dir $(1) $(2)
+endef
+
+# rust_obj LIB: the part of the static library the operation table reaches, as $@
+define rust_obj
+	ld -r --gc-sections -u logfs_rust_ops -o $@.tmp $(1)
 	objcopy --remove-section=.llvmbc --remove-section=.llvmcmd --remove-section=.comment $@.tmp
 	@if readelf -rW $@.tmp | grep -q GOTPCREL; then \
 		echo "$@: GOT relocations, which the module loader rejects" >&2; exit 1; fi
 	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv -f $@.tmp $@
+endef
+
+$(RUST_LIB): FORCE
+	$(call rust_lib,$(RUST_TARGET_DIR),)
+
+$(RUST_OBJ): $(RUST_LIB)
+	$(call rust_obj,$<)
+
+logfs/kmod/logfs_rust_%.o_shipped: FORCE
+	$(call rust_lib,$(RUST_TARGET_DIR)-$*,--features $(feature_$*))
+	$(call rust_obj,$(RUST_TARGET_DIR)-$*/$(RUST_TARGET)/release/liblogfs_kmod.a)
 
 clean:
-	$(MAKE) $(KBUILD_ARGS) clean
-	rm -f $(RUST_OBJ)
+	$(MAKE) $(KBUILD_ARGS) LOGFS_UPGRADE_MODULES=m clean
+	rm -f $(RUST_OBJ) $(UPGRADE_OBJS)
 
 FORCE:
-.PHONY: all modules clean FORCE
+.PHONY: all modules upgrade-modules clean FORCE

@@ -25,15 +25,27 @@
 
 /* ---- registry ------------------------------------------------------------------------------ */
 
-/* One registered file-system type (bentofs' private bookkeeping around bento_fs_type). */
+/* The longest file-system name bento_register_fs() accepts. */
+#define BENTO_NAME_MAX		64
+
+/*
+ * One registered file-system name (bentofs' private bookkeeping around bento_fs_type). A live
+ * upgrade keeps the registration and points it at the new module's type.
+ */
 struct bento_registration {
 	struct list_head link;			/* in bento_registry, under bento_registry_lock */
-	struct bento_fs_type *type;
+	struct bento_fs_type *type;		/* the current version; under bento_registry_lock */
 	struct list_head mounts;		/* bento_sb_info.type_link, under bento_registry_lock */
 	unsigned int nr_mounts;
 };
 
 extern struct mutex bento_registry_lock;
+
+/* A type's version for messages and /proc ("-" when it has none). */
+static inline const char *bento_version(const struct bento_fs_type *type)
+{
+	return type->version && type->version[0] ? type->version : "-";
+}
 
 /* ---- per mount ----------------------------------------------------------------------------- */
 
@@ -44,10 +56,20 @@ struct bento_sb_info {
 	 * ops/fs/type and releases it.
 	 */
 	const struct bento_ops *ops;
-	struct bento_fs *fs;
+	struct bento_fs *fs;			/* NULL before mount() and after destroy() */
 	struct bento_fs_type *type;		/* its module is pinned (try_module_get) */
 	struct percpu_rw_semaphore upgrade;
 	bool upgrade_inited;
+	/*
+	 * Calls take `upgrade` (the module parameter quiesce at mount time). Without it (a
+	 * benchmark setting, to measure what the semaphore costs) the mount cannot be upgraded.
+	 */
+	bool quiesce;
+	/*
+	 * The file system's name, for messages: unlike type->name it stays valid whichever
+	 * module the mount runs on.
+	 */
+	char name[BENTO_NAME_MAX + 1];
 
 	struct bento_registration *reg;		/* NULL once detached from the registry */
 	struct list_head type_link;		/* in reg->mounts */
@@ -71,11 +93,31 @@ static inline struct bento_sb_info *BENTO_SB(struct super_block *sb)
 }
 
 /*
+ * Entering and leaving the file system: the mount's upgrade lock, shared. A live upgrade takes it
+ * exclusively, so it swaps ops/fs between calls, never during one. A percpu rw-semaphore makes
+ * the shared side a per-CPU increment on the normal path; an upgrade pays an RCU grace period
+ * and the wait for calls in flight. Never nest: a second down_read in the same task blocks
+ * behind a waiting upgrade that waits for the first (bentofs never calls a file system from
+ * inside a call into it: readdir, readlink and xattrs fill kernel buffers that are copied out
+ * afterwards, page-cache I/O runs on kernel pages).
+ */
+static inline void bento_call_enter(struct bento_sb_info *sbi)
+{
+	if (sbi->quiesce)
+		percpu_down_read(&sbi->upgrade);
+}
+
+static inline void bento_call_exit(struct bento_sb_info *sbi)
+{
+	if (sbi->quiesce)
+		percpu_up_read(&sbi->upgrade);
+}
+
+/*
  * THE call wrapper: every call from bentofs into a mounted file system goes through here. It
- * holds the mount's upgrade lock shared (so a live upgrade can swap ops/fs between calls, never
- * during one), reads ops and fs under it, and runs the call in a NOFS allocation scope (we are a
- * file system: memory reclaim must not recurse into file systems from inside one). An operation
- * the table leaves NULL yields `dflt`.
+ * holds the mount's upgrade lock shared (bento_call_enter), reads ops and fs under it, and runs the
+ * call in a NOFS allocation scope (we are a file system: memory reclaim must not recurse into
+ * file systems from inside one). An operation the table leaves NULL yields `dflt`.
  */
 #define bento_call(sbi, dflt, op, ...)						\
 ({										\
@@ -83,12 +125,12 @@ static inline struct bento_sb_info *BENTO_SB(struct super_block *sb)
 	typeof(__sbi->ops->op(__sbi->fs, ##__VA_ARGS__)) __ret = (dflt);	\
 	unsigned int __nofs;							\
 										\
-	percpu_down_read(&__sbi->upgrade);					\
+	bento_call_enter(__sbi);					\
 	__nofs = memalloc_nofs_save();						\
 	if (__sbi->ops->op)							\
 		__ret = __sbi->ops->op(__sbi->fs, ##__VA_ARGS__);		\
 	memalloc_nofs_restore(__nofs);						\
-	percpu_up_read(&__sbi->upgrade);					\
+	bento_call_exit(__sbi);						\
 	__ret;									\
 })
 
@@ -98,12 +140,12 @@ do {										\
 	struct bento_sb_info *__sbi = (sbi);					\
 	unsigned int __nofs;							\
 										\
-	percpu_down_read(&__sbi->upgrade);					\
+	bento_call_enter(__sbi);					\
 	__nofs = memalloc_nofs_save();						\
 	if (__sbi->ops->op)							\
 		__sbi->ops->op(__sbi->fs, ##__VA_ARGS__);			\
 	memalloc_nofs_restore(__nofs);						\
-	percpu_up_read(&__sbi->upgrade);					\
+	bento_call_exit(__sbi);						\
 } while (0)
 
 /*
@@ -214,6 +256,13 @@ static inline struct timespec64 bento_get_ctime(struct inode *i) { return i->i_c
 #endif
 
 /* ---- across files -------------------------------------------------------------------------- */
+
+/* upgrade.c */
+int bento_upgrade_locked(struct bento_registration *reg, struct bento_fs_type *new,
+			 struct super_block ***pinned, unsigned int *nr_pinned);
+void bento_unpin_supers(struct super_block **pinned, unsigned int nr_pinned);
+bool bento_can_export(const struct bento_ops *ops);
+bool bento_can_import(const struct bento_ops *ops);
 
 /* inode.c */
 extern const struct inode_operations bento_dir_inode_ops;

@@ -245,7 +245,7 @@ static int bento_iterate(struct file *file, struct dir_context *ctx)
 					      bento_fh(file), ctx->pos, bento_filldir, &db));
 		if (db.bad) {
 			pr_err_ratelimited("%s: readdir of inode %llu gave a bad name\n",
-					   sbi->type->name, bento_ino(inode));
+					   sbi->name, bento_ino(inode));
 			err = -EIO;
 		}
 		for (off = 0; off < db.used;) {
@@ -263,7 +263,7 @@ static int bento_iterate(struct file *file, struct dir_context *ctx)
 		if (ctx->pos == start) {
 			/* A full buffer that did not move the cookie: would loop forever. */
 			pr_err_ratelimited("%s: readdir of inode %llu does not advance at %lld\n",
-					   sbi->type->name, bento_ino(inode), start);
+					   sbi->name, bento_ino(inode), start);
 			err = -EIO;
 			break;
 		}
@@ -311,7 +311,7 @@ static int bento_read_range(struct inode *inode, u64 fh, loff_t pos, void *addr,
 			return bento_status(sbi, "read", ret);
 		if (ret > want) {
 			pr_err_ratelimited("%s: read returned %lld of %zu bytes\n",
-					   sbi->type->name, ret, want);
+					   sbi->name, ret, want);
 			return -EIO;
 		}
 	}
@@ -598,13 +598,13 @@ static void bento_wb_flush(struct bento_wb *wb)
 		ret = bento_status(sbi, "write", ret);
 	} else if (ret != wb->len) {
 		pr_err_ratelimited("%s: write of inode %llu wrote %lld of %zu bytes\n",
-				   sbi->type->name, bento_ino(inode), ret, wb->len);
+				   sbi->name, bento_ino(inode), ret, wb->len);
 		ret = -EIO;
 	}
 	if (ret < 0) {
 		/* The data is lost; fsync (and syncfs) report the error. */
 		pr_warn_ratelimited("%s on %s: writeback of inode %llu at %lld (+%zu) failed: %lld\n",
-				    sbi->type->name, inode->i_sb->s_id, bento_ino(inode), wb->pos,
+				    sbi->name, inode->i_sb->s_id, bento_ino(inode), wb->pos,
 				    wb->len, ret);
 		mapping_set_error(inode->i_mapping, ret);
 		if (!wb->err)

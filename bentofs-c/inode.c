@@ -176,7 +176,7 @@ int bento_refresh_attr(struct inode *inode)
 	err = bento_status(sbi, "getattr",
 			   bento_call(sbi, -EIO, getattr, &req, bi->nodeid, &attr));
 	if (!err && ((attr.mode ^ inode->i_mode) & S_IFMT)) {
-		pr_err_ratelimited("%s: inode %llu changed type\n", sbi->type->name, bi->nodeid);
+		pr_err_ratelimited("%s: inode %llu changed type\n", sbi->name, bi->nodeid);
 		err = -EIO;
 	}
 	if (err) {
@@ -253,7 +253,7 @@ struct inode *bento_iget(struct super_block *sb, const struct bento_attr *attr, 
 
 	if (!bento_valid_attr(attr)) {
 		pr_err_ratelimited("%s: invalid inode %llu (mode %#o) in a reply\n",
-				   BENTO_SB(sb)->type->name, attr->ino, attr->mode);
+				   BENTO_SB(sb)->name, attr->ino, attr->mode);
 		if (counted)
 			bento_forget_one(sb, nodeid);
 		return ERR_PTR(-EIO);
@@ -486,7 +486,7 @@ static int bento_instantiate(struct inode *dir, struct dentry *dentry,
 		if (alias) {
 			/* A "new" directory we already know: the file system is confused. */
 			pr_err_ratelimited("%s: new directory %llu already exists\n",
-					   BENTO_SB(dir->i_sb)->type->name, attr->ino);
+					   BENTO_SB(dir->i_sb)->name, attr->ino);
 			dput(alias);
 			iput(inode);
 			return -EIO;

@@ -38,12 +38,19 @@ static struct bento_registration *bento_find_locked(const char *name)
  * @type: name, version, owner module and operation table; must stay valid until
  *	bento_unregister_fs() (normally static data of the calling module).
  *
- * Return: 0, -EINVAL for an incompatible or incomplete table, -EEXIST for a taken name.
+ * A name another module registered is a live upgrade (upgrade.c): every mount of it moves to
+ * @type, or none does and this fails with the reason in the kernel log.
+ *
+ * Return: 0, -EINVAL for an incompatible or incomplete table, -EEXIST for a name this module
+ * already registered, or why the upgrade was refused.
  */
 int bento_register_fs(struct bento_fs_type *type)
 {
 	const struct bento_ops *ops;
-	struct bento_registration *reg;
+	struct bento_registration *reg, *cur;
+	struct super_block **pinned = NULL;
+	unsigned int nr_pinned = 0;
+	const char *old_version = NULL;
 	int err = 0;
 
 	if (!type || !type->name || !type->name[0] || !type->ops) {
@@ -66,7 +73,7 @@ int bento_register_fs(struct bento_fs_type *type)
 		       type->name);
 		return -EINVAL;
 	}
-	if (strlen(type->name) > 64 || strpbrk(type->name, ", \t\n=")) {
+	if (strlen(type->name) > BENTO_NAME_MAX || strpbrk(type->name, ", \t\n=")) {
 		pr_err("register: bad file-system name \"%s\"\n", type->name);
 		return -EINVAL;
 	}
@@ -78,21 +85,29 @@ int bento_register_fs(struct bento_fs_type *type)
 	INIT_LIST_HEAD(&reg->mounts);
 
 	mutex_lock(&bento_registry_lock);
-	if (bento_find_locked(type->name)) {
-		err = -EEXIST;
-	} else {
+	cur = bento_find_locked(type->name);
+	if (!cur) {
 		list_add_tail(&reg->link, &bento_registry);
 		reg = NULL;
+	} else if (cur->type == type || cur->type->owner == type->owner) {
+		err = -EEXIST;
+	} else {
+		old_version = bento_version(cur->type);
+		err = bento_upgrade_locked(cur, type, &pinned, &nr_pinned);
 	}
 	mutex_unlock(&bento_registry_lock);
-	if (err) {
-		pr_err("register %s: a file system of that name is already registered\n",
-		       type->name);
-		kfree(reg);
+	/* After the lock: a last reference may unmount, which takes it. */
+	bento_unpin_supers(pinned, nr_pinned);
+	kfree(reg);
+	if (err == -EEXIST)
+		pr_err("register %s: this module already registered that name\n", type->name);
+	if (err)
 		return err;
-	}
-	pr_info("registered file system %s %s\n", type->name,
-		type->version ? type->version : "");
+	if (old_version)
+		pr_info("file system %s is now version %s (was %s)\n", type->name,
+			bento_version(type), old_version);
+	else
+		pr_info("registered file system %s %s\n", type->name, bento_version(type));
 	return 0;
 }
 EXPORT_SYMBOL_GPL(bento_register_fs);
@@ -103,12 +118,15 @@ EXPORT_SYMBOL_GPL(bento_register_fs);
  *
  * New mounts fail from now on. Existing mounts pin the owner module, so a module unloading
  * itself never gets here with mounts left; another caller that does is logged and the mounts
- * are detached from the registry (they keep working with the old table).
+ * are detached from the registry (they keep working with the old table). A type a live upgrade
+ * replaced is no longer registered: the registration, found by pointer, belongs to the new
+ * version and stays.
  */
 void bento_unregister_fs(struct bento_fs_type *type)
 {
 	struct bento_registration *reg, *found = NULL;
 	struct bento_sb_info *sbi, *tmp;
+	bool replaced = false;
 
 	mutex_lock(&bento_registry_lock);
 	list_for_each_entry(reg, &bento_registry, link) {
@@ -116,6 +134,8 @@ void bento_unregister_fs(struct bento_fs_type *type)
 			found = reg;
 			break;
 		}
+		if (type && type->name && !strcmp(reg->type->name, type->name))
+			replaced = true;
 	}
 	if (found) {
 		list_del(&found->link);
@@ -128,6 +148,11 @@ void bento_unregister_fs(struct bento_fs_type *type)
 		}
 	}
 	mutex_unlock(&bento_registry_lock);
+	if (!found && replaced) {
+		pr_info("unloaded %s %s (replaced by a live upgrade)\n", type->name,
+			bento_version(type));
+		return;
+	}
 	if (!found) {
 		pr_err("unregister: %s is not registered\n", type && type->name ? type->name : "?");
 		return;
@@ -144,9 +169,23 @@ static int bento_filesystems_show(struct seq_file *m, void *v)
 
 	mutex_lock(&bento_registry_lock);
 	list_for_each_entry(reg, &bento_registry, link)
-		seq_printf(m, "%s %s %u\n", reg->type->name,
-			   reg->type->version && reg->type->version[0] ? reg->type->version : "-",
+		seq_printf(m, "%s %s %u\n", reg->type->name, bento_version(reg->type),
 			   reg->nr_mounts);
+	mutex_unlock(&bento_registry_lock);
+	return 0;
+}
+
+/* /proc/fs/bento/mounts: "DEVICE NAME VERSION MODULE" per mount, the version it runs now. */
+static int bento_mounts_show(struct seq_file *m, void *v)
+{
+	struct bento_registration *reg;
+	struct bento_sb_info *sbi;
+
+	mutex_lock(&bento_registry_lock);
+	list_for_each_entry(reg, &bento_registry, link)
+		list_for_each_entry(sbi, &reg->mounts, type_link)
+			seq_printf(m, "%s %s %s %s\n", sbi->sb->s_id, sbi->name,
+				   bento_version(sbi->type), module_name(sbi->type->owner));
 	mutex_unlock(&bento_registry_lock);
 	return 0;
 }
@@ -156,9 +195,14 @@ int bento_status(struct bento_sb_info *sbi, const char *op, long ret)
 	if (ret <= 0 && ret >= -MAX_ERRNO)
 		return ret;
 	pr_err_ratelimited("%s: %s returned %ld, not 0 or -errno; using -EIO\n",
-			   sbi->type->name, op, ret);
+			   sbi->name, op, ret);
 	return -EIO;
 }
+
+/* Read at mount time into bento_sb_info.quiesce; see there. */
+static bool quiesce = true;
+module_param(quiesce, bool, 0644);
+MODULE_PARM_DESC(quiesce, "New mounts take the upgrade semaphore around every call (default Y; N only to measure its cost: such mounts cannot be upgraded)");
 
 /* ---- background work ----------------------------------------------------------------------- */
 
@@ -185,7 +229,7 @@ static void bento_bg_work(struct work_struct *work)
 		sb_end_write(sb);
 		if (err)
 			pr_warn_ratelimited("%s on %s: background work failed: %d\n",
-					    sbi->type->name, sb->s_id, err);
+					    sbi->name, sb->s_id, err);
 	}
 	if (READ_ONCE(sbi->bg_active))
 		bento_bg_queue(sbi);
@@ -193,7 +237,8 @@ static void bento_bg_work(struct work_struct *work)
 
 static void bento_bg_start(struct bento_sb_info *sbi)
 {
-	if (!sbi->ops->background)
+	/* Every version of a file system has background work, or none: checked once. */
+	if (!READ_ONCE(sbi->ops)->background)
 		return;
 	WRITE_ONCE(sbi->bg_active, true);
 	bento_bg_queue(sbi);
@@ -208,6 +253,24 @@ static void bento_bg_stop(struct bento_sb_info *sbi)
 
 /* ---- super block --------------------------------------------------------------------------- */
 
+/*
+ * Unmount the file system: destroy and forget the instance in one call, so an upgrade (which
+ * skips a mount without an instance) never sees a destroyed one.
+ */
+static int bento_destroy_fs(struct bento_sb_info *sbi)
+{
+	unsigned int nofs;
+	int err;
+
+	bento_call_enter(sbi);
+	nofs = memalloc_nofs_save();
+	err = sbi->ops->destroy(sbi->fs);
+	sbi->fs = NULL;
+	memalloc_nofs_restore(nofs);
+	bento_call_exit(sbi);
+	return err;
+}
+
 static void bento_put_super(struct super_block *sb)
 {
 	struct bento_sb_info *sbi = BENTO_SB(sb);
@@ -217,10 +280,9 @@ static void bento_put_super(struct super_block *sb)
 	if (!sbi->fs)
 		return;
 	bento_bg_stop(sbi);
-	err = bento_call(sbi, 0, destroy);
+	err = bento_destroy_fs(sbi);
 	if (err)
-		pr_err("%s on %s: unmount failed: %d\n", sbi->type->name, sb->s_id, err);
-	sbi->fs = NULL;
+		pr_err("%s on %s: unmount failed: %d\n", sbi->name, sb->s_id, err);
 }
 
 static int bento_sync_fs(struct super_block *sb, int wait)
@@ -263,7 +325,7 @@ static int bento_show_options(struct seq_file *m, struct dentry *root)
 	struct bento_sb_info *sbi = BENTO_SB(root->d_sb);
 
 	seq_puts(m, ",fs=");
-	seq_escape(m, sbi->type->name, ", \t\n\\");
+	seq_escape(m, sbi->name, ", \t\n\\");
 	if (sbi->options_len) {
 		seq_putc(m, ',');
 		seq_escape(m, sbi->options, " \t\n\\");
@@ -402,6 +464,8 @@ static int bento_fill_super(struct super_block *sb, struct fs_context *fc)
 	sbi->type = ctx->type;
 	sbi->ops = ctx->type->ops;
 	ctx->type = NULL;
+	strscpy(sbi->name, sbi->type->name, sizeof(sbi->name));
+	sbi->quiesce = READ_ONCE(quiesce);
 	sbi->options = ctx->options ? ctx->options : kstrdup("", GFP_KERNEL);
 	ctx->options = NULL;
 	if (!sbi->options)
@@ -410,14 +474,20 @@ static int bento_fill_super(struct super_block *sb, struct fs_context *fc)
 
 	mutex_lock(&bento_registry_lock);
 	/* Still registered? (the module pin keeps the type itself valid either way) */
-	if (bento_find_locked(sbi->type->name) == ctx->reg) {
+	if (bento_find_locked(sbi->name) == ctx->reg) {
 		sbi->reg = ctx->reg;
 		list_add_tail(&sbi->type_link, &sbi->reg->mounts);
 		sbi->reg->nr_mounts++;
+		/* A live upgrade since get_tree: mount the version it installed. */
+		if (sbi->reg->type != sbi->type && try_module_get(sbi->reg->type->owner)) {
+			module_put(sbi->type->owner);
+			sbi->type = sbi->reg->type;
+			sbi->ops = sbi->type->ops;
+		}
 	}
 	mutex_unlock(&bento_registry_lock);
 	if (!sbi->reg) {
-		bento_fc_err(fc, "file system %s was unregistered", sbi->type->name);
+		bento_fc_err(fc, "file system %s was unregistered", sbi->name);
 		return -ENODEV;
 	}
 
@@ -438,28 +508,36 @@ static int bento_fill_super(struct super_block *sb, struct fs_context *fc)
 	sbi->mount_flags = sb_rdonly(sb) ? BENTO_MOUNT_RDONLY : 0;
 	nr_blocks = bdev_nr_bytes(sb->s_bdev) >> BENTO_BLOCK_SHIFT;
 
-	/* Nobody else sees this mount yet: no upgrade lock needed, but still NOFS. */
+	/*
+	 * The mount is in the registry: a live upgrade may come for it and must wait until it
+	 * has an instance (or failed to get one), so mount under the upgrade lock, with the raw
+	 * table (bento_call would nest the lock).
+	 */
+	bento_call_enter(sbi);
 	nofs = memalloc_nofs_save();
 	err = sbi->ops->mount(sb->s_bdev, nr_blocks, sbi->options, sbi->options_len,
 			      sbi->mount_flags, &fs);
-	memalloc_nofs_restore(nofs);
 	err = bento_status(sbi, "mount", err);
 	if (!err && !fs) {
-		pr_err("%s: mount returned no instance\n", sbi->type->name);
+		pr_err("%s: mount returned no instance\n", sbi->name);
 		err = -EIO;
 	}
+	if (!err) {
+		err = bento_status(sbi, "getattr",
+				   sbi->ops->getattr(fs, &req, BENTO_ROOT_INO, &attr));
+		if (!err && !S_ISDIR(attr.mode)) {
+			pr_err("%s: the root (inode 1) is not a directory\n", sbi->name);
+			err = -EIO;
+		}
+		if (err)
+			sbi->ops->destroy(fs);
+		else
+			sbi->fs = fs;
+	}
+	memalloc_nofs_restore(nofs);
+	bento_call_exit(sbi);
 	if (err)
 		return err;
-	sbi->fs = fs;
-
-	err = bento_status(sbi, "getattr",
-			   bento_call(sbi, -EIO, getattr, &req, BENTO_ROOT_INO, &attr));
-	if (!err && !S_ISDIR(attr.mode)) {
-		pr_err("%s: the root (inode 1) is not a directory\n", sbi->type->name);
-		err = -EIO;
-	}
-	if (err)
-		goto out_destroy;
 	attr.ino = BENTO_ROOT_INO;
 	root = bento_iget(sb, &attr, false, 0);
 	if (IS_ERR(root)) {
@@ -476,8 +554,7 @@ static int bento_fill_super(struct super_block *sb, struct fs_context *fc)
 
 out_destroy:
 	/* put_super only runs once s_root is set, so undo the mount here. */
-	bento_call(sbi, 0, destroy);
-	sbi->fs = NULL;
+	bento_destroy_fs(sbi);
 	return err;
 }
 
@@ -513,8 +590,8 @@ static int bento_get_tree(struct fs_context *fc)
 	/* An existing mount of the same device was reused: it must be the same file system. */
 	sb = fc->root->d_sb;
 	sbi = BENTO_SB(sb);
-	if (strcmp(sbi->type->name, ctx->fs_name)) {
-		bento_fc_err(fc, "%s is already mounted with fs=%s", sb->s_id, sbi->type->name);
+	if (strcmp(sbi->name, ctx->fs_name)) {
+		bento_fc_err(fc, "%s is already mounted with fs=%s", sb->s_id, sbi->name);
 		dput(fc->root);
 		fc->root = NULL;
 		deactivate_locked_super(sb);
@@ -529,9 +606,9 @@ static int bento_reconfigure(struct fs_context *fc)
 	struct super_block *sb = fc->root->d_sb;
 	struct bento_sb_info *sbi = BENTO_SB(sb);
 
-	if (ctx->fs_name && strcmp(ctx->fs_name, sbi->type->name)) {
+	if (ctx->fs_name && strcmp(ctx->fs_name, sbi->name)) {
 		bento_fc_err(fc, "remount: fs= cannot change (mounted with fs=%s)",
-			     sbi->type->name);
+			     sbi->name);
 		return -EINVAL;
 	}
 	/* Other options are fixed at mount time and ignored here. */
@@ -635,7 +712,8 @@ static int __init bento_init(void)
 		return err;
 	bento_proc_dir = proc_mkdir("fs/bento", NULL);
 	if (!bento_proc_dir ||
-	    !proc_create_single("filesystems", 0444, bento_proc_dir, bento_filesystems_show)) {
+	    !proc_create_single("filesystems", 0444, bento_proc_dir, bento_filesystems_show) ||
+	    !proc_create_single("mounts", 0444, bento_proc_dir, bento_mounts_show)) {
 		err = -ENOMEM;
 		goto out_proc;
 	}

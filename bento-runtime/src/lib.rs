@@ -20,6 +20,7 @@ extern crate std;
 pub mod errno;
 pub mod fs;
 pub mod ks;
+pub mod upgrade;
 
 #[cfg(feature = "fuse")]
 pub mod fuse;

@@ -29,6 +29,19 @@ use crate::node::{KIND_INODE, Node, NodeCache};
 use crate::segment::{LOG_DATA, LOG_NODE, SegmentTable};
 use crate::superblock::{Access, Superblock};
 
+/// This implementation's version. The `v2` feature builds the same file system as a newer
+/// version (`logfs_v2.ko`), to try live upgrades with: it also reports how many upgrades the
+/// mount went through (`trusted.logfs.stats`).
+pub const VERSION: &str = if cfg!(feature = "v2") {
+    concat!(env!("CARGO_PKG_VERSION"), "+v2")
+} else if cfg!(feature = "bad-state") {
+    concat!(env!("CARGO_PKG_VERSION"), "+bad-state")
+} else if cfg!(feature = "bad-format") {
+    concat!(env!("CARGO_PKG_VERSION"), "+bad-format")
+} else {
+    env!("CARGO_PKG_VERSION")
+};
+
 /// Most hard links to one inode.
 pub const LINK_MAX: u32 = 65_000;
 /// Changes are committed by a background checkpoint about this long after they were made, as
@@ -123,6 +136,8 @@ pub struct Volume<D> {
     /// When the last checkpoint was committed (seconds).
     pub(crate) last_checkpoint: i64,
     pub(crate) stats: Stats,
+    /// Live upgrades this mount went through.
+    pub(crate) upgrades: u32,
 }
 
 /// Counters for tests and benchmarks.
@@ -161,8 +176,8 @@ fn check_name(name: &[u8]) -> Result<()> {
 }
 
 impl<D: BlockDevice> Volume<D> {
-    /// Bring a volume up from its last checkpoint.
-    pub fn load(dev: D, opts: &MountOptions) -> Result<Volume<D>> {
+    /// The volume as its last checkpoint left it, and that checkpoint's orphan list.
+    pub(crate) fn load_checkpoint(dev: D, opts: &MountOptions) -> Result<(Volume<D>, Vec<u32>)> {
         let options = Options::parse(&opts.fs_options).map_err(|msg| {
             bento_runtime::error!("logfs: {msg}");
             Error::Errno(Errno::EINVAL)
@@ -229,11 +244,19 @@ impl<D: BlockDevice> Volume<D> {
             failed: false,
             last_checkpoint: now().sec,
             stats: Stats::default(),
+            upgrades: 0,
         };
         let root = vol.inode(bfs::ROOT_INO as u32)?;
         if FileType::from_mode(root.inode().mode.get()) != Some(FileType::Directory) {
             return Err(Error::corrupt("root inode (not a directory)", 0));
         }
+        Ok((vol, orphans))
+    }
+
+    /// Bring a volume up from its last checkpoint, replaying what fsync made durable since and
+    /// freeing orphans.
+    pub fn load(dev: D, opts: &MountOptions) -> Result<Volume<D>> {
+        let (mut vol, orphans) = Self::load_checkpoint(dev, opts)?;
         vol.roll_forward()?;
         vol.recover_orphans(&orphans)?;
         // Even with nothing to replay: fsync records of this mount then carry a new `cp_ver`, so
@@ -1103,7 +1126,7 @@ impl<D: BlockDevice> LogFs<D> {
     /// Mount, with a descriptive error on failure.
     pub fn open(dev: D, opts: &MountOptions) -> Result<LogFs<D>> {
         Ok(LogFs {
-            vol: Mutex::new(Volume::load(dev, opts)?),
+            vol: Mutex::try_new(Volume::load(dev, opts)?)?,
         })
     }
 
@@ -1140,12 +1163,26 @@ fn report(e: Error) -> Errno {
 
 impl<D: BlockDevice> Mount<D> for LogFs<D> {
     const NAME: &'static str = "logfs";
-    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const VERSION: &'static str = VERSION;
 
     fn mount(dev: D, options: &MountOptions) -> bfs_result::Result<Self> {
         LogFs::open(dev, options).map_err(|e| {
             bento_runtime::error!("logfs: cannot mount: {e}");
             e.errno()
+        })
+    }
+
+    fn resume(dev: D, options: &MountOptions, state: &[u8]) -> bfs_result::Result<Self> {
+        let vol = Volume::resume(dev, options, state).map_err(|e| {
+            bento_runtime::error!("logfs: cannot resume the mount: {e}");
+            e.errno()
+        })?;
+        bento_runtime::info!(
+            "logfs {VERSION}: resumed a mount (upgrade {})",
+            vol.upgrades
+        );
+        Ok(LogFs {
+            vol: Mutex::try_new(vol)?,
         })
     }
 }
@@ -1157,6 +1194,10 @@ impl<D: BlockDevice> FileSystem for LogFs<D> {
 
     fn sync_fs(&self) -> bfs_result::Result<()> {
         self.run(|v| v.sync())
+    }
+
+    fn export_state(&self) -> bfs_result::Result<Vec<u8>> {
+        self.run(|v| v.export_state())
     }
 
     fn background(&self) -> bfs_result::Result<()> {

@@ -33,6 +33,7 @@ pub mod recovery;
 pub mod segment;
 pub mod summary;
 pub mod superblock;
+pub mod upgrade;
 pub mod xattr;
 
 pub use error::{Error, Result};

@@ -10,7 +10,9 @@ use crate::error::{Error, Result};
 use crate::layout::{BLOCK_SIZE, BLOCK_SIZE_LOG2, Layout, SEG_BLOCKS_LOG2};
 
 pub const SIGNATURE: [u8; 8] = *b"BENTOLFS";
-pub const FORMAT_MAJOR: u16 = 1;
+/// (The `bad-format` feature claims another major version: a build that must refuse volumes and
+/// upgrade states of this one.)
+pub const FORMAT_MAJOR: u16 = if cfg!(feature = "bad-format") { 2 } else { 1 };
 pub const FORMAT_MINOR: u16 = 0;
 
 /// Feature bits this version understands (none are defined in format 1.0).

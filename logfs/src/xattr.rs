@@ -14,6 +14,9 @@ use crate::node::{KIND_XATTR, NODE_BODY_SIZE, XATTR_NODE_OFFSET};
 /// Bytes of entries an xattr node holds.
 pub const XATTR_SPACE: usize = NODE_BODY_SIZE - 2;
 
+/// A read-only attribute of the root directory reporting the mount's counters.
+pub const STATS_XATTR: &[u8] = b"trusted.logfs.stats";
+
 const PREFIXES: [(u8, &[u8]); 3] = [(1, b"user."), (2, b"trusted."), (3, b"security.")];
 
 /// Split a full name into its namespace index and the stored suffix.
@@ -67,6 +70,24 @@ fn encoded_len(e: &XEntry<'_>) -> usize {
 }
 
 impl<D: BlockDevice> Volume<D> {
+    /// The counters `trusted.logfs.stats` shows, one `name value` per line.
+    fn stats_text(&self) -> Vec<u8> {
+        let s = &self.stats;
+        let mut t = alloc::format!(
+            "version {}\ncheckpoints {}\nfsyncs {}\nrecovered_nodes {}\ngc_segments {}\ngc_moved_blocks {}\n",
+            crate::fs::VERSION,
+            s.checkpoints,
+            s.fsyncs,
+            s.recovered_nodes,
+            s.gc_segments,
+            s.gc_moved_blocks
+        );
+        if cfg!(feature = "v2") {
+            t.push_str(&alloc::format!("upgrades {}\n", self.upgrades));
+        }
+        t.into_bytes()
+    }
+
     fn xattr_nid(&mut self, ino: u32) -> Result<u32> {
         Ok(self.inode(ino)?.inode().xattr_nid.get())
     }
@@ -87,6 +108,9 @@ impl<D: BlockDevice> Volume<D> {
     }
 
     pub fn getxattr(&mut self, ino: u32, name: &[u8]) -> Result<Vec<u8>> {
+        if ino == crate::mkfs::ROOT_INO && name == STATS_XATTR {
+            return Ok(self.stats_text());
+        }
         let (index, suffix) = split_name(name)?;
         let nid = self.xattr_nid(ino)?;
         if nid == 0 {
@@ -119,6 +143,9 @@ impl<D: BlockDevice> Volume<D> {
     }
 
     pub fn setxattr(&mut self, ino: u32, name: &[u8], value: &[u8], flags: i32) -> Result<()> {
+        if name == STATS_XATTR {
+            return Err(Errno::EPERM.into());
+        }
         self.check_writable()?;
         let (index, suffix) = split_name(name)?;
         if value.len() > XATTR_SPACE {
@@ -128,6 +155,9 @@ impl<D: BlockDevice> Volume<D> {
     }
 
     pub fn removexattr(&mut self, ino: u32, name: &[u8]) -> Result<()> {
+        if name == STATS_XATTR {
+            return Err(Errno::EPERM.into());
+        }
         self.check_writable()?;
         let (index, suffix) = split_name(name)?;
         self.write_xattr(ino, index, suffix, None, 0)

@@ -159,6 +159,7 @@ pub struct BentoOps {
     pub fallocate: Option<unsafe extern "C" fn(Fs, Req, u64, u64, u64, u64, u32) -> c_int>,
     pub background: Option<unsafe extern "C" fn(Fs) -> c_int>,
     pub reserve: Option<unsafe extern "C" fn(Fs, u64, u64, u64) -> c_int>,
+    pub drop: Option<unsafe extern "C" fn(Fs)>,
 }
 
 pub const BENTO_IO_PREFLUSH: u32 = 1 << 0;

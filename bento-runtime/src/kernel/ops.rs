@@ -59,6 +59,7 @@ pub const fn table<F: Mount<KernelBlockDevice> + 'static>() -> BentoOps {
         fallocate: Some(fallocate::<F>),
         background: Some(background::<F>),
         reserve: Some(reserve::<F>),
+        drop: Some(drop_instance::<F>),
     }
 }
 
@@ -256,6 +257,12 @@ unsafe extern "C" fn reserve<F: FileSystem>(
 ) -> c_int {
     // SAFETY: live instance.
     status(unsafe { fs_ref::<F>(fs) }.reserve(ino, off, len))
+}
+
+unsafe extern "C" fn drop_instance<F: FileSystem>(fs: *mut BentoFs) {
+    // SAFETY: bentofs drops an instance once, after every call into it returned and its state
+    // moved to another instance; the Box is reclaimed without any I/O.
+    drop(unsafe { ::alloc::boxed::Box::from_raw(fs as *mut F) });
 }
 
 unsafe extern "C" fn sync_fs<F: FileSystem>(fs: *mut BentoFs) -> c_int {

@@ -37,6 +37,11 @@ mod portable {
             }
         }
 
+        /// As `new`; cannot fail here (the kernel's version allocates).
+        pub fn try_new(value: T) -> Result<Self, crate::Errno> {
+            Ok(Self::new(value))
+        }
+
         pub fn into_inner(self) -> T {
             #[cfg(feature = "std")]
             {
@@ -90,6 +95,10 @@ mod portable {
             RwLock {
                 inner: imp::RwLock::new(value),
             }
+        }
+
+        pub fn try_new(value: T) -> Result<Self, crate::Errno> {
+            Ok(Self::new(value))
         }
     }
 

@@ -229,6 +229,16 @@ struct bento_ops {
 	 * reserved or allocated costs nothing.
 	 */
 	int (*reserve)(struct bento_fs *fs, u64 ino, u64 off, u64 len);
+	/*
+	 * Free an instance without any I/O: the old version's instance once its state
+	 * (export_state) lives on in a new version's instance (import_state), or a new instance
+	 * that will not be used after all. See docs/upgrade.md: registering a name that is
+	 * already registered by another module upgrades every mount of it, all or nothing:
+	 * quiesce each (its upgrade semaphore for writing), export, import into the new table;
+	 * then either drop every old instance and swap, or (a refusal) drop every new one and let
+	 * the old ones continue. import_state must not write to the device.
+	 */
+	void (*drop)(struct bento_fs *fs);
 };
 
 /* A file-system type a module registers. */

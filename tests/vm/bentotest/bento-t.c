@@ -45,6 +45,13 @@
  *                                       "write=<errno|ok> fsync=<errno|ok> close=<errno|ok>
  *                                       bytes=N"
  *   now                                 CLOCK_MONOTONIC in seconds (for timings)
+ *   churn DIR STOPFILE OUT              a checked workload until STOPFILE exists: write,
+ *                                       fsync, rename over slots, read back and compare,
+ *                                       readdir, unlink, mkdir/xattr/rmdir; OUT gets the
+ *                                       counts and the calls slower than 1 ms (live upgrade)
+ *   insmod PATH                         finit_module: "start_ns end_ns", errno= on failure
+ *   oploop statfs|getxattr|create PATH SECS   one cheap call into the file system, repeated
+ *                                       for SECS s: "ops N secs S"
  *   ioerr read|write|stat PATH          read all / write 64 KiB + fsync (file created if
  *                                       missing) / stat: errno= (exit 1 and "no error" if none)
  */
@@ -720,6 +727,239 @@ static int cmd_ioerr(const char *what, const char *path)
 	return expect_err(fsync(fd)) ? 1 : 0;
 }
 
+/* ---- churn: a checked workload for live upgrades ------------------------------------------- */
+
+#define CHURN_SLOTS	8
+#define CHURN_MAXSZ	(48 << 10)
+#define CHURN_SLOW_NS	1000000LL	/* calls slower than 1 ms are logged with their times */
+#define CHURN_MAXSLOW	200000
+
+static long long mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+struct churn {
+	const char *dir;
+	unsigned long long calls, fails, checked;
+	long long max_ns;
+	long long *slow;	/* pairs: start, duration */
+	unsigned int nslow;
+	unsigned char *buf, *rbuf;
+};
+
+/* Every call of the workload goes through here: timed; a failure is counted and shown. */
+static long churn_done(struct churn *c, long long t0, long ret, const char *what, const char *path)
+{
+	long long d = mono_ns() - t0;
+
+	c->calls++;
+	if (d > c->max_ns)
+		c->max_ns = d;
+	if (d >= CHURN_SLOW_NS && c->nslow < CHURN_MAXSLOW) {
+		c->slow[2 * c->nslow] = t0;
+		c->slow[2 * c->nslow + 1] = d;
+		c->nslow++;
+	}
+	if (ret < 0) {
+		c->fails++;
+		fprintf(stderr, "bento-t churn: %s %s: %s\n", what, path, ename(errno));
+	}
+	return ret;
+}
+#define CALL(c, what, path, expr) ({ long long __t0 = mono_ns(); churn_done(c, __t0, (long)(expr), what, path); })
+
+static void churn_fill(unsigned char *b, size_t len, unsigned long seed)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		b[i] = pat(i, seed);
+}
+
+/*
+ * churn DIR STOPFILE OUT: until STOPFILE exists, in DIR (its own): write a new file (sometimes
+ * fsync it), rename it over one of 8 slots, read a slot back and compare with what was last
+ * renamed there, list the directory, sometimes unlink a slot or make and remove a directory.
+ * (CHURN_FSYNC=N: fsync every Nth new file, default 4, 0 never.)
+ * Every call is checked and timed; OUT gets "calls N fails N checked N max_us N" and then the
+ * calls slower than 1 ms ("start_ns duration_ns"). Exit 1 on any failed call or wrong data.
+ */
+static int cmd_churn(const char *dir, const char *stop, const char *out)
+{
+	struct churn c = { .dir = dir };
+	unsigned long seeds[CHURN_SLOTS] = { 0 };
+	size_t sizes[CHURN_SLOTS] = { 0 };
+	char tmp[4096], slot[4096], sub[4096];
+	unsigned long gen = 0, rnd = (unsigned long)getpid() * 2654435761UL;
+	const char *fs_env = getenv("CHURN_FSYNC");
+	unsigned long fsync_every = fs_env ? strtoul(fs_env, NULL, 0) : 4;
+	unsigned int i;
+	FILE *f;
+
+	c.slow = malloc(sizeof(long long) * 2 * CHURN_MAXSLOW);
+	c.buf = malloc(CHURN_MAXSZ);
+	c.rbuf = malloc(CHURN_MAXSZ + 1);
+	if (!c.slow || !c.buf || !c.rbuf)
+		die("malloc");
+	if (mkdir(dir, 0755) && errno != EEXIST)
+		die("mkdir");
+	snprintf(tmp, sizeof(tmp), "%s/new", dir);
+	snprintf(sub, sizeof(sub), "%s/sub", dir);
+	while (access(stop, F_OK)) {
+		unsigned int k = gen % CHURN_SLOTS, r;
+		size_t size;
+		int fd;
+
+		rnd = rnd * 6364136223846793005UL + 1442695040888963407UL;
+		gen++;
+		size = 1 + (rnd >> 20) % CHURN_MAXSZ;
+		churn_fill(c.buf, size, rnd);
+		/* write a new file, rename it over slot k */
+		fd = CALL(&c, "create", tmp, open(tmp, O_CREAT | O_TRUNC | O_WRONLY, 0644));
+		if (fd >= 0) {
+			long w = CALL(&c, "write", tmp, write(fd, c.buf, size));
+
+			if (w >= 0 && (size_t)w != size) {
+				c.fails++;
+				fprintf(stderr, "bento-t churn: short write %ld of %zu\n", w, size);
+			}
+			if (fsync_every && gen % fsync_every == 0)
+				CALL(&c, "fsync", tmp, fsync(fd));
+			CALL(&c, "close", tmp, close(fd));
+			snprintf(slot, sizeof(slot), "%s/f%u", dir, k);
+			if (CALL(&c, "rename", slot, rename(tmp, slot)) == 0) {
+				seeds[k] = rnd;
+				sizes[k] = size;
+			}
+		}
+		/* read a slot back */
+		r = (rnd >> 40) % CHURN_SLOTS;
+		snprintf(slot, sizeof(slot), "%s/f%u", dir, r);
+		fd = CALL(&c, "open", slot, sizes[r] ? open(slot, O_RDONLY) : 0);
+		if (sizes[r] && fd >= 0) {
+			long got = 0, n;
+
+			do {
+				n = CALL(&c, "read", slot, read(fd, c.rbuf + got, CHURN_MAXSZ + 1 - got));
+				if (n > 0)
+					got += n;
+			} while (n > 0);
+			CALL(&c, "close", slot, close(fd));
+			churn_fill(c.buf, sizes[r], seeds[r]);
+			if ((size_t)got != sizes[r] || memcmp(c.buf, c.rbuf, sizes[r])) {
+				c.fails++;
+				fprintf(stderr, "bento-t churn: %s: %ld bytes, want %zu, or other data\n",
+					slot, got, sizes[r]);
+			} else {
+				c.checked++;
+			}
+		}
+		/* list the directory every 8th round: every slot we wrote is there */
+		if (gen % 8 == 0) {
+			DIR *d;
+			struct dirent *e;
+			unsigned int seen = 0, want = 0;
+
+			for (i = 0; i < CHURN_SLOTS; i++)
+				want += sizes[i] != 0;
+			d = (DIR *)CALL(&c, "opendir", dir, (long)(opendir(dir) ?: (void *)-1L));
+			if (d != (void *)-1L) {
+				while ((e = readdir(d)))
+					seen += e->d_name[0] == 'f';
+				closedir(d);
+				if (seen != want) {
+					c.fails++;
+					fprintf(stderr, "bento-t churn: %s lists %u slots, want %u\n", dir,
+						seen, want);
+				}
+			}
+		}
+		/* now and then: unlink a slot, make and remove a directory with an xattr */
+		if (gen % 16 == 5 && sizes[(k + 3) % CHURN_SLOTS]) {
+			snprintf(slot, sizeof(slot), "%s/f%u", dir, (k + 3) % CHURN_SLOTS);
+			if (CALL(&c, "unlink", slot, unlink(slot)) == 0)
+				sizes[(k + 3) % CHURN_SLOTS] = 0;
+		}
+		if (gen % 16 == 9) {
+			CALL(&c, "mkdir", sub, mkdir(sub, 0700));
+			CALL(&c, "setxattr", sub, setxattr(sub, "user.k", "v", 1, 0));
+			CALL(&c, "rmdir", sub, rmdir(sub));
+		}
+	}
+	f = fopen(out, "w");
+	if (!f)
+		die("fopen");
+	fprintf(f, "calls %llu fails %llu checked %llu max_us %lld\n", c.calls, c.fails, c.checked,
+		c.max_ns / 1000);
+	for (i = 0; i < c.nslow; i++)
+		fprintf(f, "%lld %lld\n", c.slow[2 * i], c.slow[2 * i + 1]);
+	fclose(f);
+	return c.fails ? 1 : 0;
+}
+
+/* insmod PATH: finit_module; prints "start_ns end_ns" (CLOCK_MONOTONIC), or errno= on failure */
+static int cmd_insmod(const char *path)
+{
+	long long t0, t1;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	long ret;
+
+	if (fd < 0)
+		die("open");
+	t0 = mono_ns();
+	ret = syscall(SYS_finit_module, fd, "", 0);
+	t1 = mono_ns();
+	close(fd);
+	if (ret < 0) {
+		printf("errno=%s\n", ename(errno));
+		return 1;
+	}
+	printf("%lld %lld\n", t0, t1);
+	return 0;
+}
+
+/*
+ * oploop statfs|getxattr|create PATH SECS: repeat one cheap call into the file system for SECS
+ * seconds and print "ops N secs S": statfs(PATH); getxattr(PATH, "user.k") (set first);
+ * create: open(PATH/oploop, O_CREAT) + close + unlink. Exit 1 on any failure.
+ */
+static int cmd_oploop(const char *what, const char *path, double secs)
+{
+	long long end = mono_ns() + (long long)(secs * 1e9), t0 = mono_ns(), ops = 0;
+	char name[4096], val[16];
+	struct statfs st;
+
+	snprintf(name, sizeof(name), "%s/oploop", path);
+	if (!strcmp(what, "getxattr") && setxattr(path, "user.k", "v", 1, 0))
+		die("setxattr");
+	while (ops % 64 || mono_ns() < end) {
+		if (!strcmp(what, "statfs")) {
+			if (statfs(path, &st))
+				die("statfs");
+		} else if (!strcmp(what, "getxattr")) {
+			if (getxattr(path, "user.k", val, sizeof(val)) != 1)
+				die("getxattr");
+		} else if (!strcmp(what, "create")) {
+			int fd = open(name, O_CREAT | O_WRONLY, 0644);
+
+			if (fd < 0)
+				die("create");
+			close(fd);
+			if (unlink(name))
+				die("unlink");
+		} else {
+			fail("oploop: unknown call %s", what);
+		}
+		ops++;
+	}
+	printf("ops %lld secs %.3f\n", ops, (mono_ns() - t0) / 1e9);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *c = argc > 1 ? argv[1] : "";
@@ -840,6 +1080,12 @@ int main(int argc, char **argv)
 		printf("%lld.%06ld\n", (long long)ts.tv_sec, ts.tv_nsec / 1000);
 		return 0;
 	}
+	if (!strcmp(c, "churn") && n == 3)
+		return cmd_churn(a[0], a[1], a[2]);
+	if (!strcmp(c, "oploop") && n == 3)
+		return cmd_oploop(a[0], a[1], atof(a[2]));
+	if (!strcmp(c, "insmod") && n == 1)
+		return cmd_insmod(a[0]);
 	if (!strcmp(c, "fill") && n == 2)
 		return cmd_fill(a[0], num(a[1]) << 20);
 	if (!strcmp(c, "ioerr") && n == 2)

@@ -462,6 +462,123 @@ if want e; then
     part_end
 fi
 
+# ---- u: live upgrade ------------------------------------------------------------------------
+# Two logfs mounts under a checked workload (bento-t churn: 3 processes per mount writing,
+# fsyncing, renaming, reading back and comparing, listing, unlinking, mkdir/xattr/rmdir);
+# meanwhile UPG_ROUNDS upgrades alternate logfs.ko (0.1.0) and logfs_v2.ko (0.1.0+v2), the
+# replaced module unloaded after each; then bad upgrades (a state version it does not read, another
+# format major) are refused with a log line while the workload goes on. Then: no failed call,
+# the data written before is intact, a remount sees the same tree, fsck is clean.
+# upg_versions: "VERSION/MODULE" that /proc/fs/bento/mounts shows for the two mounts
+upg_versions() { for d in $U1 $U2; do awk -v d="${d#/dev/}" '$1 == d { print $3 "/" $4 }' /proc/fs/bento/mounts; done | sort -u | tr '\n' ' ' | sed 's/ $//'; }
+if want u; then
+    part_begin u "live upgrade: $UPG_ROUNDS upgrades v1 <-> v2 of two mounts under a checked workload; refused bad upgrades"
+    U1=$DISK_UPG1 U2=$DISK_UPG2
+    mkdir -p /mnt/u1 /mnt/u2
+    t "mkfs.logfs $U1, $U2" sh -c "mkfs.logfs -q $U1 && mkfs.logfs -q $U2"
+    t "mount both" sh -c "mount -t bento -o fs=logfs $U1 /mnt/u1 && mount -t bento -o fs=logfs $U2 /mnt/u2"
+    for m in u1 u2; do
+        mkdir -p /mnt/$m/base/d
+        bento-t pwrite /mnt/$m/base/big 0 8M 31 >/dev/null
+        echo hello >/mnt/$m/base/d/h; ln /mnt/$m/base/d/h /mnt/$m/base/d/h2; ln -s d/h /mnt/$m/base/sym
+        bento-t setx /mnt/$m/base/d user.k v1 >/dev/null
+    done
+    sync
+    manifest /mnt/u1/base /tmp/u1-base.manifest
+    manifest /mnt/u2/base /tmp/u2-base.manifest
+    teq "/proc/fs/bento/mounts: both mounts on logfs 0.1.0" "0.1.0/logfs" upg_versions
+    rm -f /tmp/upg-stop /tmp/upg-windows /tmp/churn-*
+    pids=""
+    for m in u1 u2; do for w in 1 2 3; do
+        bento-t churn /mnt/$m/w$w /tmp/upg-stop /tmp/churn-$m-$w.out 2>/tmp/churn-$m-$w.err &
+        pids="$pids $!"
+    done; done
+    sleep 3
+    okn=0 badv=0 badrm=0 i=1
+    t0=$(up)
+    while [ $i -le "$UPG_ROUNDS" ]; do
+        if [ $((i % 2)) -eq 1 ]; then new=logfs_v2 old=logfs ver=0.1.0+v2
+        else new=logfs old=logfs_v2 ver=0.1.0; fi
+        if w=$(bento-t insmod /lib/bento/$new.ko); then
+            okn=$((okn + 1)); echo "$i $w" >>/tmp/upg-windows
+        else
+            nok "upgrade $i to $new: $w"; dmesg | tail -n 5 | sed 's/^/#   /'
+        fi
+        v=$(upg_versions)
+        [ "$v" = "$ver/$new" ] || { badv=$((badv + 1)); note "after upgrade $i: mounts on '$v', want '$ver/$new'"; }
+        if [ $i -eq $((UPG_ROUNDS - 1)) ] && [ $new = logfs_v2 ]; then
+            teq "v2 reports the upgrades of the mount (trusted.logfs.stats)" "upgrades $i" sh -c "bento-t getx /mnt/u1 trusted.logfs.stats | grep upgrades"
+        fi
+        r=$(bento-t rmmod $old) || { badrm=$((badrm + 1)); note "rmmod $old after upgrade $i: $r"; }
+        sleep 1
+        i=$((i + 1))
+    done
+    [ "$okn" -eq "$UPG_ROUNDS" ] && ok "$UPG_ROUNDS upgrades of both mounts, each insmod succeeded$(took "$t0")" || nok "only $okn of $UPG_ROUNDS upgrades succeeded"
+    [ $badv -eq 0 ] && ok "after each, /proc/fs/bento/mounts shows both mounts on the new version" || nok "$badv times a mount was not on the new version"
+    [ $badrm -eq 0 ] && ok "after each, the replaced module unloads (rmmod)" || nok "$badrm times the replaced module could not be unloaded"
+    teq "/proc/fs/bento/filesystems: logfs 0.1.0, 2 mounts" "logfs 0.1.0 2" cat /proc/fs/bento/filesystems
+    dmesg | grep 'bento: upgraded logfs' | sed -n '1p;$p' | sed 's/^/# klog: /'
+
+    # bad upgrades, while the workload goes on
+    kclear
+    teq "insmod logfs_badstate.ko (state version 0xbad only): refused" "errno=EINVAL" bento-t insmod /lib/bento/logfs_badstate.ko
+    klog "... log line: the state version" "logfs: upgrade state refused: state version 1 (from 0.1.0) is older than this version (0.1.0+bad-state) reads (2989)"
+    klog "... log line: nothing changed" "every mount stays on 0.1.0"
+    kshow 4
+    teq "... both mounts still on 0.1.0" "0.1.0/logfs" upg_versions
+    kclear
+    teq "insmod logfs_badformat.ko (format major 2): refused" "errno=EINVAL" bento-t insmod /lib/bento/logfs_badformat.ko
+    klog "... log line: the format" "logfs: upgrade state refused: the volume's format major version is not ours"
+    klog "... log line: nothing changed" "every mount stays on 0.1.0"
+    kshow 4
+    teq "... both mounts still on 0.1.0" "0.1.0/logfs" upg_versions
+    teq "... no bad module left loaded" "" sh -c 'grep -E "^logfs_bad" /proc/modules'
+    sleep 2
+
+    touch /tmp/upg-stop
+    wfail=0
+    for p in $pids; do wait $p || wfail=$((wfail + 1)); done
+    cat /tmp/churn-*.err | head -20 | sed 's/^/#   /'
+    tot=$(cat /tmp/churn-*.out | awk '/^calls/ { c += $2; f += $4; k += $6; if ($8 > m) m = $8 } END { printf "%d calls, %d failed, %d reads checked, longest call %.1f ms", c, f, k, m / 1000 }')
+    [ $wfail -eq 0 ] && ok "workload (6 processes on two mounts): no failed call, every read as written: $tot" || nok "workload: $wfail processes failed: $tot"
+    # The longest call that overlapped each upgrade (insmod start..end).
+    cat /tmp/churn-*.out | grep -v '^calls' >/tmp/upg-slow
+    awk 'NR == FNR { s[NR] = $2; e[NR] = $3; n = NR; next }
+         { for (i = 1; i <= n; i++) if ($1 < e[i] && $1 + $2 > s[i] && $2 > w[i]) w[i] = $2 }
+         END { for (i = 1; i <= n; i++) printf "%.1f\n", w[i] / 1e6 }' /tmp/upg-windows /tmp/upg-slow | sort -n >/tmp/upg-stalls
+    note "longest call overlapping each upgrade, ms (sorted): $(tr '\n' ' ' </tmp/upg-stalls)"
+    cp /tmp/upg-windows /tmp/upg-stalls /out/ 2>/dev/null
+    dmesg | grep 'bento: upgraded' >/out/upg-klog.txt 2>/dev/null
+
+    manifest /mnt/u1/base /tmp/u1-base.after
+    manifest /mnt/u2/base /tmp/u2-base.after
+    cmpf "the data written before the upgrades is intact (mount 1)" /tmp/u1-base.manifest /tmp/u1-base.after
+    cmpf "the data written before the upgrades is intact (mount 2)" /tmp/u2-base.manifest /tmp/u2-base.after
+    manifest /mnt/u1 /tmp/u1-all.manifest
+    manifest /mnt/u2 /tmp/u2-all.manifest
+    t "umount both" sh -c "umount /mnt/u1 && umount /mnt/u2"
+    fsck_clean "fsck.logfs -n $U1: clean" "$U1"
+    fsck_clean "fsck.logfs -n $U2: clean" "$U2"
+    t "mount both again" sh -c "mount -t bento -o fs=logfs $U1 /mnt/u1 && mount -t bento -o fs=logfs $U2 /mnt/u2"
+    manifest /mnt/u1 /tmp/u1-all.after
+    manifest /mnt/u2 /tmp/u2-all.after
+    cmpf "after a remount, mount 1 holds what the workload left" /tmp/u1-all.manifest /tmp/u1-all.after
+    cmpf "after a remount, mount 2 holds what the workload left" /tmp/u2-all.manifest /tmp/u2-all.after
+    t "umount both" sh -c "umount /mnt/u1 && umount /mnt/u2"
+    teq "logfs 0.1.0 is registered, no mounts" "logfs 0.1.0 0" cat /proc/fs/bento/filesystems
+    # without mounts: the registration alone moves; new mounts get the new version
+    t "insmod logfs_v2.ko without mounts" insmod /lib/bento/logfs_v2.ko
+    teq "... registered as 0.1.0+v2" "logfs 0.1.0+v2 0" cat /proc/fs/bento/filesystems
+    t "... rmmod logfs (replaced)" rmmod logfs
+    t "... a new mount" mount -t bento -o fs=logfs $U1 /mnt/u1
+    teq "... runs 0.1.0+v2 (/proc/fs/bento/mounts)" "${U1#/dev/} logfs 0.1.0+v2 logfs_v2" cat /proc/fs/bento/mounts
+    teq "... logfs_v2 is in use (delete_module O_NONBLOCK: EAGAIN)" "errno=EAGAIN" bento-t rmmod logfs_v2
+    t "... umount" umount /mnt/u1
+    t "... back to logfs.ko, logfs_v2 unloaded" sh -c "insmod /lib/bento/logfs.ko && rmmod logfs_v2"
+    teq "... registered as 0.1.0" "logfs 0.1.0 0" cat /proc/fs/bento/filesystems
+    part_end
+fi
+
 # ---- g: unload ------------------------------------------------------------------------------
 part_begin g "unload the modules, kernel log"
 teq "no bento mounts left" "" sh -c 'grep " bento " /proc/mounts'

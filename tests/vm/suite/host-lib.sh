@@ -10,11 +10,11 @@ ks_since() { awk -v a="$1" -v b="$(ks_now)" 'BEGIN { printf "%.1f", b - a }'; }
 # ks_warnings LOG: the warning lines of a build log (gcc, rustc, modpost, objtool)
 ks_warnings() { grep -E '(^|[^A-Za-z_])(warning|WARNING)(:|\[| )' "$1" || true; }
 
-# ks_make LOGDIR: `make -C $repo`; 1 if it printed warnings (dies if it failed).
+# ks_make LOGDIR [TARGET]: `make -C $repo [TARGET]`; 1 if it printed warnings (dies if it failed).
 ks_make() {
     local log=$1/make.log
-    ks_say "make -C $repo"
-    if ! make -C "$repo" >"$log" 2>&1; then
+    ks_say "make -C $repo ${2:-}"
+    if ! make -C "$repo" ${2:+"$2"} >"$log" 2>&1; then
         cat "$log" >&2
         ks_die "make failed (log $log)"
     fi
@@ -39,9 +39,12 @@ ks_tools() {
 # a snapshot of their sources (the Rust object as `make` left it), so the three always agree
 # and the VM gets a consistent set even while the tree changes; also a warning is seen even
 # when `make` had nothing to rebuild. Installs them, memfs-guest.sh and the static helpers
-# bento-t and fsync-t into WORK/overlay (/usr/lib/bento, /usr/bin). 1 on warnings; dies on errors.
+# bento-t and fsync-t into WORK/overlay (/usr/lib/bento, /usr/bin). With KS_UPGRADE=1 also
+# logfs_v2.ko, logfs_badstate.ko and logfs_badformat.ko (`make upgrade-modules` must have run).
+# 1 on warnings; dies on errors.
 ks_snapshot() {
     local logdir=$2 krel kdir b=$1/build ov=$1/overlay version log=$2/build-snapshot.log
+    local upg=() v
     krel=$(vm_krel)
     kdir=$(vm_kernel_headers "$krel")
     version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$repo/Cargo.toml" | head -n1)
@@ -52,10 +55,19 @@ ks_snapshot() {
         "$repo/bentofs-c/" "$b/bentofs-c/"
     cp "$repo/logfs/kmod/Kbuild" "$repo/logfs/kmod/logfs_main.c" \
         "$repo/logfs/kmod/logfs_rust.o_shipped" "$b/logfs/kmod/"
+    if [[ ${KS_UPGRADE:-} == 1 ]]; then
+        upg=(LOGFS_UPGRADE_MODULES=m)
+        for v in v2 badstate badformat; do
+            [[ -f $repo/logfs/kmod/logfs_rust_$v.o_shipped ]] ||
+                ks_die "no logfs/kmod/logfs_rust_$v.o_shipped (run make upgrade-modules)"
+            cp "$repo/logfs/kmod/logfs_main_$v.c" "$repo/logfs/kmod/logfs_rust_$v.o_shipped" \
+                "$b/logfs/kmod/"
+        done
+    fi
     cp "$here/bentotest/Kbuild" "$here/bentotest/bento_memfs.c" "$b/tests/vm/bentotest/"
     { cat "$repo/Kbuild"; echo "obj-m += tests/vm/bentotest/"; } >"$b/Kbuild"
     if ! make -C "$kdir" M="$b" LOGFS_VERSION="$version" CONFIG_DEBUG_INFO_BTF_MODULES= \
-        modules >"$log" 2>&1; then
+        "${upg[@]}" modules >"$log" 2>&1; then
         cat "$log" >&2
         ks_die "module build (snapshot) failed (log $log)"
     fi
@@ -65,6 +77,9 @@ ks_snapshot() {
         2>"$logdir/bento-t.log" || { cat "$logdir/bento-t.log" >&2; ks_die "bento-t build failed"; }
     install -m 644 "$b/bentofs-c/bentofs.ko" "$b/logfs/kmod/logfs.ko" \
         "$b/tests/vm/bentotest/bento_memfs.ko" "$ov/usr/lib/bento/"
+    if [[ ${KS_UPGRADE:-} == 1 ]]; then
+        install -m 644 "$b"/logfs/kmod/logfs_{v2,badstate,badformat}.ko "$ov/usr/lib/bento/"
+    fi
     install -m 644 "$here/bentotest/guest.sh" "$ov/usr/lib/bento/memfs-guest.sh"
     modinfo -F vermagic "$ov/usr/lib/bento/logfs.ko" | grep -q "^$krel " ||
         ks_die "logfs.ko was not built for $krel"

@@ -1,0 +1,194 @@
+//! The state a mounted file system hands to its next version during a live upgrade.
+//!
+//! The two versions may be different modules built by different compilers, so the state is a
+//! byte string, never a Rust value: an envelope (magic, envelope version, the file system's
+//! name and version, its own payload version, a CRC32) around a payload of tagged fields. A
+//! field's tag says whether a reader that does not know it may skip it (`OPTIONAL`) or must
+//! refuse the state; so a newer version can add fields an older one ignores, and a downgrade
+//! works whenever the newer state carries nothing the older code must understand.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::errno::{Errno, Result};
+
+const MAGIC: [u8; 8] = *b"BENTOST1";
+const ENVELOPE_VERSION: u16 = 1;
+/// Set in a tag: readers that do not know the field may skip it.
+pub const OPTIONAL: u16 = 0x8000;
+
+/// What the envelope says about the state it carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateInfo {
+    pub fs_name: String,
+    pub fs_version: String,
+    pub payload_version: u32,
+}
+
+/// Wrap `payload` for `fs_name` (version `fs_version`, payload format `payload_version`).
+pub fn seal(fs_name: &str, fs_version: &str, payload_version: u32, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len() + 64);
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&ENVELOPE_VERSION.to_le_bytes());
+    out.push(fs_name.len().min(255) as u8);
+    out.push(fs_version.len().min(255) as u8);
+    out.extend_from_slice(&payload_version.to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    out.extend_from_slice(&fs_name.as_bytes()[..fs_name.len().min(255)]);
+    out.extend_from_slice(&fs_version.as_bytes()[..fs_version.len().min(255)]);
+    out.extend_from_slice(payload);
+    let crc = crc32(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// Check a state meant for `fs_name` and return what it says and its payload. Refused (with a
+/// log line saying why) if it is damaged, of an unknown envelope version or for another file
+/// system.
+pub fn open<'a>(state: &'a [u8], fs_name: &str) -> Result<(StateInfo, &'a [u8])> {
+    let refuse = |why: &str| {
+        crate::error!("{fs_name}: upgrade state refused: {why}");
+        Errno::EINVAL
+    };
+    if state.len() < 28 || state[..8] != MAGIC {
+        return Err(refuse("not a Bento upgrade state"));
+    }
+    let (body, crc) = state.split_at(state.len() - 4);
+    if crc32(body) != u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]) {
+        return Err(refuse("checksum mismatch"));
+    }
+    let mut r = Reader { buf: &body[8..] };
+    if r.u16()? != ENVELOPE_VERSION {
+        return Err(refuse("unknown envelope version"));
+    }
+    let (name_len, ver_len) = (usize::from(r.u8()?), usize::from(r.u8()?));
+    let payload_version = r.u32()?;
+    let payload_len = usize::try_from(r.u64()?).map_err(|_| Errno::EINVAL)?;
+    let name = String::from_utf8_lossy(r.take(name_len)?).into_owned();
+    let version = String::from_utf8_lossy(r.take(ver_len)?).into_owned();
+    let payload = r.take(payload_len)?;
+    if !r.buf.is_empty() {
+        return Err(refuse("trailing bytes"));
+    }
+    if name != fs_name {
+        return Err(refuse("state of another file system"));
+    }
+    Ok((
+        StateInfo {
+            fs_name: name,
+            fs_version: version,
+            payload_version,
+        },
+        payload,
+    ))
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(data);
+    h.finalize()
+}
+
+/// Builds a payload of tagged fields: `{ tag: u16, len: u32, value }` each.
+#[derive(Default)]
+pub struct Writer {
+    buf: Vec<u8>,
+}
+
+impl Writer {
+    pub fn new() -> Writer {
+        Writer::default()
+    }
+
+    /// Add a field; `value` is written by `f` into a scratch writer.
+    pub fn field(&mut self, tag: u16, f: impl FnOnce(&mut Vec<u8>)) {
+        let mut value = Vec::new();
+        f(&mut value);
+        self.buf.extend_from_slice(&tag.to_le_bytes());
+        self.buf
+            .extend_from_slice(&(value.len() as u32).to_le_bytes());
+        self.buf.extend_from_slice(&value);
+    }
+
+    pub fn finish(self) -> Vec<u8> {
+        self.buf
+    }
+}
+
+/// Reads values in the order they were written; every read is checked.
+pub struct Reader<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(buf: &'a [u8]) -> Reader<'a> {
+        Reader { buf }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    pub fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        if n > self.buf.len() {
+            return Err(Errno::EINVAL);
+        }
+        let (head, rest) = self.buf.split_at(n);
+        self.buf = rest;
+        Ok(head)
+    }
+
+    pub fn u8(&mut self) -> Result<u8> {
+        Ok(self.take(1)?[0])
+    }
+
+    pub fn u16(&mut self) -> Result<u16> {
+        let b = self.take(2)?;
+        Ok(u16::from_le_bytes([b[0], b[1]]))
+    }
+
+    pub fn u32(&mut self) -> Result<u32> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    pub fn u64(&mut self) -> Result<u64> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_le_bytes(a))
+    }
+
+    /// The next field: (tag, value reader), or `None` at the end.
+    pub fn field(&mut self) -> Result<Option<(u16, Reader<'a>)>> {
+        if self.buf.is_empty() {
+            return Ok(None);
+        }
+        let tag = self.u16()?;
+        let len = self.u32()? as usize;
+        Ok(Some((tag, Reader::new(self.take(len)?))))
+    }
+}
+
+/// Little-endian appends for field values.
+pub trait Put {
+    fn put_u8(&mut self, v: u8);
+    fn put_u32(&mut self, v: u32);
+    fn put_u64(&mut self, v: u64);
+}
+
+impl Put for Vec<u8> {
+    fn put_u8(&mut self, v: u8) {
+        self.push(v);
+    }
+    fn put_u32(&mut self, v: u32) {
+        self.extend_from_slice(&v.to_le_bytes());
+    }
+    fn put_u64(&mut self, v: u64) {
+        self.extend_from_slice(&v.to_le_bytes());
+    }
+}
+
+#[cfg(test)]
+#[path = "upgrade_tests.rs"]
+mod tests;
