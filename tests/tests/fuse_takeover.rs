@@ -168,7 +168,7 @@ impl Held {
         {
             shared.mismatch(format!("{what}: block {b} read back wrong"));
         }
-        if n % 16 == 0 {
+        if n.is_multiple_of(16) {
             shared.call(what, || self.file.sync_data());
         }
     }
@@ -185,12 +185,40 @@ impl Held {
     }
 }
 
-/// One worker: returns the files it left (name -> (seed, length)) and its held files.
-fn worker(
-    id: usize,
-    dir: PathBuf,
-    shared: Arc<Shared>,
-) -> (BTreeMap<String, (u64, usize)>, Held, Held) {
+/// Files a worker left: name -> (seed, length).
+type Files = BTreeMap<String, (u64, usize)>;
+
+/// What a worker left: its files, its open file and its open unlinked file.
+struct Left {
+    files: Files,
+    held: Held,
+    orphan: Held,
+}
+
+/// Check a worker's files and its held file (block seeds) under `root`.
+fn verify_left(root: &Path, id: usize, files: &Files, seeds: &[Option<u64>], when: &str) {
+    let dir = root.join(format!("w{id}"));
+    for (name, &(seed, len)) in files {
+        let got = fs::read(dir.join(name)).unwrap();
+        assert!(
+            got == Gen::new(seed).bytes(0, len),
+            "{when}: {name} differs"
+        );
+    }
+    let held = File::open(dir.join("held")).unwrap();
+    for (b, seed) in seeds.iter().enumerate() {
+        if let Some(seed) = seed {
+            let got = read_at(&held, (b * BLOCK) as u64, BLOCK);
+            assert!(
+                got == Gen::new(*seed).bytes(0, BLOCK),
+                "{when}: held block {b}"
+            );
+        }
+    }
+}
+
+/// One worker, until `shared.stop`.
+fn worker(id: usize, dir: PathBuf, shared: Arc<Shared>) -> Left {
     fs::create_dir_all(&dir).unwrap();
     let open = |p: &Path| {
         OpenOptions::new()
@@ -211,7 +239,7 @@ fn worker(
         seeds: vec![None; HELD_BLOCKS as usize],
     };
     fs::remove_file(&orphan_path).unwrap();
-    let mut files: BTreeMap<String, (u64, usize)> = BTreeMap::new();
+    let mut files = Files::new();
     let mut order = std::collections::VecDeque::new();
     let mut n: u64 = 0;
     while !shared.stop.load(Ordering::Relaxed) {
@@ -225,7 +253,7 @@ fn worker(
         let written = shared.call("create+write", || {
             let mut f = File::create(&tmp)?;
             f.write_all(&data)?;
-            if n % 4 == 0 {
+            if n.is_multiple_of(4) {
                 f.sync_all()?;
             }
             Ok(())
@@ -265,7 +293,7 @@ fn worker(
         {
             files.remove(&oldest);
         }
-        if n % 8 == 0
+        if n.is_multiple_of(8)
             && let Some(listed) = shared.call("readdir", || {
                 fs::read_dir(&dir)?
                     .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
@@ -279,11 +307,15 @@ fn worker(
                 shared.mismatch(format!("worker {id}: directory listing differs"));
             }
         }
-        if n % 32 == 0 {
+        if n.is_multiple_of(32) {
             shared.call("statvfs", || statvfs(&dir).map(drop));
         }
     }
-    (files, held, orphan)
+    Left {
+        files,
+        held,
+        orphan,
+    }
 }
 
 #[test]
@@ -360,41 +392,21 @@ fn twenty_handovers_under_load() {
     assert!(failures.is_empty(), "failed calls: {failures:#?}");
 
     // Everything the workload left, through the last daemon, then after a remount.
-    let verify = |root: &Path, results: &[(BTreeMap<String, (u64, usize)>, Held, Held)]| {
-        for (id, (files, held, _)) in results.iter().enumerate() {
-            let dir = root.join(format!("w{id}"));
-            for (name, &(seed, len)) in files {
-                let got = fs::read(dir.join(name)).unwrap();
-                assert!(got == Gen::new(seed).bytes(0, len), "{name} differs");
-            }
-            let reopened = File::open(dir.join("held")).unwrap();
-            for (b, seed) in held.seeds.iter().enumerate() {
-                if let Some(seed) = seed {
-                    let got = read_at(&reopened, (b * BLOCK) as u64, BLOCK);
-                    assert!(got == Gen::new(*seed).bytes(0, BLOCK), "held block {b}");
-                }
-            }
-        }
-    };
-    verify(&root, &results);
-    for (id, (_, held, orphan)) in results.iter().enumerate() {
-        held.verify(&format!("worker {id} held file"));
-        orphan.verify(&format!("worker {id} unlinked file"));
+    for (id, left) in results.iter().enumerate() {
+        verify_left(
+            &root,
+            id,
+            &left.files,
+            &left.held.seeds,
+            "after the handovers",
+        );
+        left.held.verify(&format!("worker {id} held file"));
+        left.orphan.verify(&format!("worker {id} unlinked file"));
     }
-    let results: Vec<_> = results
+    // Close everything (the unlinked files go with their last close).
+    let results: Vec<(Files, Vec<Option<u64>>)> = results
         .into_iter()
-        .map(|(files, held, orphan)| {
-            drop(orphan);
-            (files, held)
-        })
-        .collect();
-    let results: Vec<_> = results
-        .into_iter()
-        .map(|(files, held)| {
-            let seeds = held.seeds.clone();
-            drop(held);
-            (files, seeds)
-        })
+        .map(|left| (left.files, left.held.seeds))
         .collect();
     m.unmount();
     assert_fsck_clean(&image);
@@ -403,23 +415,8 @@ fn twenty_handovers_under_load() {
     let m = Mount::new(&image, &mnt, &[]);
     let root = m.path().to_path_buf();
     for (id, (files, seeds)) in results.iter().enumerate() {
-        let dir = root.join(format!("w{id}"));
-        for (name, &(seed, len)) in files {
-            let got = fs::read(dir.join(name)).unwrap();
-            assert!(got == Gen::new(seed).bytes(0, len), "after remount: {name}");
-        }
-        let held = File::open(dir.join("held")).unwrap();
-        for (b, seed) in seeds.iter().enumerate() {
-            if let Some(seed) = seed {
-                let got = read_at(&held, (b * BLOCK) as u64, BLOCK);
-                assert!(
-                    got == Gen::new(*seed).bytes(0, BLOCK),
-                    "after remount: held {b}"
-                );
-            }
-        }
-        // The unlinked files are gone with their last close.
-        assert!(!dir.join("orphan").exists());
+        verify_left(&root, id, files, seeds, "after a remount");
+        assert!(!root.join(format!("w{id}")).join("orphan").exists());
     }
     m.unmount();
     assert_fsck_clean(&image);
