@@ -640,12 +640,13 @@ impl<F: FileSystem + 'static> Control<F> {
             .unwrap_or_else(|e| e.into_inner());
         let outcome = self.hand_over(&stream, destroyed.is_some(), fault);
         match outcome {
-            Ok(()) => {
+            Ok(exported) => {
                 // The next daemon serves now. Never destroy (it would write to the volume the
                 // next daemon owns), never unmount, leave the socket in place.
                 *destroyed = Some(Ok(()));
                 crate::info!(
-                    "fuse takeover: handed over (quiesced in {quiesced:?}, {:?} in all); exiting",
+                    "fuse takeover: handed over: quiesced in {quiesced:?}, exported in {exported:?}, \
+                     {:?} in all; exiting",
                     started.elapsed()
                 );
                 std::process::exit(0);
@@ -698,7 +699,8 @@ impl<F: FileSystem + 'static> Control<F> {
         stream: &UnixStream,
         destroyed: bool,
         fault: Option<TestFault>,
-    ) -> Result<(), String> {
+    ) -> Result<Duration, String> {
+        let started = Instant::now();
         let fail = |why: String| {
             let _ = send_frame(stream, F_ERROR, why.as_bytes());
             Err(why)
@@ -722,6 +724,7 @@ impl<F: FileSystem + 'static> Control<F> {
                 return fail("the file system panicked exporting its state".into());
             }
         };
+        let exported = started.elapsed();
         let state = encode(
             &Outgoing {
                 mountpoint: &self.mountpoint,
@@ -749,7 +752,8 @@ impl<F: FileSystem + 'static> Control<F> {
             Err(e) => return Err(format!("no answer from the new daemon: {e}")),
         }
         // Once `go` is out, the next daemon serves: there is no way back.
-        send_frame(stream, F_GO, b"").map_err(|e| format!("cannot confirm: {e}"))
+        send_frame(stream, F_GO, b"").map_err(|e| format!("cannot confirm: {e}"))?;
+        Ok(exported)
     }
 }
 
