@@ -569,9 +569,20 @@ impl<F: FileSystem + 'static> fuser::Filesystem for FuseAdapter<F> {
 
     fn forget(&self, _req: &fuser::Request, ino: INodeNo, nlookup: u64) {
         let _gate = self.gate();
-        // batch_forget's default calls this once per inode.
         let _ = self.call("forget", |fs| {
             fs.forget(ino.0, nlookup);
+            Ok(())
+        });
+    }
+
+    fn batch_forget(&self, _req: &fuser::Request, nodes: &[fuser::ForgetOne]) {
+        // One request, one gate check, after all of it (fuser's default would call `forget`,
+        // and so the gate, once per inode, and a takeover could park it halfway).
+        let _gate = self.gate();
+        let _ = self.call("forget", |fs| {
+            for node in nodes {
+                fs.forget(node.nodeid().0, node.nlookup());
+            }
             Ok(())
         });
     }
