@@ -568,21 +568,12 @@ impl<F: FileSystem + 'static> fuser::Filesystem for FuseAdapter<F> {
     }
 
     fn forget(&self, _req: &fuser::Request, ino: INodeNo, nlookup: u64) {
-        let _gate = self.gate();
+        // No gate guard: fuser's default batch_forget calls this once per inode, and a
+        // takeover must not park a worker halfway through a batch (the rest of it would be lost
+        // with the old daemon, leaving lookup counts too high in the exported state). A forget
+        // has no reply; the worker parks after its next request instead.
         let _ = self.call("forget", |fs| {
             fs.forget(ino.0, nlookup);
-            Ok(())
-        });
-    }
-
-    fn batch_forget(&self, _req: &fuser::Request, nodes: &[fuser::ForgetOne]) {
-        // One request, one gate check, after all of it (fuser's default would call `forget`,
-        // and so the gate, once per inode, and a takeover could park it halfway).
-        let _gate = self.gate();
-        let _ = self.call("forget", |fs| {
-            for node in nodes {
-                fs.forget(node.nodeid().0, node.nlookup());
-            }
             Ok(())
         });
     }
