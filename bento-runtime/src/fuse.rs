@@ -13,6 +13,9 @@
 //! kernel has let go of the mount, before `destroy` has finished: a program that needs the final
 //! state on disk waits for the serving process (for `logfs-fuse`, its lock on the image).
 //!
+//! Live upgrade: a serving session can hand its mount to a new process
+//! ([`FuseSession::offer_takeover`], [`Takeover`]); see [`takeover`].
+//!
 //! A panic in the file system does not take a worker thread down (which would leave the request
 //! unanswered and the caller hanging): the adapter catches it, answers `EIO`, and from then on
 //! treats the file system as shut down, like a kernel file system after an oops: every call
