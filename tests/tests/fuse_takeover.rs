@@ -506,3 +506,38 @@ fn refused_handovers_leave_the_old_daemon_serving() {
     assert!(out.stderr.contains("notakeover"), "{out}");
     drop(m);
 }
+
+#[test]
+fn auto_unmount_follows_the_takeover() {
+    require_fuse!();
+    let v1 = fs::canonicalize(fuse_bin()).unwrap();
+    let tmp = TempDir::new("takeover-auto-unmount");
+    let image = tmp.join("image");
+    make_image(&image, 256 * MIB);
+    let mnt = tmp.join("mnt");
+    let m = Mount::new(&image, &mnt, &["auto_unmount"]);
+    write_file(&m.join("a"), b"a");
+    let out = takeover(&v1, &mnt, None);
+    assert!(out.success(), "{out}");
+    serving(&image, &mnt);
+    // The old daemon's exit is not the mount's end: the watcher's pipe was handed over.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(is_mounted(&mnt), "auto_unmount fired at the handover");
+    assert_eq!(fs::read(m.join("a")).unwrap(), b"a");
+    // The new daemon's death is.
+    let d = daemons(&image, &mnt);
+    assert_eq!(d.len(), 1, "{d:?}");
+    // SAFETY: kill(2) of the daemon this test started.
+    assert_eq!(unsafe { libc::kill(d[0].0, libc::SIGKILL) }, 0);
+    let start = Instant::now();
+    while is_mounted(&mnt) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "auto_unmount did not follow the takeover"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(wait_for_image_lock(&image, UNMOUNT_TIMEOUT));
+    drop(m);
+    assert_fsck_clean(&image);
+}
