@@ -49,7 +49,16 @@ fn v2_bin() -> PathBuf {
     target.join("release").join("logfs-fuse")
 }
 
-/// The pids of logfs-fuse processes (either build) serving `mnt` or `image`.
+/// Whether process `pid` holds a `/dev/fuse` descriptor (a daemon does; its auto_unmount
+/// watcher, a fork with the same command line, does not).
+fn holds_dev_fuse(pid: i32) -> bool {
+    fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|d| {
+        d.flatten()
+            .any(|e| fs::read_link(e.path()).is_ok_and(|t| t == Path::new("/dev/fuse")))
+    })
+}
+
+/// The pids of logfs-fuse daemons (either build) serving `mnt` or `image`.
 fn daemons(image: &Path, mnt: &Path) -> Vec<(i32, PathBuf)> {
     let names = [
         image.to_path_buf(),
@@ -74,6 +83,7 @@ fn daemons(image: &Path, mnt: &Path) -> Vec<(i32, PathBuf)> {
         if cmdline
             .split(|&b| b == 0)
             .any(|arg| names.iter().any(|n| arg == n.as_os_str().as_bytes()))
+            && holds_dev_fuse(pid)
         {
             found.push((pid, exe));
         }
