@@ -1,12 +1,12 @@
 //! Live takeover of a FUSE mount by a new process: the FUSE half of `docs/upgrade.md`.
 //!
-//! A serving process (the *old daemon*) that offered takeover ([`FuseSession::offer_takeover`])
-//! listens on a Unix socket. A new process ([`FuseSession::take_over`]) connects and asks for
-//! the mount. The old daemon then
+//! A serving process (the *old daemon*) that offered takeover
+//! ([`super::FuseSession::offer_takeover`]) listens on a Unix socket. A new process ([`Takeover::request`], then [`Takeover::resume`])
+//! connects and asks for the mount. The old daemon then
 //!
-//! 1. **quiesces**: it raises the [`Gate`]. Every worker, once it has *answered* the request it
-//!    is serving, parks (the adapter calls [`Gate::after_request`] after each reply), so no
-//!    request it read is left unanswered. Workers blocked in `read(2)` on `/dev/fuse` are woken
+//! 1. **quiesces**: it raises the gate. Every worker, once it has *answered* the request it is
+//!    serving, parks (the adapter checks the gate after each reply; a `forget`, which has no
+//!    reply and comes in batches, does not park), so no request it read is left unanswered. Workers blocked in `read(2)` on `/dev/fuse` are woken
 //!    by `statvfs(2)` calls the old daemon makes on its own mount point: each is a request some
 //!    worker answers and then parks. A waker issued when every worker has already parked simply
 //!    waits in the kernel's queue for whoever serves next (and is withdrawn by the kernel when the
