@@ -13,6 +13,9 @@
 //! kernel has let go of the mount, before `destroy` has finished: a program that needs the final
 //! state on disk waits for the serving process (for `logfs-fuse`, its lock on the image).
 //!
+//! Live upgrade: a serving session can hand its mount to a new process
+//! ([`FuseSession::offer_takeover`], [`Takeover`]); see [`takeover`].
+//!
 //! A panic in the file system does not take a worker thread down (which would leave the request
 //! unanswered and the caller hanging): the adapter catches it, answers `EIO`, and from then on
 //! treats the file system as shut down, like a kernel file system after an oops: every call
@@ -26,7 +29,9 @@ use std::cell::RefCell;
 use std::ffi::OsStr;
 use std::format;
 use std::io;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::net::UnixListener;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::string::String;
@@ -42,6 +47,13 @@ use fuser::{
 pub use fuser::{MountOption, SessionACL};
 
 use crate::errno::{Errno, Result};
+
+#[path = "takeover.rs"]
+pub mod takeover;
+use takeover::Gate;
+pub use takeover::{
+    Handover, Takeover, TakeoverError, TakeoverOffer, TestFault, bind_control_socket,
+};
 
 /// How often the file system's `background` work runs.
 const BACKGROUND_INTERVAL: Duration = Duration::from_secs(5);
@@ -78,6 +90,9 @@ pub struct FuseOptions {
     pub keep_cache: bool,
     /// Further kernel mount flags (`noexec`, `noatime`, `dev`, `suid`, `sync`, ...).
     pub mount_options: Vec<MountOption>,
+    /// Let workers stop at a request boundary for a live takeover (see [`takeover`]): one
+    /// atomic load after each request. Required by [`FuseSession::offer_takeover`].
+    pub takeover: bool,
 }
 
 impl Default for FuseOptions {
@@ -94,6 +109,7 @@ impl Default for FuseOptions {
             writeback_cache: true,
             keep_cache: true,
             mount_options: Vec::new(),
+            takeover: false,
         }
     }
 }
@@ -167,6 +183,8 @@ struct Shared<F> {
     /// Set after a panic in the file system: every call fails, `destroy` is skipped.
     failed: AtomicBool,
     negotiated: Mutex<Option<Negotiated>>,
+    /// Where workers park for a takeover.
+    gate: Gate,
 }
 
 impl<F: FileSystem> Shared<F> {
@@ -225,6 +243,8 @@ pub struct FuseAdapter<F: FileSystem> {
     keep_cache: bool,
     /// Set in `init` when the kernel accepted `FUSE_WRITEBACK_CACHE`.
     writeback: bool,
+    /// Whether requests pass the takeover gate ([`FuseOptions::takeover`]).
+    gated: bool,
 }
 
 impl<F: FileSystem> FuseAdapter<F> {
@@ -237,13 +257,22 @@ impl<F: FileSystem> FuseAdapter<F> {
                 destroyed: Mutex::new(None),
                 failed: AtomicBool::new(false),
                 negotiated: Mutex::new(None),
+                gate: Gate::new(),
             }),
             ttl: opts.ttl,
             max_write: opts.max_write,
             want_writeback: opts.writeback_cache,
             keep_cache: opts.keep_cache,
             writeback: false,
+            gated: opts.takeover,
         }
+    }
+
+    /// Taken at the start of every request; when dropped, after the reply went out, it parks
+    /// the worker if a takeover is under way.
+    #[inline]
+    fn gate(&self) -> GateGuard<'_> {
+        GateGuard(self.gated.then_some(&self.shared.gate))
     }
 
     /// Run one file-system call: converts a panic into `EIO` and refuses calls after one.
@@ -306,6 +335,18 @@ impl<F: FileSystem> Drop for FuseAdapter<F> {
         // fuser destroys at the end of a session; this covers sessions that never ran
         // (a failed mount or handshake) and any path that skips fuser's destroy.
         let _ = self.shared.destroy_once();
+    }
+}
+
+/// See [`FuseAdapter::gate`].
+struct GateGuard<'a>(Option<&'a Gate>);
+
+impl Drop for GateGuard<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(gate) = self.0 {
+            gate.after_request();
+        }
     }
 }
 
@@ -524,12 +565,16 @@ impl<F: FileSystem + 'static> fuser::Filesystem for FuseAdapter<F> {
     }
 
     fn lookup(&self, req: &fuser::Request, parent: INodeNo, n: &OsStr, reply: ReplyEntry) {
+        let _gate = self.gate();
         let result = self.call("lookup", |fs| fs.lookup(&request(req), parent.0, name(n)));
         self.reply_entry(reply, result);
     }
 
     fn forget(&self, _req: &fuser::Request, ino: INodeNo, nlookup: u64) {
-        // batch_forget's default calls this once per inode.
+        // No gate guard: fuser's default batch_forget calls this once per inode, and a
+        // takeover must not park a worker halfway through a batch (the rest of it would be lost
+        // with the old daemon, leaving lookup counts too high in the exported state). A forget
+        // has no reply; the worker parks after its next request instead.
         let _ = self.call("forget", |fs| {
             fs.forget(ino.0, nlookup);
             Ok(())
@@ -543,6 +588,7 @@ impl<F: FileSystem + 'static> fuser::Filesystem for FuseAdapter<F> {
         _fh: Option<FileHandle>,
         reply: ReplyAttr,
     ) {
+        let _gate = self.gate();
         match self.call("getattr", |fs| fs.getattr(&request(req), ino.0)) {
             Ok(attr) => reply.attr(&self.ttl, &fuse_attr(&attr)),
             Err(e) => reply.error(e),
@@ -567,6 +613,7 @@ impl<F: FileSystem + 'static> fuser::Filesystem for FuseAdapter<F> {
         _flags: Option<fuser::BsdFileFlags>,
         reply: ReplyAttr,
     ) {
+        let _gate = self.gate();
         let changes = SetAttr {
             // The kernel sends the whole mode; the type never changes.
             mode: mode.map(|m| m & 0o7777),
@@ -590,6 +637,7 @@ impl<F: FileSystem + 'static> fuser::Filesystem for FuseAdapter<F> {
     }
 
     fn readlink(&self, req: &fuser::Request, ino: INodeNo, reply: ReplyData) {
+        let _gate = self.gate();
         match self.call("readlink", |fs| fs.readlink(&request(req), ino.0)) {
             Ok(target) => reply.data(&target),
             Err(e) => reply.error(e),
@@ -610,6 +658,7 @@ impl<F: FileSystem + 'static> fuser::Filesystem for FuseAdapter<F> {
         rdev: u32,
         reply: ReplyEntry,
     ) {
+        let _gate = self.gate();
         let mode = mode & !(umask & 0o7777);
         let result = self.call("mknod", |fs| {
             fs.mknod(&request(req), parent.0, name(n), mode, rdev)
@@ -626,6 +675,7 @@ impl<F: FileSystem + 'static> fuser::Filesystem for FuseAdapter<F> {
         umask: u32,
         reply: ReplyEntry,
     ) {
+        let _gate = self.gate();
         let mode = mode & !(umask & 0o7777);
         let result = self.call("mkdir", |fs| {
             fs.mkdir(&request(req), parent.0, name(n), mode)
@@ -634,6 +684,7 @@ impl<F: FileSystem + 'static> fuser::Filesystem for FuseAdapter<F> {
     }
 
     fn unlink(&self, req: &fuser::Request, parent: INodeNo, n: &OsStr, reply: ReplyEmpty) {
+        let _gate = self.gate();
         match self.call("unlink", |fs| fs.unlink(&request(req), parent.0, name(n))) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
@@ -641,6 +692,7 @@ impl<F: FileSystem + 'static> fuser::Filesystem for FuseAdapter<F> {
     }
 
     fn rmdir(&self, req: &fuser::Request, parent: INodeNo, n: &OsStr, reply: ReplyEmpty) {
+        let _gate = self.gate();
         match self.call("rmdir", |fs| fs.rmdir(&request(req), parent.0, name(n))) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
@@ -655,6 +707,7 @@ impl<F: FileSystem + 'static> fuser::Filesystem for FuseAdapter<F> {
         target: &Path,
         reply: ReplyEntry,
     ) {
+        let _gate = self.gate();
         let result = self.call("symlink", |fs| {
             fs.symlink(
                 &request(req),
@@ -676,6 +729,7 @@ impl<F: FileSystem + 'static> fuser::Filesystem for FuseAdapter<F> {
         flags: fuser::RenameFlags,
         reply: ReplyEmpty,
     ) {
+        let _gate = self.gate();
         let flags = RenameFlags(flags.bits());
         match self.call("rename", |fs| {
             fs.rename(
@@ -700,6 +754,7 @@ impl<F: FileSystem + 'static> fuser::Filesystem for FuseAdapter<F> {
         newname: &OsStr,
         reply: ReplyEntry,
     ) {
+        let _gate = self.gate();
         let result = self.call("link", |fs| {
             fs.link(&request(req), ino.0, newparent.0, name(newname))
         });
@@ -707,6 +762,7 @@ impl<F: FileSystem + 'static> fuser::Filesystem for FuseAdapter<F> {
     }
 
     fn open(&self, req: &fuser::Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        let _gate = self.gate();
         let flags = self.open_flags(flags.0);
         match self.call("open", |fs| fs.open(&request(req), ino.0, flags)) {
             Ok(opened) => reply.opened(FileHandle(opened.fh), self.fopen_flags(&opened, true)),
@@ -725,6 +781,7 @@ impl<F: FileSystem + 'static> fuser::Filesystem for FuseAdapter<F> {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
+        let _gate = self.gate();
         READ_BUF.with(|buf| {
             let mut buf = buf.borrow_mut();
             let size = size as usize;
@@ -753,6 +810,7 @@ impl<F: FileSystem + 'static> fuser::Filesystem for FuseAdapter<F> {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
+        let _gate = self.gate();
         let writeback = self.writeback;
         match self.call("write", |fs| {
             let n = fs.write(&request(req), ino.0, fh.0, offset, data)?;
@@ -781,6 +839,7 @@ impl<F: FileSystem + 'static> fuser::Filesystem for FuseAdapter<F> {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
+        let _gate = self.gate();
         match self.call("flush", |fs| fs.flush(&request(req), ino.0, fh.0)) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
@@ -797,6 +856,7 @@ impl<F: FileSystem + 'static> fuser::Filesystem for FuseAdapter<F> {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
+        let _gate = self.gate();
         let flags = self.open_flags(flags.0);
         match self.call("release", |fs| {
             fs.release(&request(req), ino.0, fh.0, flags)
@@ -814,6 +874,7 @@ impl<F: FileSystem + 'static> fuser::Filesystem for FuseAdapter<F> {
         datasync: bool,
         reply: ReplyEmpty,
     ) {
+        let _gate = self.gate();
         match self.call("fsync", |fs| fs.fsync(&request(req), ino.0, fh.0, datasync)) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
@@ -821,6 +882,7 @@ impl<F: FileSystem + 'static> fuser::Filesystem for FuseAdapter<F> {
     }
 
     fn opendir(&self, req: &fuser::Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        let _gate = self.gate();
         match self.call("opendir", |fs| fs.opendir(&request(req), ino.0, flags.0)) {
             Ok(opened) => reply.opened(FileHandle(opened.fh), self.fopen_flags(&opened, false)),
             Err(e) => reply.error(e),
@@ -835,6 +897,7 @@ impl<F: FileSystem + 'static> fuser::Filesystem for FuseAdapter<F> {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
+        let _gate = self.gate();
         let mut filler = Filler {
             reply: &mut reply,
             added: 0,
@@ -859,6 +922,7 @@ impl<F: FileSystem + 'static> fuser::Filesystem for FuseAdapter<F> {
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
+        let _gate = self.gate();
         match self.call("releasedir", |fs| fs.releasedir(&request(req), ino.0, fh.0)) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
@@ -873,6 +937,7 @@ impl<F: FileSystem + 'static> fuser::Filesystem for FuseAdapter<F> {
         datasync: bool,
         reply: ReplyEmpty,
     ) {
+        let _gate = self.gate();
         match self.call("fsyncdir", |fs| {
             fs.fsyncdir(&request(req), ino.0, fh.0, datasync)
         }) {
@@ -882,6 +947,7 @@ impl<F: FileSystem + 'static> fuser::Filesystem for FuseAdapter<F> {
     }
 
     fn statfs(&self, req: &fuser::Request, ino: INodeNo, reply: ReplyStatfs) {
+        let _gate = self.gate();
         match self.call("statfs", |fs| fs.statfs(&request(req), ino.0)) {
             Ok(s) => reply.statfs(
                 s.blocks, s.bfree, s.bavail, s.files, s.ffree, s.bsize, s.namelen, s.frsize,
@@ -900,6 +966,7 @@ impl<F: FileSystem + 'static> fuser::Filesystem for FuseAdapter<F> {
         _position: u32,
         reply: ReplyEmpty,
     ) {
+        let _gate = self.gate();
         match self.call("setxattr", |fs| {
             fs.setxattr(&request(req), ino.0, name(n), value, flags)
         }) {
@@ -916,16 +983,19 @@ impl<F: FileSystem + 'static> fuser::Filesystem for FuseAdapter<F> {
         size: u32,
         reply: ReplyXattr,
     ) {
+        let _gate = self.gate();
         let result = self.call("getxattr", |fs| fs.getxattr(&request(req), ino.0, name(n)));
         reply_xattr(reply, size, result);
     }
 
     fn listxattr(&self, req: &fuser::Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
+        let _gate = self.gate();
         let result = self.call("listxattr", |fs| fs.listxattr(&request(req), ino.0));
         reply_xattr(reply, size, result);
     }
 
     fn removexattr(&self, req: &fuser::Request, ino: INodeNo, n: &OsStr, reply: ReplyEmpty) {
+        let _gate = self.gate();
         match self.call("removexattr", |fs| {
             fs.removexattr(&request(req), ino.0, name(n))
         }) {
@@ -935,6 +1005,7 @@ impl<F: FileSystem + 'static> fuser::Filesystem for FuseAdapter<F> {
     }
 
     fn access(&self, req: &fuser::Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
+        let _gate = self.gate();
         match self.call("access", |fs| fs.access(&request(req), ino.0, mask.bits())) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
@@ -951,6 +1022,7 @@ impl<F: FileSystem + 'static> fuser::Filesystem for FuseAdapter<F> {
         flags: i32,
         reply: ReplyCreate,
     ) {
+        let _gate = self.gate();
         let mode = mode & !(umask & 0o7777);
         let flags = self.open_flags(flags);
         match self.call("create", |fs| {
@@ -977,6 +1049,7 @@ impl<F: FileSystem + 'static> fuser::Filesystem for FuseAdapter<F> {
         mode: i32,
         reply: ReplyEmpty,
     ) {
+        let _gate = self.gate();
         match self.call("fallocate", |fs| {
             fs.fallocate(&request(req), ino.0, fh.0, offset, length, mode)
         }) {
@@ -1005,6 +1078,12 @@ pub struct FuseSession<F: FileSystem + 'static> {
     session: fuser::Session<FuseAdapter<F>>,
     shared: Arc<Shared<F>>,
     mountpoint: PathBuf,
+    options: FuseOptions,
+    /// The `/dev/fuse` connection (a duplicate of the session's descriptor), for a takeover.
+    fuse_fd: OwnedFd,
+    offer: Option<TakeoverOffer>,
+    /// Taken over from another process: fuser does not know the mount, unmount by path.
+    taken_over: bool,
 }
 
 impl<F: FileSystem + 'static> FuseSession<F> {
@@ -1027,11 +1106,30 @@ impl<F: FileSystem + 'static> FuseSession<F> {
             ));
         }
         let session = fuser::Session::new(adapter, &mountpoint, &opts.config())?;
+        let fuse_fd = session.as_fd().try_clone_to_owned()?;
         Ok(FuseSession {
             session,
             shared,
             mountpoint,
+            options: opts.clone(),
+            fuse_fd,
+            offer: None,
+            taken_over: false,
         })
+    }
+
+    /// Let another process take this mount over while it is served ([`takeover`]); needs
+    /// [`FuseOptions::takeover`]. Requests on `offer.listener` are answered from
+    /// [`FuseSession::run`] on; after a successful handover the process exits with status 0.
+    pub fn offer_takeover(&mut self, offer: TakeoverOffer) -> io::Result<()> {
+        if !self.options.takeover {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the session was mounted without the takeover option",
+            ));
+        }
+        self.offer = Some(offer);
+        Ok(())
     }
 
     pub fn mountpoint(&self) -> &Path {
@@ -1050,19 +1148,37 @@ impl<F: FileSystem + 'static> FuseSession<F> {
     /// A handle that unmounts from another thread (a signal handler thread, say).
     pub fn unmounter(&mut self) -> Unmounter {
         Unmounter {
-            inner: self.session.unmount_callable(),
+            inner: (!self.taken_over).then(|| self.session.unmount_callable()),
             mountpoint: self.mountpoint.clone(),
         }
     }
 
     /// Serve until the file system is unmounted (or the connection aborted), then destroy the
     /// file system. Returns after `destroy` has finished; a failed `destroy` is an error.
+    /// With a takeover offer, a successful handover ends the process instead (status 0).
     pub fn run(self) -> io::Result<()> {
         let FuseSession {
             session,
             shared,
-            mountpoint: _,
+            mountpoint,
+            options,
+            fuse_fd,
+            offer,
+            taken_over: _,
         } = self;
+        if let Some(offer) = offer {
+            let control = takeover::Control {
+                shared: shared.clone(),
+                offer,
+                fuse_fd,
+                mountpoint,
+                workers: options.effective_threads(),
+                options,
+            };
+            std::thread::Builder::new()
+                .name("bento-takeover".into())
+                .spawn(move || control.run())?;
+        }
         // The file system's periodic work (checkpointing old changes) runs beside the workers.
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let ticker = {
@@ -1097,6 +1213,80 @@ impl<F: FileSystem + 'static> FuseSession<F> {
     }
 }
 
+impl Takeover {
+    /// Resume serving the mount from what the old daemon handed over (see [`takeover`]).
+    ///
+    /// `resume` turns the [`Handover`] into the file system (with `Mount::resume`) and whatever
+    /// else the caller needs (taking its descriptors); an `Err` refuses the state, with the
+    /// reason, and the old daemon serves on. Dropping the file system must not write anything
+    /// (only `destroy` may): it is dropped unused if the old daemon does not confirm. On
+    /// success the returned session serves the mount from [`FuseSession::run`], and the
+    /// control socket is returned, to offer takeover in turn.
+    pub fn resume<F: FileSystem + 'static, T>(
+        self,
+        resume: impl FnOnce(&mut Handover) -> core::result::Result<(F, T), String>,
+    ) -> core::result::Result<(FuseSession<F>, T, UnixListener), TakeoverError> {
+        let Takeover {
+            mut handover,
+            conversation,
+        } = self;
+        let resumed = catch_unwind(AssertUnwindSafe(|| resume(&mut handover)))
+            .unwrap_or_else(|_| Err("the file system panicked resuming".into()));
+        let (fs, value) = match resumed {
+            Ok(r) => r,
+            Err(why) => {
+                conversation.refused(&why);
+                return Err(TakeoverError::Refused(why));
+            }
+        };
+        let own_fd = match handover.fuse_fd.try_clone() {
+            Ok(fd) => fd,
+            Err(e) => {
+                let why = format!("cannot duplicate the /dev/fuse descriptor: {e}");
+                conversation.refused(&why);
+                return Err(TakeoverError::Refused(why));
+            }
+        };
+        conversation.resumed()?;
+        let negotiated = handover.negotiated;
+        let mut options = handover.options.clone();
+        options.takeover = true;
+        let mountpoint = handover.mountpoint.clone();
+        let Handover {
+            fuse_fd, listener, ..
+        } = handover;
+        let mut adapter = FuseAdapter::new(fs, &options);
+        adapter.writeback = negotiated.writeback_cache();
+        adapter.max_write = negotiated.max_write;
+        *adapter
+            .shared
+            .negotiated
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(negotiated);
+        let shared = adapter.shared.clone();
+        let session = fuser::Session::from_initialized_fd(
+            adapter,
+            fuse_fd,
+            options.acl,
+            options.config(),
+            negotiated.abi,
+        );
+        Ok((
+            FuseSession {
+                session,
+                shared,
+                mountpoint,
+                options,
+                fuse_fd: own_fd,
+                offer: None,
+                taken_over: true,
+            },
+            value,
+            listener,
+        ))
+    }
+}
+
 /// Mount `fs` on `mountpoint` and serve it until it is unmounted; see [`FuseSession`].
 pub fn serve<F: FileSystem + 'static>(
     fs: F,
@@ -1108,7 +1298,8 @@ pub fn serve<F: FileSystem + 'static>(
 
 /// Unmounts a [`FuseSession`]'s mount from any thread.
 pub struct Unmounter {
-    inner: fuser::SessionUnmounter,
+    /// fuser's handle; `None` for a mount taken over from another process (unmounted by path).
+    inner: Option<fuser::SessionUnmounter>,
     mountpoint: PathBuf,
 }
 
@@ -1125,11 +1316,19 @@ pub enum Unmounted {
 impl Unmounter {
     /// Unmount; if the mount is busy, detach it lazily.
     pub fn unmount(&mut self) -> io::Result<Unmounted> {
-        match self.inner.unmount() {
+        let path = std::ffi::CString::new(self.mountpoint.as_os_str().as_bytes())
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        let result = match &mut self.inner {
+            Some(inner) => inner.unmount(),
+            // SAFETY: `path` is a valid NUL-terminated string for the duration of the call.
+            None => match unsafe { libc::umount2(path.as_ptr(), 0) } {
+                0 => Ok(()),
+                _ => Err(io::Error::last_os_error()),
+            },
+        };
+        match result {
             Ok(()) => Ok(Unmounted::Done),
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
-                let path = std::ffi::CString::new(self.mountpoint.as_os_str().as_bytes())
-                    .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
                 // SAFETY: `path` is a valid NUL-terminated string for the duration of the call.
                 if unsafe { libc::umount2(path.as_ptr(), libc::MNT_DETACH) } == 0 {
                     Ok(Unmounted::Detached)

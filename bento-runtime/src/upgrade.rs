@@ -129,6 +129,11 @@ impl<'a> Reader<'a> {
         self.buf.is_empty()
     }
 
+    /// How many bytes are left.
+    pub fn remaining(&self) -> usize {
+        self.buf.len()
+    }
+
     pub fn take(&mut self, n: usize) -> Result<&'a [u8]> {
         if n > self.buf.len() {
             return Err(Errno::EINVAL);

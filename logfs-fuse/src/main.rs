@@ -10,16 +10,19 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::net::UnixListener;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use bento_runtime::fs::{Mount, MountOptions};
 use bento_runtime::fuse::{
-    FuseOptions, FuseSession, MountOption, SessionACL, Unmounted, Unmounter,
+    FuseOptions, FuseSession, MountOption, SessionACL, Takeover, TakeoverOffer, TestFault,
+    Unmounted, Unmounter, bind_control_socket,
 };
 use bento_runtime::ks::log::{Level, set_max_level};
 use bento_runtime::memfs::MemFs;
+use bento_runtime::upgrade::{OPTIONAL, Put, Reader, Writer};
 use bento_runtime::user::FileDevice;
 use clap::{ArgAction, Parser};
 
@@ -36,6 +39,7 @@ Mount options (-o, comma-separated, may be repeated):
   threads=N           worker threads (default: the number of CPUs, at least 2)
   debug               log every request to standard error (implies -f)
   fs=NAME             the file-system type: logfs (default), or memfs (in memory, for testing)
+  notakeover          do not offer the mount for --takeover (no control socket)
   dev nodev suid nosuid exec noexec atime noatime sync async dirsync
                       the usual mount flags (default nodev,nosuid)
   anything else       passed to the file system
@@ -52,11 +56,27 @@ wait for that lock before copying, checking or mounting the image again:
 
 The same lock makes a second logfs-fuse on the same image fail at once.
 
+Live upgrade: `logfs-fuse --takeover MOUNTPOINT` starts this binary (a newer or older
+logfs-fuse) in place of the daemon serving MOUNTPOINT, without unmounting and without a failed
+call. The running daemon stops reading requests (they wait in the kernel), finishes those it
+has, commits a checkpoint and hands the /dev/fuse connection, the image lock and its state to
+the new one over its control socket (/run/logfs-fuse/MAJOR:MINOR.sock, the mount's device
+number; $LOGFS_FUSE_RUN_DIR overrides the directory), then exits. Image, options and open files
+carry over. If the new binary refuses the state (another file system, an unknown required
+field, damage), it exits with status 1 saying why, and the old daemon keeps serving. Only root
+or the daemon's own user may take a mount over.
 Exit status: 0 on success (with -f: after a clean unmount), 1 on errors, 2 on bad usage.";
 
 /// Mount a logfs image or block device over FUSE.
 #[derive(Parser, Debug)]
-#[command(name = "logfs-fuse", version, about, after_help = AFTER_HELP)]
+#[command(
+    name = "logfs-fuse",
+    version = logfs::fs::VERSION,
+    about,
+    after_help = AFTER_HELP,
+    override_usage = "logfs-fuse [-f] [-d] [-o OPTIONS] IMAGE|DEVICE MOUNTPOINT\n       \
+                      logfs-fuse [-f] [-d] --takeover MOUNTPOINT"
+)]
 struct Args {
     /// Stay in the foreground and exit when the file system is unmounted
     #[arg(short = 'f', long = "foreground")]
@@ -70,13 +90,21 @@ struct Args {
     #[arg(short = 'o', value_name = "OPTIONS", action = ArgAction::Append)]
     options: Vec<String>,
 
+    /// Take over the running logfs-fuse daemon's mount on MOUNTPOINT (live upgrade, see below)
+    #[arg(
+        long = "takeover",
+        value_name = "MOUNTPOINT",
+        conflicts_with_all = ["options", "image", "mountpoint"]
+    )]
+    takeover: Option<PathBuf>,
+
     /// The image file or block device holding the file system
-    #[arg(value_name = "IMAGE|DEVICE")]
-    image: PathBuf,
+    #[arg(value_name = "IMAGE|DEVICE", required_unless_present = "takeover")]
+    image: Option<PathBuf>,
 
     /// The directory to mount it on
-    #[arg(value_name = "MOUNTPOINT")]
-    mountpoint: PathBuf,
+    #[arg(value_name = "MOUNTPOINT", required_unless_present = "takeover")]
+    mountpoint: Option<PathBuf>,
 }
 
 impl Args {
@@ -96,13 +124,15 @@ struct Settings {
     foreground: bool,
     debug: bool,
     auto_unmount: bool,
+    /// Offer the mount for `--takeover` (`-o notakeover` turns it off).
+    takeover: bool,
 }
 
 fn parse_settings(args: &Args) -> Result<Settings, String> {
     let mut fuse = FuseOptions::default();
     let mut mount = MountOptions::default();
     let mut fs_options = Vec::new();
-    let (mut debug, mut auto_unmount) = (args.debug, false);
+    let (mut debug, mut auto_unmount, mut takeover) = (args.debug, false, true);
     let (mut allow_other, mut allow_root) = (false, false);
     for option in args.options() {
         let (key, value) = match option.split_once('=') {
@@ -134,6 +164,7 @@ fn parse_settings(args: &Args) -> Result<Settings, String> {
             ("allow_other", None) => allow_other = true,
             ("allow_root", None) => allow_root = true,
             ("auto_unmount", None) => auto_unmount = true,
+            ("notakeover", None) => takeover = false,
             ("debug", None) => debug = true,
             ("fsname", Some(name)) if !name.is_empty() => fuse.fsname = Some(name.to_string()),
             ("threads", Some(n)) => match n.parse::<usize>() {
@@ -157,6 +188,7 @@ fn parse_settings(args: &Args) -> Result<Settings, String> {
                 | "allow_other"
                 | "allow_root"
                 | "auto_unmount"
+                | "notakeover"
                 | "debug"
                 | "default_permissions",
                 Some(_),
@@ -174,12 +206,14 @@ fn parse_settings(args: &Args) -> Result<Settings, String> {
         SessionACL::Owner
     };
     mount.fs_options = fs_options.join(",");
+    fuse.takeover = takeover;
     Ok(Settings {
         fuse,
         mount,
         foreground: args.foreground || debug,
         debug,
         auto_unmount,
+        takeover,
     })
 }
 
@@ -204,6 +238,9 @@ fn fs_name(args: &Args) -> Option<&str> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(mountpoint) = &args.takeover {
+        return takeover(&args, mountpoint);
+    }
     match fs_name(&args) {
         None => run::<DefaultFs>(&args),
         Some(name) if name == <DefaultFs as Mount<FileDevice>>::NAME => run::<DefaultFs>(&args),
@@ -233,25 +270,21 @@ fn run<F: Mount<FileDevice> + 'static>(args: &Args) -> ExitCode {
     }
     bento_runtime::fuse::log_to_stderr(settings.debug);
 
-    let image = match args.image.canonicalize() {
+    let (Some(image), Some(mountpoint)) = (&args.image, &args.mountpoint) else {
+        eprintln!("logfs-fuse: an image and a mount point are needed");
+        return ExitCode::from(2);
+    };
+    let image = match image.canonicalize() {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("logfs-fuse: {}: {}", args.image.display(), os_error(&e));
+            eprintln!("logfs-fuse: {}: {}", image.display(), os_error(&e));
             return failure();
         }
     };
-    let mountpoint = match args.mountpoint.canonicalize() {
-        Ok(p) if p.is_dir() => p,
-        Ok(p) => {
-            eprintln!("logfs-fuse: mount point {}: not a directory", p.display());
-            return failure();
-        }
-        Err(e) => {
-            eprintln!(
-                "logfs-fuse: mount point {}: {}",
-                args.mountpoint.display(),
-                os_error(&e)
-            );
+    let mountpoint = match canonical_mountpoint(mountpoint) {
+        Ok(p) => p,
+        Err(msg) => {
+            eprintln!("logfs-fuse: {msg}");
             return failure();
         }
     };
@@ -277,7 +310,19 @@ fn run<F: Mount<FileDevice> + 'static>(args: &Args) -> ExitCode {
     if job.settings.foreground {
         return serve::<F>(&job, Report::Foreground);
     }
-    daemonize::<F>(&job)
+    daemonize(|report| serve::<F>(&job, report))
+}
+
+fn canonical_mountpoint(mountpoint: &Path) -> Result<PathBuf, String> {
+    match mountpoint.canonicalize() {
+        Ok(p) if p.is_dir() => Ok(p),
+        Ok(p) => Err(format!("mount point {}: not a directory", p.display())),
+        Err(e) => Err(format!(
+            "mount point {}: {}",
+            mountpoint.display(),
+            os_error(&e)
+        )),
+    }
 }
 
 /// Everything the serving process needs.
@@ -339,8 +384,8 @@ fn pipe() -> io::Result<(File, File)> {
     })
 }
 
-/// Fork; the child mounts and serves, the parent waits for its report and exits.
-fn daemonize<F: Mount<FileDevice> + 'static>(job: &Job) -> ExitCode {
+/// Fork; the child mounts and serves (`serve`), the parent waits for its report and exits.
+fn daemonize(serve: impl FnOnce(Report) -> ExitCode) -> ExitCode {
     if !single_threaded() {
         eprintln!("logfs-fuse: internal error: threads exist before fork");
         return failure();
@@ -368,7 +413,7 @@ fn daemonize<F: Mount<FileDevice> + 'static>(job: &Job) -> ExitCode {
         // freshly forked child is not.
         unsafe { libc::setsid() };
         let _ = std::env::set_current_dir("/");
-        let code = serve::<F>(job, Report::Daemon(to_parent));
+        let code = serve(Report::Daemon(to_parent));
         std::process::exit(if code == ExitCode::SUCCESS { 0 } else { 1 });
     }
     drop(to_parent);
@@ -510,7 +555,7 @@ fn serve<F: Mount<FileDevice> + 'static>(job: &Job, report: Report) -> ExitCode 
         Ok(Err(e)) => return report.failed(format!("cannot mount {image} as {}: {e}", F::NAME)),
         Err(_) => return report.failed(format!("cannot mount {image}: {} panicked", F::NAME)),
     };
-    let mut session = match FuseSession::mount(fs, &job.mountpoint, &job.settings.fuse) {
+    let session = match FuseSession::mount(fs, &job.mountpoint, &job.settings.fuse) {
         Ok(s) => s,
         Err(e) => {
             return report.failed(format!(
@@ -526,10 +571,40 @@ fn serve<F: Mount<FileDevice> + 'static>(job: &Job, report: Report) -> ExitCode 
     if let Some(watcher) = &watcher {
         watcher.arm(&job.mountpoint);
     }
+    serve_session(session, job, watcher, None, report, signals)
+}
+
+/// Offer takeover (unless `-o notakeover`), handle signals, report success and serve until the
+/// mount ends (or a successful takeover ends the process).
+fn serve_session<F: Mount<FileDevice> + 'static>(
+    mut session: FuseSession<F>,
+    job: &Job,
+    watcher: Option<AutoUnmount>,
+    listener: Option<UnixListener>,
+    report: Report,
+    signals: libc::sigset_t,
+) -> ExitCode {
+    let mut control = None;
+    if job.settings.takeover {
+        match offer_takeover(&mut session, job, watcher.as_ref(), listener) {
+            Ok(socket) => control = socket,
+            Err(e) => bento_runtime::warn!(
+                "logfs-fuse: {}: cannot offer takeover (live upgrade): {e}",
+                job.mountpoint.display()
+            ),
+        }
+    }
     handle_signals(session.unmounter(), signals);
     report.mounted();
 
     let result = session.run();
+    // The mount ended here (a takeover would have ended the process): the socket is ours to
+    // remove, unless another mount has bound the same path since.
+    if let Some((path, id)) = control
+        && socket_id(&path) == Some(id)
+    {
+        let _ = fs::remove_file(&path);
+    }
     // The file system is destroyed; the lock (job.lock) goes when the process exits.
     drop(watcher);
     match result {
@@ -539,6 +614,306 @@ fn serve<F: Mount<FileDevice> + 'static>(job: &Job, report: Report) -> ExitCode 
             failure()
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Live upgrade: --takeover
+
+/// The directory of the control sockets.
+fn run_dir() -> PathBuf {
+    std::env::var_os("LOGFS_FUSE_RUN_DIR")
+        .filter(|d| !d.is_empty())
+        .map_or_else(|| PathBuf::from("/run/logfs-fuse"), PathBuf::from)
+}
+
+/// The control socket of the mount whose device number is `dev` ("major:minor").
+fn control_socket(dev: &str) -> PathBuf {
+    run_dir().join(format!("{dev}.sock"))
+}
+
+/// A file's identity (device, inode).
+fn socket_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    fs::symlink_metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// Bind the control socket (or take the one handed over) and offer the mount for takeover.
+/// Returns the socket's path and identity.
+fn offer_takeover<F: Mount<FileDevice> + 'static>(
+    session: &mut FuseSession<F>,
+    job: &Job,
+    watcher: Option<&AutoUnmount>,
+    listener: Option<UnixListener>,
+) -> io::Result<Option<(PathBuf, (u64, u64))>> {
+    let listener = match listener {
+        Some(l) => l,
+        None => {
+            let dev = mount_device(&job.mountpoint)
+                .ok_or_else(|| io::Error::other("the mount is not in /proc/self/mountinfo"))?;
+            bind_control_socket(&control_socket(&dev))?
+        }
+    };
+    let path = listener
+        .local_addr()?
+        .as_pathname()
+        .map(Path::to_path_buf)
+        .ok_or_else(|| io::Error::other("the control socket has no path"))?;
+    let mut app_fds = vec![OwnedFd::from(job.lock.try_clone()?)];
+    if let Some(w) = watcher {
+        app_fds.push(OwnedFd::from(w.pipe.try_clone()?));
+    }
+    session.offer_takeover(TakeoverOffer {
+        listener,
+        app_state: AppState::of::<F>(job).encode(),
+        app_fds,
+    })?;
+    Ok(socket_id(&path).map(|id| (path, id)))
+}
+
+/// logfs-fuse's part of the handed-over state: which file system on which image, mounted how.
+/// Descriptors: the image lock, then the auto_unmount watcher's pipe if `auto_unmount`.
+struct AppState {
+    fs_name: String,
+    fs_version: String,
+    image: PathBuf,
+    mount: MountOptions,
+    auto_unmount: bool,
+}
+
+const A_FS: u16 = 1;
+const A_IMAGE: u16 = 2;
+const A_MOUNT: u16 = 3;
+const A_AUTO_UNMOUNT: u16 = 4;
+const A_FS_VERSION: u16 = 5 | OPTIONAL;
+
+impl AppState {
+    fn of<F: Mount<FileDevice>>(job: &Job) -> AppState {
+        AppState {
+            fs_name: F::NAME.to_string(),
+            fs_version: F::VERSION.to_string(),
+            image: job.image.clone(),
+            mount: job.settings.mount.clone(),
+            auto_unmount: job.settings.auto_unmount,
+        }
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.field(A_FS, |v| v.extend_from_slice(self.fs_name.as_bytes()));
+        w.field(A_IMAGE, |v| {
+            v.extend_from_slice(self.image.as_os_str().as_bytes())
+        });
+        w.field(A_MOUNT, |v| {
+            v.put_u8(u8::from(self.mount.read_only));
+            v.extend_from_slice(self.mount.fs_options.as_bytes());
+        });
+        w.field(A_AUTO_UNMOUNT, |v| v.put_u8(u8::from(self.auto_unmount)));
+        w.field(A_FS_VERSION, |v| {
+            v.extend_from_slice(self.fs_version.as_bytes())
+        });
+        w.finish()
+    }
+
+    fn decode(bytes: &[u8]) -> Result<AppState, String> {
+        let short = |_| "logfs-fuse's state is cut short".to_string();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let mut fields = Reader::new(bytes);
+        let (mut fs_name, mut image, mut mount) = (None, None, None);
+        let (mut auto_unmount, mut fs_version) = (false, String::new());
+        while let Some((tag, mut v)) = fields.field().map_err(short)? {
+            let rest = v.remaining();
+            match tag {
+                A_FS => fs_name = Some(text(v.take(rest).map_err(short)?)),
+                A_IMAGE => {
+                    let b = v.take(rest).map_err(short)?;
+                    image = Some(PathBuf::from(std::ffi::OsStr::from_bytes(b)));
+                }
+                A_MOUNT => {
+                    let read_only = v.u8().map_err(short)? != 0;
+                    let rest = v.remaining();
+                    let fs_options = text(v.take(rest).map_err(short)?);
+                    mount = Some(MountOptions {
+                        read_only,
+                        fs_options,
+                    });
+                }
+                A_AUTO_UNMOUNT => auto_unmount = v.u8().map_err(short)? != 0,
+                A_FS_VERSION => fs_version = text(v.take(rest).map_err(short)?),
+                t if t & OPTIONAL != 0 => {}
+                t => {
+                    return Err(format!(
+                        "logfs-fuse's state carries a field this version does not know (tag {t:#x})"
+                    ));
+                }
+            }
+        }
+        let missing = |what: &str| format!("logfs-fuse's state has no {what}");
+        Ok(AppState {
+            fs_name: fs_name.ok_or_else(|| missing("file-system type"))?,
+            fs_version,
+            image: image.ok_or_else(|| missing("image"))?,
+            mount: mount.ok_or_else(|| missing("mount options"))?,
+            auto_unmount,
+        })
+    }
+}
+
+/// Close every descriptor but the standard ones that this process inherited: a descriptor of a
+/// file inside the mount (a shell's, say) kept by the daemon would keep the mount busy, and
+/// deadlock the daemon's own exit (closing it sends a request only the daemon could answer).
+fn close_inherited_fds() {
+    let fds: Vec<RawFd> = fs::read_dir("/proc/self/fd")
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .filter(|&fd| fd > 2)
+                .collect()
+        })
+        .unwrap_or_default();
+    for fd in fds {
+        // SAFETY: at the start of main nothing in this process owns a descriptor above 2 (the
+        // directory listing's own is closed already, which makes this close fail harmlessly).
+        unsafe { libc::close(fd) };
+    }
+}
+
+/// `logfs-fuse --takeover MOUNTPOINT`.
+fn takeover(args: &Args, mountpoint: &Path) -> ExitCode {
+    close_inherited_fds();
+    if args.debug {
+        set_max_level(Level::Debug);
+    }
+    bento_runtime::fuse::log_to_stderr(args.debug);
+    let mountpoint = match canonical_mountpoint(mountpoint) {
+        Ok(p) => p,
+        Err(msg) => {
+            eprintln!("logfs-fuse: {msg}");
+            return failure();
+        }
+    };
+    let Some(dev) = mount_device(&mountpoint) else {
+        eprintln!("logfs-fuse: nothing is mounted on {}", mountpoint.display());
+        return failure();
+    };
+    let socket = control_socket(&dev);
+    if !socket.exists() {
+        eprintln!(
+            "logfs-fuse: no logfs-fuse daemon offers {} for takeover (no control socket {}; \
+             mounted with -o notakeover, or not by logfs-fuse?)",
+            mountpoint.display(),
+            socket.display()
+        );
+        return failure();
+    }
+    let fault = match std::env::var("LOGFS_FUSE_TEST_FAULT").as_deref() {
+        Ok("unknown-field") => Some(TestFault::UnknownField),
+        Ok("corrupt") => Some(TestFault::Corrupt),
+        _ => None,
+    };
+    let debug = args.debug;
+    let go = |report: Report| take_over_and_serve(&socket, &mountpoint, fault, debug, report);
+    if args.foreground || args.debug {
+        go(Report::Foreground)
+    } else {
+        daemonize(go)
+    }
+}
+
+fn take_over_and_serve(
+    socket: &Path,
+    mountpoint: &Path,
+    fault: Option<TestFault>,
+    debug: bool,
+    report: Report,
+) -> ExitCode {
+    let signals = exit_signals();
+    // SAFETY: blocks signals for this (so far only) thread; threads created later inherit it.
+    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &signals, std::ptr::null_mut()) };
+    let takeover = match Takeover::request(socket, fault) {
+        Ok(t) => t,
+        Err(e) => return report.failed(format!("takeover of {}: {e}", mountpoint.display())),
+    };
+    let app = match AppState::decode(&takeover.handover().app_state) {
+        Ok(app) => app,
+        Err(why) => {
+            let e = takeover.refuse(why);
+            return report.failed(format!("takeover of {}: {e}", mountpoint.display()));
+        }
+    };
+    let name = app.fs_name.as_str();
+    if name == <DefaultFs as Mount<FileDevice>>::NAME {
+        resume_and_serve::<DefaultFs>(takeover, app, debug, report, signals)
+    } else if name == <MemFs as Mount<FileDevice>>::NAME {
+        resume_and_serve::<MemFs>(takeover, app, debug, report, signals)
+    } else {
+        let e = takeover.refuse(format!(
+            "the mount is of file-system type {name:?}, which this logfs-fuse does not have"
+        ));
+        report.failed(format!("takeover of {}: {e}", mountpoint.display()))
+    }
+}
+
+fn resume_and_serve<F: Mount<FileDevice> + 'static>(
+    takeover: Takeover,
+    app: AppState,
+    debug: bool,
+    report: Report,
+    signals: libc::sigset_t,
+) -> ExitCode {
+    let mountpoint = takeover.handover().mountpoint.clone();
+    let resumed = takeover.resume(|h| {
+        let want = 1 + usize::from(app.auto_unmount);
+        if h.app_fds.len() != want {
+            return Err(format!(
+                "{} descriptors for logfs-fuse, {want} expected",
+                h.app_fds.len()
+            ));
+        }
+        let fds = std::mem::take(&mut h.app_fds);
+        let image = app.image.display();
+        let dev = FileDevice::open(&app.image, app.mount.read_only)
+            .map_err(|e| format!("cannot open {image}: {}", os_error(&e)))?;
+        let fs = F::resume(dev, &app.mount, &h.fs_state).map_err(|e| {
+            format!(
+                "{} {} cannot resume the state of {} {}: {e}",
+                F::NAME,
+                F::VERSION,
+                app.fs_name,
+                app.fs_version
+            )
+        })?;
+        Ok((fs, fds))
+    });
+    let (session, fds, listener) = match resumed {
+        Ok(r) => r,
+        Err(e) => return report.failed(format!("takeover of {}: {e}", mountpoint.display())),
+    };
+    let mut fds = fds.into_iter();
+    let Some(lock) = fds.next() else {
+        return report.failed("internal error: no image lock".into());
+    };
+    let watcher = fds.next().map(|fd| AutoUnmount {
+        pipe: File::from(fd),
+    });
+    bento_runtime::info!(
+        "logfs-fuse: took over {} ({} {})",
+        mountpoint.display(),
+        F::NAME,
+        F::VERSION
+    );
+    let job = Job {
+        image: app.image,
+        mountpoint,
+        settings: Settings {
+            fuse: FuseOptions::default(),
+            mount: app.mount,
+            foreground: matches!(report, Report::Foreground),
+            debug,
+            auto_unmount: app.auto_unmount,
+            takeover: true,
+        },
+        lock: File::from(lock),
+    };
+    serve_session(session, &job, watcher, Some(listener), report, signals)
 }
 
 /// `auto_unmount` without fusermount: a watcher process that lazily unmounts the mount point
