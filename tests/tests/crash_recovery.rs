@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::Write;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,7 +22,14 @@ fn fsync_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 /// Create, fsync and delete files until an operation fails (the daemon was killed).
-fn writer(dir: PathBuf, round: u64, journal: Arc<Mutex<Journal>>) {
+///
+/// Every path goes through a descriptor of the mount's root (`/proc/self/fd/N`): the crash
+/// detaches the mount (`umount -l`) right after killing the daemon, and a plain path would then
+/// lead the next operations to the directory underneath, where they succeed and the journal
+/// would record files logfs never saw.
+fn writer(mnt: PathBuf, round: u64, journal: Arc<Mutex<Journal>>) {
+    let Ok(root) = File::open(&mnt) else { return };
+    let dir = PathBuf::from(format!("/proc/self/fd/{}", root.as_raw_fd()));
     let sizes = [10, 5000, 100_000, 300_000, 1 << 20];
     let mut rng = Gen::new(round).bytes(0, 4096).into_iter().cycle();
     for i in 0u64.. {
