@@ -479,15 +479,30 @@ impl Drop for Mount {
     }
 }
 
-/// The pid of the logfs-fuse daemon serving `image`, found through /proc.
-pub fn daemon_pid(image: &Path) -> Option<i32> {
-    let exe = fs::canonicalize(fuse_bin()).ok()?;
-    let names = [image.to_path_buf(), fs::canonicalize(image).ok()?];
-    for entry in fs::read_dir("/proc").ok()?.flatten() {
+/// Whether process `pid` holds `/dev/fuse` open: a serving daemon does, its auto_unmount
+/// watcher (another logfs-fuse process naming the same image) does not.
+pub fn holds_dev_fuse(pid: i32) -> bool {
+    fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|d| {
+        d.flatten()
+            .any(|e| fs::read_link(e.path()).is_ok_and(|t| t == Path::new("/dev/fuse")))
+    })
+}
+
+/// The logfs-fuse daemons (any build: the executable's name is `logfs-fuse`) whose command line
+/// names one of `names` and that hold `/dev/fuse`, with their executables, found through /proc.
+pub fn fuse_daemons(names: &[PathBuf]) -> Vec<(i32, PathBuf)> {
+    let mut found = Vec::new();
+    let Ok(procs) = fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in procs.flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
             continue;
         };
-        if fs::read_link(entry.path().join("exe")).ok().as_deref() != Some(exe.as_path()) {
+        let Ok(exe) = fs::read_link(entry.path().join("exe")) else {
+            continue;
+        };
+        if exe.file_name().and_then(|n| n.to_str()) != Some("logfs-fuse") {
             continue;
         }
         let Ok(cmdline) = fs::read(entry.path().join("cmdline")) else {
@@ -496,11 +511,22 @@ pub fn daemon_pid(image: &Path) -> Option<i32> {
         if cmdline
             .split(|&b| b == 0)
             .any(|arg| names.iter().any(|n| arg == n.as_os_str().as_bytes()))
+            && holds_dev_fuse(pid)
         {
-            return Some(pid);
+            found.push((pid, exe));
         }
     }
-    None
+    found
+}
+
+/// The pid of the logfs-fuse daemon (this workspace's build) serving `image`.
+pub fn daemon_pid(image: &Path) -> Option<i32> {
+    let exe = fs::canonicalize(fuse_bin()).ok()?;
+    let names = [image.to_path_buf(), fs::canonicalize(image).ok()?];
+    fuse_daemons(&names)
+        .into_iter()
+        .find(|(_, e)| *e == exe)
+        .map(|(pid, _)| pid)
 }
 
 /// Fails a test whose file-system calls hang instead of letting it hang: after `limit` it kills

@@ -12,7 +12,6 @@
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -49,46 +48,14 @@ fn v2_bin() -> PathBuf {
     target.join("release").join("logfs-fuse")
 }
 
-/// Whether process `pid` holds a `/dev/fuse` descriptor (a daemon does; its auto_unmount
-/// watcher, a fork with the same command line, does not).
-fn holds_dev_fuse(pid: i32) -> bool {
-    fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|d| {
-        d.flatten()
-            .any(|e| fs::read_link(e.path()).is_ok_and(|t| t == Path::new("/dev/fuse")))
-    })
-}
-
 /// The pids of logfs-fuse daemons (either build) serving `mnt` or `image`.
 fn daemons(image: &Path, mnt: &Path) -> Vec<(i32, PathBuf)> {
-    let names = [
+    fuse_daemons(&[
         image.to_path_buf(),
         fs::canonicalize(image).unwrap(),
         mnt.to_path_buf(),
         fs::canonicalize(mnt).unwrap_or_else(|_| mnt.to_path_buf()),
-    ];
-    let mut found = Vec::new();
-    for entry in fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(exe) = fs::read_link(entry.path().join("exe")) else {
-            continue;
-        };
-        if exe.file_name().and_then(|n| n.to_str()) != Some("logfs-fuse") {
-            continue;
-        }
-        let Ok(cmdline) = fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        if cmdline
-            .split(|&b| b == 0)
-            .any(|arg| names.iter().any(|n| arg == n.as_os_str().as_bytes()))
-            && holds_dev_fuse(pid)
-        {
-            found.push((pid, exe));
-        }
-    }
-    found
+    ])
 }
 
 /// Wait until exactly one daemon serves the mount, and return its executable.
