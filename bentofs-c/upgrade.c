@@ -6,9 +6,10 @@
  * All or nothing, over all the mounts of the name: each mount is quiesced (its upgrade
  * semaphore taken for writing: new calls wait, calls in flight finish), the old version exports
  * its state (after a checkpoint) and the new version imports it into a new instance, all mounts
- * in parallel. Only when every import succeeded does any mount switch; otherwise the new instances are dropped and the
- * old ones simply continue (export leaves them intact), and the load fails. Half an upgrade is
- * impossible: a mount left on a module whose init failed would call freed code.
+ * in parallel. Only when every import succeeded does any mount switch; otherwise the new
+ * instances are dropped and the old ones simply continue (export leaves them intact), and the
+ * load fails. Half an upgrade is impossible: a mount left on a module whose init failed would
+ * call freed code.
  *
  * Called with bento_registry_lock held, for the whole upgrade: a mount starting meanwhile waits
  * for it and then uses the new version (bento_fill_super), and /proc/fs/bento never shows a mix.
@@ -94,8 +95,9 @@ out:
 
 /*
  * Point the mount at the new version. Under the upgrade semaphore (no call in flight) and
- * bento_registry_lock (readers of sbi->type; held by the registering task, which waits for us). The old instance goes without any I/O: its state
- * lives on in the new one. The mount's module reference moves: the old module can be unloaded.
+ * bento_registry_lock (readers of sbi->type; held by the registering task, which waits for
+ * us). The old instance goes without any I/O: its state lives on in the new one. The mount's
+ * module reference moves: the old module can be unloaded.
  */
 static void bento_swap(struct bento_upgrade_slot *slot, struct bento_fs_type *new)
 {
