@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test of the tree (this is what CI runs, through .ci/run). As root on Debian 12.
 #
-#   1. set-up (tests/setup.sh: apt packages, Rust components, the VM kernel and QEMU);
+#   1. set-up (tests/setup.sh: apt packages, Rust components, the VM kernel and QEMU), and the
+#      check that it provides every command the scripts call (tests/check-commands.py);
 #   2. formatting and lints: cargo fmt, cargo clippy -D warnings (userspace and kernel backends);
 #   3. unit, model and tool tests, and the FUSE system tests with pjdfstest (cargo test);
 #   4. the kernel modules (make, warning-free) and the VM suite against the real kernel;
@@ -13,6 +14,7 @@ step() { printf '\n==== %s (%ds)\n' "$*" $((SECONDS - start)); }
 
 step "set-up"
 tests/setup.sh
+tests/check-commands.py
 
 step "format and lints"
 cargo fmt --all --check
