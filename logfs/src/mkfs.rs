@@ -36,9 +36,21 @@ pub struct MkfsOptions {
 
 pub const ROOT_INO: u32 = 1;
 
-/// Make a logfs on `dev`.
+/// Make a logfs on the whole of `dev`.
 pub fn format<D: BlockDevice + ?Sized>(dev: &D, opts: &MkfsOptions) -> Result<Superblock> {
-    let layout = Layout::compute(dev.block_count())?;
+    format_sized(dev, opts, dev.block_count())
+}
+
+/// Make a logfs on the first `blocks` blocks of `dev` (`mkfs.logfs DEVICE SIZE`).
+pub fn format_sized<D: BlockDevice + ?Sized>(
+    dev: &D,
+    opts: &MkfsOptions,
+    blocks: u64,
+) -> Result<Superblock> {
+    if blocks > dev.block_count() {
+        return Err(Error::Errno(Errno::EINVAL));
+    }
+    let layout = Layout::compute(blocks)?;
     if opts.label.len() > 64 {
         return Err(Error::Errno(Errno::EINVAL));
     }

@@ -1,6 +1,9 @@
 //! mkfs.logfs: make a logfs file system on a block device or an image file.
 //!
-//! `mkfs.logfs [-f] [-q] [-n] [-L label] [-U uuid] [-K|--nodiscard] DEVICE|IMAGE`
+//! `mkfs.logfs [-f] [-q] [-n] [-L label] [-U uuid] [-K|--nodiscard] DEVICE|IMAGE [SIZE]`
+//!
+//! SIZE, as for mkfs.ext4 with 4 KiB blocks: a count of 4 KiB blocks, or a size with a K, M, G
+//! or T suffix (powers of 1024). The file system then covers only the start of the device.
 //!
 //! Without `-f` it refuses a target that already holds a file system (logfs or another known
 //! signature) or a partition table. It always refuses a mounted block device, or an image a
@@ -20,7 +23,7 @@ use bento_runtime::user::FileDevice;
 use clap::Parser;
 use logfs::BLOCK_SIZE;
 use logfs::layout::{Layout, SEG_BLOCKS};
-use logfs::mkfs::{MkfsOptions, format};
+use logfs::mkfs::{MkfsOptions, format_sized};
 
 const LABEL_MAX: usize = 64;
 
@@ -47,6 +50,46 @@ struct Cli {
     nodiscard: bool,
     /// The block device or image file.
     device: PathBuf,
+    /// Size of the file system (default: the whole device): a number of 4 KiB blocks, or
+    /// bytes with a K, M, G or T suffix (powers of 1024).
+    #[arg(value_name = "SIZE", value_parser = parse_size)]
+    size: Option<u64>,
+}
+
+/// A SIZE argument in blocks: `N` blocks, or `N` with a K/M/G/T suffix (optionally "iB"),
+/// rounded down to whole blocks.
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let t = t
+        .strip_suffix("iB")
+        .or_else(|| t.strip_suffix("ib"))
+        .unwrap_or(t);
+    let (num, shift) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_lowercase() {
+                'k' => 10,
+                'm' => 20,
+                'g' => 30,
+                't' => 40,
+                _ => return Err(format!("unknown size suffix in \"{s}\" (use K, M, G or T)")),
+            };
+            (&t[..i], shift)
+        }
+        _ => (t, 0),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("invalid size \"{s}\" (a number of 4 KiB blocks, or e.g. 512M)"))?;
+    let blocks = if shift == 0 {
+        Some(n)
+    } else {
+        n.checked_mul(1 << shift).map(|b| b / BLOCK_SIZE as u64)
+    };
+    match blocks {
+        Some(b) if b > 0 => Ok(b),
+        Some(_) => Err(format!("size \"{s}\" is less than one 4 KiB block")),
+        None => Err(format!("size \"{s}\" is too large")),
+    }
 }
 
 fn main() -> ExitCode {
@@ -272,7 +315,19 @@ fn run(cli: &Cli) -> Result<(), String> {
         }
     })?;
 
-    let blocks = dev.block_count();
+    let dev_blocks = dev.block_count();
+    let blocks = match cli.size {
+        Some(b) if b > dev_blocks => {
+            return Err(format!(
+                "the requested size, {} ({b} blocks), is larger than {name}: {} ({dev_blocks} \
+                 blocks)",
+                human(b * BLOCK_SIZE as u64),
+                human(dev_blocks * BLOCK_SIZE as u64)
+            ));
+        }
+        Some(b) => b,
+        None => dev_blocks,
+    };
     let bytes = blocks * BLOCK_SIZE as u64;
     let min = Layout::minimum_device_bytes();
     let too_small = || {
@@ -337,11 +392,16 @@ fn run(cli: &Cli) -> Result<(), String> {
             human(fs_bytes),
             layout.total_blocks
         );
-        if layout.total_blocks < blocks {
+        if layout.total_blocks < dev_blocks && cli.size.is_none() {
             println!(
                 "                    (the device has {}; logfs addresses at most {})",
                 human(bytes),
                 human(fs_bytes)
+            );
+        } else if layout.total_blocks < dev_blocks {
+            println!(
+                "                    (of the device's {})",
+                human(dev_blocks * BLOCK_SIZE as u64)
             );
         }
         println!(
@@ -369,7 +429,8 @@ fn run(cli: &Cli) -> Result<(), String> {
     if cli.dry_run {
         return Ok(());
     }
-    format(&dev, &opts).map_err(|e| format!("{name}: cannot make the file system: {e}"))?;
+    format_sized(&dev, &opts, blocks)
+        .map_err(|e| format!("{name}: cannot make the file system: {e}"))?;
     dev.flush()
         .map_err(|e| format!("{name}: cannot flush: {e}"))?;
     if !cli.quiet {

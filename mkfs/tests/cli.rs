@@ -95,6 +95,40 @@ fn makes_a_clean_file_system() {
 }
 
 #[test]
+fn size_argument_makes_a_smaller_file_system() {
+    let p = sized("sized.img", 256 << 20);
+    for (arg, blocks) in [
+        ("64M", 16384u64),
+        ("16384", 16384),
+        ("100MiB", 25600),
+        ("1g", 0),
+    ] {
+        let r = mkfs(&["-f", s(&p), arg]);
+        if blocks == 0 {
+            assert_eq!(r.code, 1, "{arg}: {}", r.out);
+            assert!(r.err.contains("larger than"), "{arg}: {}", r.err);
+            continue;
+        }
+        assert_eq!(r.code, 0, "{arg}: {}", r.err);
+        assert!(
+            r.out.contains(&format!("({blocks} blocks of 4096 bytes)")),
+            "{}",
+            r.out
+        );
+        assert!(r.out.contains("(of the device's 256 MiB)"), "{}", r.out);
+        let rep = assert_clean(&p);
+        assert_eq!(rep.stats.total_blocks, blocks);
+        // The image is not grown or cut.
+        assert_eq!(std::fs::metadata(&p).unwrap().len(), 256 << 20);
+    }
+    for bad in ["12Q", "abc", "0", "1K", "99999999999999T"] {
+        let r = mkfs(&["-f", s(&p), bad]);
+        assert_eq!(r.code, 1, "{bad}: {}", r.out);
+        assert!(r.err.contains("size"), "{bad}: {}", r.err);
+    }
+}
+
+#[test]
 fn quiet_prints_nothing() {
     let p = sized("quiet.img", 64 << 20);
     let r = mkfs(&["-q", "-K", s(&p)]);
