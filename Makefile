@@ -7,6 +7,9 @@
 #                         logfs_badstate.ko (bad-state) and logfs_badformat.ko (bad-format), to
 #                         live-upgrade to and from (docs/upgrade.md)
 #   make clean
+#   make install          the tools to /usr/sbin (cargo build --release), the modules to
+#                         /lib/modules/KREL/updates, then depmod; DESTDIR= stages instead
+#   make uninstall        removes what install put there
 #
 # The Rust half of logfs.ko is a static library for x86_64-unknown-none (a kernel-ready target:
 # kernel code model, no red zone, soft float). core and alloc are rebuilt with the kernel's
@@ -71,9 +74,27 @@ logfs/kmod/logfs_rust_%.o_shipped: FORCE
 	$(call rust_lib,$(RUST_TARGET_DIR)-$*,--features $(feature_$*))
 	$(call rust_obj,$(RUST_TARGET_DIR)-$*/$(RUST_TARGET)/release/liblogfs_kmod.a)
 
+TOOLS := mkfs.logfs fsck.logfs logfs-fuse
+SBINDIR := $(DESTDIR)/usr/sbin
+MODDIR := $(DESTDIR)/lib/modules/$(KREL)/updates
+
+tools:
+	cargo build --release --quiet
+
+# After depmod, mount -t bento loads bentofs.ko (alias fs-bento) and fs=logfs logfs.ko (alias
+# bento-fs-logfs): no insmod.
+install: modules tools
+	install -D -m 755 -t $(SBINDIR) $(addprefix target/release/,$(TOOLS))
+	install -D -m 644 -t $(MODDIR) bentofs-c/bentofs.ko logfs/kmod/logfs.ko
+	$(if $(DESTDIR),,depmod -a $(KREL))
+
+uninstall:
+	rm -f $(addprefix $(SBINDIR)/,$(TOOLS)) $(MODDIR)/bentofs.ko $(MODDIR)/logfs.ko
+	$(if $(DESTDIR),,depmod -a $(KREL))
+
 clean:
 	$(MAKE) $(KBUILD_ARGS) LOGFS_UPGRADE_MODULES=m clean
 	rm -f $(RUST_OBJ) $(UPGRADE_OBJS)
 
 FORCE:
-.PHONY: all modules upgrade-modules clean FORCE
+.PHONY: all modules upgrade-modules tools install uninstall clean FORCE

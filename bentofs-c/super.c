@@ -6,6 +6,7 @@
 #define pr_fmt(fmt) "bento: " fmt
 
 #include <linux/module.h>
+#include <linux/ctype.h>
 #include <linux/fs_context.h>
 #include <linux/fs_parser.h>
 #include <linux/blkdev.h>
@@ -558,10 +559,43 @@ out_destroy:
 	return err;
 }
 
+/*
+ * Finds the registration for fs=NAME and pins its module. An unregistered name loads the module
+ * that declares MODULE_ALIAS("bento-fs-NAME"), as the VFS loads fs-TYPE for mount -t TYPE.
+ */
+static int bento_get_type(struct bento_fs_context *ctx)
+{
+	const char *c;
+	int tries;
+
+	for (c = ctx->fs_name; *c; c++)
+		if (!isalnum(*c) && *c != '_' && *c != '-')
+			return -EINVAL;
+	if (!*ctx->fs_name || c - ctx->fs_name > BENTO_NAME_MAX)
+		return -EINVAL;
+
+	for (tries = 0; tries < 2; tries++) {
+		struct bento_registration *reg;
+
+		/* request_module sleeps in modprobe: never under the registry lock. */
+		if (tries && request_module("bento-fs-%s", ctx->fs_name))
+			break;
+		mutex_lock(&bento_registry_lock);
+		reg = bento_find_locked(ctx->fs_name);
+		if (reg && try_module_get(reg->type->owner)) {
+			ctx->type = reg->type;
+			ctx->reg = reg;
+		}
+		mutex_unlock(&bento_registry_lock);
+		if (ctx->type)
+			return 0;
+	}
+	return -ENODEV;
+}
+
 static int bento_get_tree(struct fs_context *fc)
 {
 	struct bento_fs_context *ctx = fc->fs_private;
-	struct bento_registration *reg;
 	struct bento_sb_info *sbi;
 	struct super_block *sb;
 	int err;
@@ -571,16 +605,15 @@ static int bento_get_tree(struct fs_context *fc)
 		return -EINVAL;
 	}
 
-	mutex_lock(&bento_registry_lock);
-	reg = bento_find_locked(ctx->fs_name);
-	if (reg && try_module_get(reg->type->owner)) {
-		ctx->type = reg->type;
-		ctx->reg = reg;
+	err = bento_get_type(ctx);
+	if (err == -EINVAL) {
+		bento_fc_err(fc, "invalid file system name \"%s\"", ctx->fs_name);
+		return err;
 	}
-	mutex_unlock(&bento_registry_lock);
-	if (!ctx->type) {
-		bento_fc_err(fc, "no file system named %s", ctx->fs_name);
-		return -ENODEV;
+	if (err) {
+		bento_fc_err(fc, "no file system named %s (and no module bento-fs-%s to load)",
+			     ctx->fs_name, ctx->fs_name);
+		return err;
 	}
 
 	err = get_tree_bdev(fc, bento_fill_super);

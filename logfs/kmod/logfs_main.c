@@ -36,3 +36,5 @@ MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("logfs, a log-structured file system for flash, on Bento");
 MODULE_VERSION(LOGFS_VERSION LOGFS_VERSION_SUFFIX);
 MODULE_SOFTDEP("pre: bentofs");
+/* mount -t bento -o fs=logfs loads this module (bentofs requests bento-fs-NAME). */
+MODULE_ALIAS("bento-fs-logfs");

@@ -7,7 +7,8 @@
 #   tests/vm/kernel-suite.sh [WORKDIR]
 #
 # 1. build: `make -C <repo>` (fails on any gcc, rustc, modpost or objtool warning), the release
-#    tools (cargo build --release: quick when up to date), pjdfstest if missing; then the modules once more, from a snapshot of their
+#    tools (cargo build --release: quick when up to date), `make install` and `uninstall` into a
+#    staging directory, pjdfstest if missing; then the modules once more, from a snapshot of their
 #    sources, together with bento_memfs.ko (same checks: a warning is seen even when `make` had
 #    nothing to rebuild, and the VM gets one consistent set even while the tree changes); the
 #    static helper bento-t (tests/vm/bentotest/bento-t.c);
@@ -91,6 +92,18 @@ passfail() { if [[ $1 == 1 ]]; then echo PASS; else echo FAIL; fi; }
 s=$(ks_now) ok=1
 if want u; then ks_make "$logdir" upgrade-modules || ok=0; else ks_make "$logdir" || ok=0; fi
 ks_tools "$logdir"
+# make install / uninstall, staged: the tools, and the modules with the aliases autoload needs.
+stage=$work/stage
+if make -C "$repo" install DESTDIR="$stage" >"$logdir/install.log" 2>&1 &&
+    [[ -x $stage/usr/sbin/mkfs.logfs && -x $stage/usr/sbin/fsck.logfs && -x $stage/usr/sbin/logfs-fuse ]] &&
+    [[ $(modinfo -F alias "$stage/lib/modules/$(vm_krel)/updates/logfs.ko") == bento-fs-logfs ]] &&
+    [[ $(modinfo -F alias "$stage/lib/modules/$(vm_krel)/updates/bentofs.ko") == fs-bento ]] &&
+    make -C "$repo" uninstall DESTDIR="$stage" >>"$logdir/install.log" 2>&1 &&
+    [[ -z $(find "$stage" -type f) ]]; then
+    rm -rf "$stage"
+else
+    ok=0; ks_say "FAIL: make install/uninstall DESTDIR=$stage (log $logdir/install.log)"
+fi
 if want c && ! "$pjdfstest" --version 2>/dev/null | grep -qx "pjdfstest $pjd_version"; then
     ks_say "installing pjdfstest $pjd_version into target/pjdfstest"
     env -u CARGO_TARGET_DIR cargo install pjdfstest --locked --version "$pjd_version" \

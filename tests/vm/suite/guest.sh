@@ -112,12 +112,27 @@ if want a; then
     part_end
 fi
 
-# The Bento modules for the logfs parts.
-t "insmod bentofs" insmod /lib/bento/bentofs.ko
-t "insmod logfs" insmod /lib/bento/logfs.ko
+W=$DISK_WORK
+# The Bento modules for the logfs parts, loaded as on an installed system, without insmod: they
+# sit in /lib/modules/<release>/updates with a depmod index; mount -t bento loads bentofs (alias
+# fs-bento) and fs=NAME makes bentofs load the module with alias bento-fs-NAME.
+kmoddir=/lib/modules/$(uname -r)/updates
+mkdir -p "$kmoddir" && cp /lib/bento/bentofs.ko /lib/bento/logfs.ko "$kmoddir/"
+t "depmod" depmod -a
+if [ -n "$W" ]; then
+    tf "mount -t bento -o fs=nosuch: fails" mount -t bento -o fs=nosuch "$W" /mnt/w
+    klog "... no file system, no module, as the log says" "no file system named nosuch (and no module bento-fs-nosuch to load)"
+    teq "... and mount -t bento loaded bentofs" "bentofs" sh -c "grep -o '^bentofs ' /proc/modules | tr -d ' '"
+    tf "fs=../x: fails" mount -t bento -o fs=../x "$W" /mnt/w
+    klog "... as an invalid name, before any module is requested" 'invalid file system name "../x"'
+    # $W is still blank: logfs.ko loads, then refuses the disk (parts m and b mkfs it).
+    tf "mount -t bento -o fs=logfs of a blank disk: fails" mnt_logfs "$W" /mnt/w
+    klog "... after loading logfs.ko, which refused the disk" "not a logfs volume"
+else
+    t "modprobe logfs (pulls in bentofs)" modprobe logfs
+fi
 klogre "logfs registered with bentofs" 'bento: registered file system logfs'
 teq "/proc/fs/bento/filesystems" "logfs" sh -c "cut -d' ' -f1 /proc/fs/bento/filesystems"
-W=$DISK_WORK
 
 # ---- m: the main job (tests/vm/main-job.sh): copy, verify, remount, verify, fsck -------------
 if want m; then
