@@ -109,17 +109,28 @@ static long bento_fallocate(struct file *file, int mode, loff_t offset, loff_t l
 	if (punch) {
 		/*
 		 * Keep page faults and reads from refilling the range until the file system has
-		 * punched it. Edge folios keep their data outside the range and zeroes inside;
-		 * dirty ones are written back later, zeroes included.
+		 * punched it. Dirty data in the range is written back first (as ext4 does), so a
+		 * mode the file system refuses, or a punch that fails, loses nothing; then edge
+		 * folios keep their data outside the range and zeroes inside.
 		 */
 		filemap_invalidate_lock(mapping);
+		err = filemap_write_and_wait_range(mapping, offset, end - 1);
+		if (err) {
+			filemap_invalidate_unlock(mapping);
+			goto out;
+		}
 		truncate_pagecache_range(inode, offset, end - 1);
 	}
 	err = bento_status(sbi, "fallocate",
 			   bento_call(sbi, -EOPNOTSUPP, fallocate, &req, bento_ino(inode),
 				      bento_fh(file), offset, length, mode));
-	if (punch)
+	if (punch) {
+		/* The range is unchanged on disk: the zeroed edge folios must go too. */
+		if (err)
+			invalidate_inode_pages2_range(mapping, offset >> PAGE_SHIFT,
+						      (end - 1) >> PAGE_SHIFT);
 		filemap_invalidate_unlock(mapping);
+	}
 	if (!err && !(mode & FALLOC_FL_KEEP_SIZE) && end > i_size_read(inode)) {
 		bento_zero_tail(inode, i_size_read(inode));
 		truncate_setsize(inode, end);

@@ -18,6 +18,7 @@
  *   utimens PATH ATIME MTIME            set times (seconds)
  *   punch PATH OFF LEN                  fallocate(PUNCH_HOLE|KEEP_SIZE)
  *   falloc PATH OFF LEN [keep]          fallocate(0 or KEEP_SIZE)
+ *   zero PATH OFF LEN                   fallocate(ZERO_RANGE|KEEP_SIZE): errno= on failure
  *   fsyncw PATH                         open, write 1 byte, fsync: expects an error (errno=)
  *   readerr PATH                        read: expects an error (errno=)
  *   fstype PATH                         statfs f_type in hex
@@ -1113,6 +1114,18 @@ int main(int argc, char **argv)
 			die("open");
 		if (fallocate(fd, mode, num(a[1]), num(a[2])))
 			die("fallocate");
+		close(fd);
+		return 0;
+	}
+	if (!strcmp(c, "zero") && n == 3) {
+		int fd = open(a[0], O_RDWR);
+
+		if (fd < 0)
+			die("open");
+		if (fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, num(a[1]), num(a[2]))) {
+			printf("errno=%s\n", ename(errno));
+			return 1;
+		}
 		close(fd);
 		return 0;
 	}

@@ -195,6 +195,20 @@ workload_files() {
     t "xattr on a directory" bento-t setx xd user.dir yes
     t "removexattr" sh -c 'bento-t setx xa user.gone 1 && bento-t rmx xa user.gone'
     teq "listxattr" "user.color trusted.t security.s user.big" sh -c 'echo $(bento-t listx xa)'
+    teq "listxattr as an unprivileged user: no trusted.* names" "user.color security.s user.big" sh -c 'echo $(bento-t asuser 1000 1000 bento-t listx xa)'
+    # Dirty pages in a range a fallocate mode touches are written back first, so a refused
+    # mode or a failed call loses nothing (ZERO_RANGE used to drop them).
+    t "dirty data, then fallocate ZERO_RANGE" bento-t pwrite zr 0 64K 11
+    if zr=$(bento-t zero zr 4096 8192); then
+        t "... zeroed the range" bento-t zcheck zr 4096 8192
+        t "... and kept the rest" sh -c 'bento-t pcheck zr 0 4096 11 && bento-t pcheck zr 12288 53248 11'
+    else
+        teq "... refused" errno=EOPNOTSUPP echo "$zr"
+        t "... the dirty data is intact" bento-t pcheck zr 0 64K 11
+        echo 3 >/proc/sys/vm/drop_caches
+        t "... and on disk" bento-t pcheck zr 0 64K 11
+    fi
+    rm -f zr
     cd /
 }
 # check_files WHEN: what workload_files made is still there (also covered by the manifest)
