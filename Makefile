@@ -30,6 +30,14 @@ RUST_OBJ := logfs/kmod/logfs_rust.o_shipped
 RUST_FLAGS := -C relocation-model=static -C relro-level=off -C force-unwind-tables=no \
 	-C jump-tables=no -Zretpoline-external-thunk -Zfunction-return=thunk-extern \
 	-Zindirect-branch-cs-prefix
+# And what the kernel's configuration asks of every object, as its own Rust support sets it
+# (arch/x86/Makefile): ENDBR landing pads under IBT (6.12's kernels), function padding for
+# call-depth tracking.
+kconfig = $(shell sed -n 's/^$(1)=//p' $(KDIR)/.config 2>/dev/null)
+comma := ,
+RUST_FLAGS += $(if $(call kconfig,CONFIG_X86_KERNEL_IBT),-Zcf-protection=branch)
+RUST_FLAGS += $(if $(call kconfig,CONFIG_CALL_PADDING),-Zpatchable-function-entry=$\
+	$(call kconfig,CONFIG_FUNCTION_PADDING_BYTES)$(comma)$(call kconfig,CONFIG_FUNCTION_PADDING_BYTES))
 
 KBUILD_ARGS := -C $(KDIR) M=$(CURDIR) LOGFS_VERSION=$(LOGFS_VERSION) CONFIG_DEBUG_INFO_BTF_MODULES=
 

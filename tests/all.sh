@@ -6,7 +6,9 @@
 #   2. formatting and lints: cargo fmt, cargo clippy -D warnings (userspace and kernel backends);
 #   3. unit, model and tool tests, and the FUSE system tests with pjdfstest (cargo test);
 #   4. the kernel modules (make, warning-free) and the VM suite against the real kernel;
-#   5. the VM power-cut test (power cuts during an fsync-heavy workload, recovery, checks).
+#   5. the VM power-cut test (power cuts during an fsync-heavy workload, recovery, checks);
+#   6. the main job on Debian 12's 6.12 kernel line (the whole suite there:
+#      VM_LINE=6.12 tests/vm/kernel-suite.sh).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 start=$SECONDS
@@ -36,6 +38,11 @@ fi
 if [[ -x tests/vm/powercut.sh ]]; then
     step "the VM power-cut test"
     tests/vm/powercut.sh
+fi
+
+if [[ -x tests/vm/main-job.sh ]]; then
+    step "the main job on the 6.12 kernel line"
+    VM_LINE=6.12 tests/vm/main-job.sh
 fi
 
 step "all tests passed"

@@ -3,7 +3,7 @@
 # everything is present: apt only runs for what is missing.
 #   - Rust: clippy, rustfmt, rust-src and the x86_64-unknown-none target (the kernel build);
 #   - every Debian package whose commands the scripts and tests run (tests/packages.txt);
-#   - the VM: QEMU, Debian's cloud kernel and its headers, busybox (tests/vm/setup.sh).
+#   - the VM: QEMU, Debian's cloud kernels (6.1 and 6.12) and their headers (tests/vm/setup.sh).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
@@ -30,3 +30,4 @@ done
 rustup target list --installed | grep -qx x86_64-unknown-none || rustup target add x86_64-unknown-none
 
 "$here/vm/setup.sh"
+VM_LINE=6.12 "$here/vm/setup.sh"    # the 6.12 kernel line too (tests/all.sh runs the main job there)

@@ -9,6 +9,10 @@
 # would pick the cloud kernel up (see setup.sh).
 
 VM_FLAVOUR=cloud-amd64
+# The kernel line: empty for Debian 12's own (6.1, meta packages linux-image-cloud-amd64 and
+# linux-headers-cloud-amd64), or e.g. 6.12 (linux-image-6.12-cloud-amd64, same repositories).
+VM_LINE=${VM_LINE:-}
+VM_META=${VM_LINE:+$VM_LINE-}$VM_FLAVOUR
 VM_KERNEL_CACHE=${VM_KERNEL_CACHE:-/var/cache/logfs-vm/kernel}
 
 vm_die() { echo "error: $*" >&2; exit 1; }
@@ -16,19 +20,19 @@ vm_die() { echo "error: $*" >&2; exit 1; }
 # ABI that a meta package (linux-image-cloud-amd64 / linux-headers-cloud-amd64)
 # currently points at, according to apt's candidate. Needs up-to-date apt lists.
 vm_candidate_abi() {
-    local meta=${1:-linux-image-$VM_FLAVOUR} kind
-    kind=${meta%-"$VM_FLAVOUR"}    # linux-image / linux-headers
+    local meta=${1:-linux-image-$VM_META} kind
+    kind=${meta%-"$VM_META"}    # linux-image / linux-headers
     apt-cache depends "$meta" 2>/dev/null |
         sed -n "s/^ *Depends: $kind-\([0-9][^ ]*\)-$VM_FLAVOUR\$/\1/p" | head -n1
 }
 
-# KREL to use: $VM_KREL if set, else the ABI of the installed headers meta package.
+# KREL to use: $VM_KREL if set, else the ABI of the installed headers meta package of the line.
 vm_krel() {
     if [[ -n ${VM_KREL:-} ]]; then echo "$VM_KREL"; return; fi
     local abi
-    abi=$(dpkg-query -W -f='${Depends}' "linux-headers-$VM_FLAVOUR" 2>/dev/null |
+    abi=$(dpkg-query -W -f='${Depends}' "linux-headers-$VM_META" 2>/dev/null |
           tr ',' '\n' | sed -n "s/^ *linux-headers-\([0-9][^ ]*\)-$VM_FLAVOUR.*/\1/p" | head -n1)
-    [[ -n $abi ]] || vm_die "linux-headers-$VM_FLAVOUR not installed; run tests/vm/setup.sh"
+    [[ -n $abi ]] || vm_die "linux-headers-$VM_META not installed; run ${VM_LINE:+VM_LINE=$VM_LINE }tests/vm/setup.sh"
     echo "$abi-$VM_FLAVOUR"
 }
 

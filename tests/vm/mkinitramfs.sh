@@ -131,6 +131,19 @@ if [ -n "$disks" ] && [ "$disks" -gt 0 ]; then
         sleep 0.1; i=$((i + 1))
     done
     [ -b "/dev/nvme0n$disks" ] || { echo "VMTEST: only $(ls /dev/nvme0n* 2>/dev/null) of $disks disks"; rc=251; }
+    # Newer kernels (6.12) scan namespaces in parallel, so nvme0nK need not be namespace K:
+    # name the device nodes after the namespace id, the order run-vm.sh attached them in.
+    for b in /sys/block/nvme0n*; do
+        [ "$(cat "$b/nsid" 2>/dev/null)" = "${b##*nvme0n}" ] && continue
+        mkdir -p /tmp/nvme-ns
+        for b in /sys/block/nvme0n*; do
+            mknod "/tmp/nvme-ns/nvme0n$(cat "$b/nsid")" b $(tr ':' ' ' <"$b/dev")
+        done
+        rm -f /dev/nvme0n*
+        mv /tmp/nvme-ns/* /dev/
+        echo "VMTEST: NVMe device nodes renamed after their namespace ids"
+        break
+    done
 fi
 
 if [ "$(cmdline_opt vmtest.shell)" = 1 ]; then

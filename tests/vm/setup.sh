@@ -5,6 +5,7 @@
 #   tests/vm/setup.sh            # install what is missing
 #   SETUP_REFRESH=1 setup.sh     # apt-get update and move to the newest cloud kernel ABI
 #   VM_KERNEL_MODE=extract|install setup.sh   # force how the guest kernel is provided
+#   VM_LINE=6.12 setup.sh        # the 6.12 kernel line instead of Debian 12's 6.1 (lib.sh)
 #
 # The guest kernel is Debian's linux-image-<abi>-cloud-amd64 (ext4, fuse, nvme built in)
 # plus the matching linux-headers for building the module with Kbuild.
@@ -71,7 +72,7 @@ fast_path_ok() {
     [[ -z ${SETUP_REFRESH:-} ]] || return 1
     have_backports && qemu_ok || return 1
     local p krel
-    for p in "${BASE_PKGS[@]}" "linux-headers-$VM_FLAVOUR"; do is_installed "$p" || return 1; done
+    for p in "${BASE_PKGS[@]}" "linux-headers-$VM_META"; do is_installed "$p" || return 1; done
     krel=$(vm_krel 2>/dev/null) || return 1
     kernel_present "$krel"
 }
@@ -92,13 +93,13 @@ EOS
     fi
     apt-get update -o Dpkg::Use-Pty=0 -qq
 
-    abi=$(vm_candidate_abi "linux-image-$VM_FLAVOUR")
-    [[ -n $abi ]] || vm_die "cannot resolve the ABI of linux-image-$VM_FLAVOUR"
-    hdr_abi=$(vm_candidate_abi "linux-headers-$VM_FLAVOUR")
+    abi=$(vm_candidate_abi "linux-image-$VM_META")
+    [[ -n $abi ]] || vm_die "cannot resolve the ABI of linux-image-$VM_META"
+    hdr_abi=$(vm_candidate_abi "linux-headers-$VM_META")
     [[ $abi == "$hdr_abi" ]] || vm_die "image meta -> $abi but headers meta -> $hdr_abi"
     krel=$abi-$VM_FLAVOUR
 
-    "${APT_INSTALL[@]}" "${BASE_PKGS[@]}" "linux-headers-$VM_FLAVOUR" "linux-headers-$krel"
+    "${APT_INSTALL[@]}" "${BASE_PKGS[@]}" "linux-headers-$VM_META" "linux-headers-$krel"
     qemu_ok || "${APT_INSTALL[@]}" -t bookworm-backports qemu-system-x86
     qemu_ok || vm_die "qemu-system-x86 from bookworm-backports did not install"
 
