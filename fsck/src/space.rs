@@ -4,10 +4,10 @@
 use std::collections::HashMap;
 
 use bento_runtime::ks::block::BlockDevice;
-use logfs::layout::SEG_BLOCKS;
-use logfs::node::{INODE_ADDRS, KIND_DIRECT, KIND_INODE, NODE_ADDRS};
-use logfs::segment::{LOG_DATA, LOG_NODE, LOG_NONE};
-use logfs::summary::SummaryBlock;
+use logfs::format::layout::SEG_BLOCKS;
+use logfs::format::node::{INODE_ADDRS, KIND_DIRECT, KIND_INODE, NODE_ADDRS};
+use logfs::format::summary::SummaryBlock;
+use logfs::format::tables::{LOG_DATA, LOG_NODE, LOG_NONE};
 
 use crate::checker::{Fsck, NAT_BAD};
 use crate::report::{Issue, Object};

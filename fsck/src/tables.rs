@@ -2,10 +2,10 @@
 
 use bento_runtime::ks::block::BlockDevice;
 use logfs::BLOCK_SIZE;
-use logfs::csum::{self, MAGIC_NAT, MAGIC_SUT};
-use logfs::layout::{NAT_ENTRIES_PER_BLOCK, NEW_ADDR, SUT_ENTRIES_PER_BLOCK};
-use logfs::nat::RawNatBlock;
-use logfs::segment::{LOG_DATA, LOG_NONE, RawSutBlock};
+use logfs::format::header::{self as csum, MAGIC_NAT, MAGIC_SUT};
+use logfs::format::layout::{NAT_ENTRIES_PER_BLOCK, NEW_ADDR, SUT_ENTRIES_PER_BLOCK};
+use logfs::format::tables::RawNatBlock;
+use logfs::format::tables::{LOG_DATA, LOG_NONE, RawSutBlock};
 
 use crate::checker::{Fsck, NAT_BAD, SutEnt};
 use crate::report::{Issue, Object};

@@ -6,15 +6,15 @@ use std::collections::HashSet;
 use bento_runtime::fs::{FileType, ROOT_INO};
 use bento_runtime::ks::block::BlockDevice;
 use logfs::BLOCK_SIZE;
-use logfs::csum::{self, MAGIC_DIR, MAGIC_NODE};
-use logfs::dir::{self, DirBlock};
-use logfs::file::MAX_FILE_SIZE;
-use logfs::layout::{NEW_ADDR, NULL_ADDR};
-use logfs::node::{
+use logfs::format::dir::{self, DirBlock};
+use logfs::format::geometry::MAX_FILE_SIZE;
+use logfs::format::header::{self as csum, MAGIC_DIR, MAGIC_NODE};
+use logfs::format::layout::{NEW_ADDR, NULL_ADDR};
+use logfs::format::node::{
     INLINE_MAX, INODE_ADDRS, INODE_INLINE_DATA, INODE_NAME_MAX, INODE_NIDS, KIND_DIRECT,
     KIND_INDIRECT, KIND_INODE, KIND_XATTR, NODE_ADDRS, Node, RawInode, XATTR_NODE_OFFSET,
 };
-use logfs::xattr::XATTR_SPACE;
+use logfs::format::xattr::XATTR_SPACE;
 
 use crate::checker::{EntryRec, Fsck, InodeInfo, NAT_BAD, Reach};
 use crate::report::{Issue, Object};

@@ -3,7 +3,7 @@
 use bento_runtime::Errno;
 use bento_runtime::ks::block::BlockDevice;
 use logfs::BLOCK_SIZE;
-use logfs::layout::SEG_BLOCKS;
+use logfs::format::layout::SEG_BLOCKS;
 
 use crate::report::Operational;
 

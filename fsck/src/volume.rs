@@ -4,13 +4,13 @@ use std::collections::HashSet;
 
 use bento_runtime::ks::block::BlockDevice;
 use logfs::checkpoint::{CP_CLEAN, Checkpoint};
-use logfs::csum::{self, MAGIC_SUPERBLOCK};
 use logfs::error::Error;
-use logfs::layout::{NAT_ENTRIES_PER_BLOCK, NEW_ADDR, SEG_BLOCKS};
-use logfs::segment::{LOG_DATA, LOG_NODE};
-use logfs::superblock::{
+use logfs::format::header::{self as csum, MAGIC_SUPERBLOCK};
+use logfs::format::layout::{NAT_ENTRIES_PER_BLOCK, NEW_ADDR, SEG_BLOCKS};
+use logfs::format::superblock::{
     COMPAT_SUPPORTED, FORMAT_MINOR, INCOMPAT_SUPPORTED, RO_COMPAT_SUPPORTED, SIGNATURE, Superblock,
 };
+use logfs::format::tables::{LOG_DATA, LOG_NODE};
 use logfs::{BLOCK_SIZE, Error as LfsError};
 
 use crate::checker::{Checker, Vol};

@@ -22,12 +22,14 @@ use bento_runtime::ks::time;
 use crate::checkpoint::Checkpoint;
 use crate::dir::DirCache;
 use crate::error::{Error, Result, io};
-use crate::layout::{BLOCK_SIZE, Layout, NEW_ADDR, NULL_ADDR};
+use crate::format::layout::{BLOCK_SIZE, Layout, NEW_ADDR, NULL_ADDR};
+use crate::format::node::{KIND_INODE, Node};
+use crate::format::superblock::{Access, Superblock};
+use crate::format::tables::{LOG_DATA, LOG_NODE};
 use crate::log::{Log, NODE_LOG};
 use crate::nat::Nat;
-use crate::node::{KIND_INODE, Node, NodeCache};
-use crate::segment::{LOG_DATA, LOG_NODE, SegmentTable};
-use crate::superblock::{Access, Superblock};
+use crate::node::NodeCache;
+use crate::segment::SegmentTable;
 
 /// This implementation's version. The `v2` feature builds the same file system as a newer
 /// version (`logfs_v2.ko`), to try live upgrades with: it also reports how many upgrades the
@@ -193,7 +195,7 @@ impl<D: BlockDevice> Volume<D> {
         let layout = sb.layout;
         let seed = sb.csum_seed();
         let cp = Checkpoint::read_latest(&dev, &sb)?;
-        if cp.valid_blocks > layout.user_capacity() + u64::from(crate::layout::SEG_BLOCKS) {
+        if cp.valid_blocks > layout.user_capacity() + u64::from(crate::format::layout::SEG_BLOCKS) {
             return Err(Error::corrupt("checkpoint (block count)", 0));
         }
         let mut sut = SegmentTable::load(&dev, &layout, seed, &cp.sut_bitmap)?;
@@ -293,7 +295,7 @@ impl<D: BlockDevice> Volume<D> {
         }
         let mut block = Node::new_boxed()?;
         self.read_block(addr, zerocopy::IntoBytes::as_mut_bytes(&mut *block))?;
-        let node = Node::decode(block.bytes(), self.seed, u64::from(addr), nid)?;
+        let node = Node::decode(block.bytes(), self.seed, u64::from(addr), nid, &self.layout)?;
         self.nodes.insert_clean(node);
         Ok(())
     }
@@ -325,7 +327,7 @@ impl<D: BlockDevice> Volume<D> {
         Ok(n)
     }
 
-    pub(crate) fn inode_mut(&mut self, ino: u32) -> Result<&mut crate::node::RawInode> {
+    pub(crate) fn inode_mut(&mut self, ino: u32) -> Result<&mut crate::format::node::RawInode> {
         self.inode(ino)?;
         Ok(self.node_mut(ino)?.inode_mut())
     }
@@ -423,7 +425,7 @@ impl<D: BlockDevice> Volume<D> {
         let Some(l) = self.logs.get(NODE_LOG) else {
             return Err(Errno::EIO.into());
         };
-        if l.next_off + 1 < crate::layout::SEG_BLOCKS {
+        if l.next_off + 1 < crate::format::layout::SEG_BLOCKS {
             return Ok(self.layout.segment_start(l.segno) + l.next_off + 1);
         }
         let next = match l.next_segno {
@@ -527,7 +529,7 @@ impl<D: BlockDevice> Volume<D> {
         i.rdev = rdev.into();
         i.generation = generation.into();
         if kind == bfs::S_IFREG || kind == bfs::S_IFLNK {
-            i.flags = crate::node::INODE_INLINE_DATA.into();
+            i.flags = crate::format::node::INODE_INLINE_DATA.into();
         }
         i.set_atime(t);
         i.set_mtime(t);
@@ -953,7 +955,7 @@ impl<D: BlockDevice> Volume<D> {
                 FileType::RegularFile => {}
                 _ => return Err(Errno::EINVAL.into()),
             }
-            if size > crate::file::MAX_FILE_SIZE {
+            if size > crate::format::geometry::MAX_FILE_SIZE {
                 return Err(Errno::EFBIG.into());
             }
             self.ensure_space(4)?;
@@ -1015,7 +1017,7 @@ impl<D: BlockDevice> Volume<D> {
         }
         if offset
             .checked_add(data.len() as u64)
-            .is_none_or(|end| end > crate::file::MAX_FILE_SIZE)
+            .is_none_or(|end| end > crate::format::geometry::MAX_FILE_SIZE)
         {
             return Err(Errno::EFBIG.into());
         }

@@ -19,7 +19,7 @@ use bento_runtime::ks::block::BlockDevice;
 use bento_runtime::user::FileDevice;
 use clap::Parser;
 use logfs::BLOCK_SIZE;
-use logfs::layout::{Layout, SEG_BLOCKS};
+use logfs::format::layout::{Layout, SEG_BLOCKS};
 use logfs::mkfs::{MkfsOptions, format};
 
 const LABEL_MAX: usize = 64;
@@ -143,8 +143,8 @@ fn at(buf: &[u8], off: usize, magic: &[u8]) -> bool {
 
 /// What the first bytes of a device say it holds, if anything we know.
 fn identify(buf: &[u8]) -> Option<String> {
-    if at(buf, 8, &logfs::superblock::SIGNATURE)
-        || at(buf, BLOCK_SIZE + 8, &logfs::superblock::SIGNATURE)
+    if at(buf, 8, &logfs::format::superblock::SIGNATURE)
+        || at(buf, BLOCK_SIZE + 8, &logfs::format::superblock::SIGNATURE)
     {
         return Some("a logfs file system".into());
     }
