@@ -7,6 +7,7 @@ use bento_runtime::ks::block::BlockDevice;
 use logfs::checkpoint::Checkpoint;
 use logfs::format::layout::Layout;
 use logfs::format::superblock::Superblock;
+use logfs::format::tables::SegMap;
 
 use crate::CheckOptions;
 use crate::report::{Finding, Issue, Object, Pass, Report, Severity};
@@ -134,7 +135,7 @@ pub(crate) struct SutEnt {
     pub known: bool,
     pub valid: u16,
     pub log: u8,
-    pub map: [u64; 8],
+    pub map: SegMap,
 }
 
 /// NAT entry value marking an entry that is unusable (its block is corrupt, or the entry is

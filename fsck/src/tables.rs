@@ -5,11 +5,11 @@ use logfs::BLOCK_SIZE;
 use logfs::format::header::{self as csum, MAGIC_NAT, MAGIC_SUT};
 use logfs::format::layout::{NAT_ENTRIES_PER_BLOCK, NEW_ADDR, SUT_ENTRIES_PER_BLOCK};
 use logfs::format::tables::RawNatBlock;
-use logfs::format::tables::{LOG_DATA, LOG_NONE, RawSutBlock};
+use logfs::format::tables::{LOG_DATA, LOG_NONE, RawSutBlock, SegMap, copy_bit};
 
 use crate::checker::{Fsck, NAT_BAD, SutEnt};
 use crate::report::{Issue, Object};
-use crate::util::{Res, bit, try_vec};
+use crate::util::{Res, try_vec};
 
 /// Table blocks read per request (both copies of each).
 const CHUNK: u32 = 128;
@@ -33,7 +33,7 @@ impl<D: BlockDevice + ?Sized> Fsck<'_, D> {
             self.c.disk.read(addr, &mut buf[..len])?;
             for i in 0..n {
                 let index = first + i;
-                let copy = usize::from(bit(copies, index as usize));
+                let copy = usize::from(copy_bit(copies, index as usize));
                 let at = (2 * i as usize + copy) * BLOCK_SIZE;
                 let Some(block) = buf
                     .get(at..at + BLOCK_SIZE)
@@ -125,7 +125,7 @@ impl<D: BlockDevice + ?Sized> Fsck<'_, D> {
             known: false,
             valid: 0,
             log: LOG_NONE,
-            map: [0; 8],
+            map: SegMap::ZERO,
         };
         self.sut = try_vec(l.main_segments as usize, unknown, "segment usage table")?;
         let bitmap = std::mem::take(&mut self.v.cp.sut_bitmap);
@@ -151,14 +151,9 @@ impl<D: BlockDevice + ?Sized> Fsck<'_, D> {
             if segno >= self.sut.len() {
                 break;
             }
-            let mut map = [0u64; 8];
-            for (w, chunk) in map.iter_mut().zip(e.valid_map.chunks_exact(8)) {
-                let mut word = [0u8; 8];
-                word.copy_from_slice(chunk);
-                *w = u64::from_le_bytes(word);
-            }
+            let map = e.map();
             let valid = e.valid.get();
-            let counted: u32 = map.iter().map(|w| w.count_ones()).sum();
+            let counted = map.count_ones() as u32;
             let obj = Object::Segment {
                 segno: segno as u32,
             };

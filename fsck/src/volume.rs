@@ -8,7 +8,8 @@ use logfs::error::Error;
 use logfs::format::header::{self as csum, MAGIC_SUPERBLOCK};
 use logfs::format::layout::{NAT_ENTRIES_PER_BLOCK, NEW_ADDR, SEG_BLOCKS};
 use logfs::format::superblock::{
-    COMPAT_SUPPORTED, FORMAT_MINOR, INCOMPAT_SUPPORTED, RO_COMPAT_SUPPORTED, SIGNATURE, Superblock,
+    COMPAT_SUPPORTED, FORMAT_MINOR, INCOMPAT_SUPPORTED, RO_COMPAT_SUPPORTED, Superblock,
+    has_signature_at,
 };
 use logfs::format::tables::{LOG_DATA, LOG_NODE};
 use logfs::{BLOCK_SIZE, Error as LfsError};
@@ -114,7 +115,7 @@ fn superblocks<D: BlockDevice + ?Sized>(c: &mut Checker<'_, D>) -> Res<Superbloc
         else {
             continue;
         };
-        if block[8..16] != SIGNATURE {
+        if !has_signature_at(block, 0) {
             failures.push((copy, Issue::NoSignature));
             continue;
         }
