@@ -140,6 +140,8 @@ pub struct Volume<D> {
     pub(crate) stats: Stats,
     /// Live upgrades this mount went through.
     pub(crate) upgrades: u32,
+    /// When corruption was last logged (rate limit of [`report`]).
+    pub(crate) last_corrupt_log: Option<i64>,
 }
 
 /// Counters for tests and benchmarks.
@@ -247,6 +249,7 @@ impl<D: BlockDevice> Volume<D> {
             last_checkpoint: now().sec,
             stats: Stats::default(),
             upgrades: 0,
+            last_corrupt_log: None,
         };
         let root = vol.inode(bfs::ROOT_INO as u32)?;
         if FileType::from_mode(root.inode().mode.get()) != Some(FileType::Directory) {
@@ -1146,7 +1149,8 @@ impl<D: BlockDevice> LogFs<D> {
 
     fn run<T>(&self, f: impl FnOnce(&mut Volume<D>) -> Result<T>) -> bfs_result::Result<T> {
         let mut vol = self.vol.lock();
-        f(&mut vol).map_err(report)
+        let r = f(&mut vol);
+        r.map_err(|e| report(e, &mut vol.last_corrupt_log))
     }
 }
 
@@ -1154,10 +1158,23 @@ mod bfs_result {
     pub type Result<T> = core::result::Result<T, bento_runtime::Errno>;
 }
 
+/// Seconds between two log lines about corruption: a damaged directory that every `ls` walks
+/// must not flood the log.
+const CORRUPT_LOG_INTERVAL_SECS: i64 = 5;
+
 /// Errors about the volume itself are worth a log line; plain errnos are the caller's business.
-fn report(e: Error) -> Errno {
+/// Corruption is logged at most once per interval, naming the block; the runtime gives no
+/// device name to log (TODO once it does).
+fn report(e: Error, last_corrupt_log: &mut Option<i64>) -> Errno {
     match e {
         Error::Errno(_) => {}
+        Error::Corrupt { .. } => {
+            let t = now().sec;
+            if last_corrupt_log.is_none_or(|l| t.saturating_sub(l) >= CORRUPT_LOG_INTERVAL_SECS) {
+                *last_corrupt_log = Some(t);
+                bento_runtime::error!("logfs: {e} (EUCLEAN; run fsck.logfs)");
+            }
+        }
         _ => bento_runtime::error!("logfs: {e}"),
     }
     e.errno()
