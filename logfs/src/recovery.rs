@@ -50,11 +50,16 @@ impl<D: BlockDevice> Volume<D> {
             if !csum::is_valid(self.seed, MAGIC_NODE, &block) {
                 break;
             }
-            let nid = NodeHeader::ref_from_prefix(&block[..]).map_or(0, |(h, _)| h.nid.get());
-            let node = Node::decode(&block, self.seed, u64::from(addr), nid, &self.layout)?;
-            if node.header.cp_ver.get() != self.seq || node.header.flags & FLAG_FSYNC == 0 {
+            // Only records of this checkpoint are part of the chain; an older block that verifies
+            // here ends it without being judged.
+            let Ok((hdr, _)) = NodeHeader::read_from_prefix(&block[..]) else {
+                break;
+            };
+            if hdr.cp_ver.get() != self.seq || hdr.flags & FLAG_FSYNC == 0 {
                 break;
             }
+            let nid = hdr.nid.get();
+            let node = Node::decode(&block, self.seed, u64::from(addr), nid, &self.layout)?;
             if let Some((segno, _)) = self.layout.locate(addr) {
                 // Until the checkpoint that ends recovery commits, the chain is the only copy
                 // of what it records: nothing may be written over it.
