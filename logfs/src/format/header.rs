@@ -33,12 +33,14 @@ pub fn crc32(seed: u32, data: &[u8]) -> u32 {
     h.finalize()
 }
 
+const CRC_AT: usize = core::mem::offset_of!(BlockHeader, crc);
+const HEADER_LEN: usize = core::mem::size_of::<BlockHeader>();
+
 fn block_crc(seed: u32, block: &[u8; BLOCK_SIZE]) -> u32 {
     let mut h = crc32fast::Hasher::new_with_initial(seed);
-    let (head, rest) = block.split_at(core::mem::size_of::<BlockHeader>());
-    h.update(head.get(..4).unwrap_or_default());
-    h.update(&[0u8; 4]);
-    h.update(rest);
+    h.update(&block[..CRC_AT]);
+    h.update(&[0u8; HEADER_LEN - CRC_AT]);
+    h.update(&block[HEADER_LEN..]);
     h.finalize()
 }
 

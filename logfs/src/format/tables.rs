@@ -157,3 +157,33 @@ pub fn set_copy_bits(flags: &[bool], out: &mut [u8]) {
         *b = f;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zerocopy::FromZeros;
+
+    /// The bitvec views keep the bit order the format describes: bit `i` of a byte bitmap is
+    /// `byte[i / 8] >> (i % 8)`, and a live map is also little-endian 64-bit words.
+    #[test]
+    fn bit_orders_match_the_format() {
+        let mut e = RawSutEntry::new_zeroed();
+        let mut m = SegMap::ZERO;
+        m.set(70, true);
+        m.set(511, true);
+        e.valid_map = m.into_inner();
+        assert_eq!(e.valid_map[8], 1 << 6);
+        assert_eq!(e.valid_map[63], 1 << 7);
+        assert_eq!(e.words()[1], 1 << 6);
+        assert_eq!(e.words()[7], 1 << 63);
+        let mut bits = [0u8; 2];
+        set_copy_bits(
+            &[
+                false, true, false, false, false, false, false, false, false, true,
+            ],
+            &mut bits,
+        );
+        assert_eq!(bits, [0b10, 0b10]);
+        assert!(copy_bit(&bits, 9) && !copy_bit(&bits, 8) && !copy_bit(&bits, 99));
+    }
+}
