@@ -3,9 +3,11 @@
 use bento_runtime::ks::block::BlockDevice;
 use logfs::BLOCK_SIZE;
 use logfs::format::header::{self as csum, MAGIC_NAT, MAGIC_SUT};
-use logfs::format::layout::{NAT_ENTRIES_PER_BLOCK, NEW_ADDR, SUT_ENTRIES_PER_BLOCK};
-use logfs::format::tables::RawNatBlock;
-use logfs::format::tables::{LOG_DATA, LOG_NONE, RawSutBlock, SegMap, copy_bit};
+use logfs::format::layout::{NAT_ENTRIES_PER_BLOCK, SUT_ENTRIES_PER_BLOCK};
+use logfs::format::tables::{
+    LOG_NONE, NatEntryProblem, RawNatBlock, RawSutBlock, SegMap, SutEntryProblem, copy_bit,
+    nat_entry_problem,
+};
 
 use crate::checker::{Fsck, NAT_BAD, SutEnt};
 use crate::report::{Issue, Object};
@@ -100,15 +102,11 @@ impl<D: BlockDevice + ?Sized> Fsck<'_, D> {
             if a == 0 {
                 continue;
             }
-            let issue = if nid == 0 {
-                Some(Issue::NatEntryNidZero { addr: a })
-            } else if a == NEW_ADDR {
-                Some(Issue::NatEntryNewAddr)
-            } else if self.v.layout.locate(a).is_none() {
-                Some(Issue::NatEntryOutsideMain { addr: a })
-            } else {
-                None
-            };
+            let issue = nat_entry_problem(&self.v.layout, nid, a).map(|p| match p {
+                NatEntryProblem::NidZero => Issue::NatEntryNidZero { addr: a },
+                NatEntryProblem::Unwritten => Issue::NatEntryNewAddr,
+                NatEntryProblem::OutsideMain => Issue::NatEntryOutsideMain { addr: a },
+            });
             match issue {
                 Some(issue) => {
                     *slot = if nid == 0 { 0 } else { NAT_BAD };
@@ -151,25 +149,19 @@ impl<D: BlockDevice + ?Sized> Fsck<'_, D> {
             if segno >= self.sut.len() {
                 break;
             }
-            let map = e.map();
-            let valid = e.valid.get();
-            let counted = map.count_ones() as u32;
+            let (map, valid) = (e.map(), e.valid.get());
             let obj = Object::Segment {
                 segno: segno as u32,
             };
-            if u32::from(valid) != counted {
-                self.c.err(
-                    obj.clone(),
-                    Issue::SutValidCount {
-                        recorded: valid,
-                        counted,
-                    },
-                );
-            }
-            if e.log > LOG_DATA {
-                self.c.err(obj.clone(), Issue::SutBadLog { log: e.log });
-            } else if valid > 0 && e.log == LOG_NONE {
-                self.c.err(obj, Issue::SutLiveWithoutLog { valid });
+            for p in e.problems() {
+                let issue = match p {
+                    SutEntryProblem::Count { recorded, counted } => {
+                        Issue::SutValidCount { recorded, counted }
+                    }
+                    SutEntryProblem::UnknownLog { log } => Issue::SutBadLog { log },
+                    SutEntryProblem::LiveWithoutLog { valid } => Issue::SutLiveWithoutLog { valid },
+                };
+                self.c.err(obj.clone(), issue);
             }
             if let Some(s) = self.sut.get_mut(segno) {
                 *s = SutEnt {

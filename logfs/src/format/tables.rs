@@ -34,16 +34,36 @@ pub struct RawNatBlock {
 }
 const_assert_eq!(core::mem::size_of::<RawNatBlock>(), BLOCK_SIZE);
 
-/// Why a NAT entry cannot be used, if it cannot.
-pub fn nat_entry_problem(layout: &Layout, nid: u32, addr: u32) -> Option<&'static str> {
+/// Why a NAT entry cannot be used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NatEntryProblem {
+    /// nid 0 is invalid, so its entry must be free.
+    NidZero,
+    /// `NEW_ADDR`: a node allocated but never written cannot be committed.
+    Unwritten,
+    OutsideMain,
+}
+
+impl NatEntryProblem {
+    pub fn what(self) -> &'static str {
+        match self {
+            NatEntryProblem::NidZero => "node address table (entry of nid 0)",
+            NatEntryProblem::Unwritten => "node address table (unwritten node)",
+            NatEntryProblem::OutsideMain => "node address table (address outside the main area)",
+        }
+    }
+}
+
+/// Check the NAT entry of `nid`: free, or a main-area address.
+pub fn nat_entry_problem(layout: &Layout, nid: u32, addr: u32) -> Option<NatEntryProblem> {
     if addr == 0 {
         None
     } else if nid == 0 {
-        Some("node address table (entry of nid 0)")
+        Some(NatEntryProblem::NidZero)
     } else if addr == NEW_ADDR {
-        Some("node address table (unwritten node)")
+        Some(NatEntryProblem::Unwritten)
     } else if layout.locate(addr).is_none() {
-        Some("node address table (address outside the main area)")
+        Some(NatEntryProblem::OutsideMain)
     } else {
         None
     }
@@ -64,8 +84,8 @@ impl RawNatBlock {
             .map_err(|_| Error::corrupt("node address table", addr))?;
         let base = index.saturating_mul(NAT_ENTRIES_PER_BLOCK);
         for (i, e) in raw.entries.iter().enumerate() {
-            if let Some(why) = nat_entry_problem(layout, base.saturating_add(i as u32), e.get()) {
-                return Err(Error::corrupt(why, addr));
+            if let Some(p) = nat_entry_problem(layout, base.saturating_add(i as u32), e.get()) {
+                return Err(Error::corrupt(p.what(), addr));
             }
         }
         Ok(())
@@ -97,18 +117,41 @@ impl RawSutEntry {
         out
     }
 
-    /// Why the entry is inconsistent, if it is: the count must match the bitmap, and a
-    /// segment with live blocks belongs to a log.
-    pub fn problem(&self) -> Option<&'static str> {
-        let counted = self.valid_map.view_bits::<Lsb0>().count_ones();
-        if usize::from(self.valid.get()) != counted {
-            Some("segment usage entry (count)")
-        } else if self.log > LOG_DATA {
-            Some("segment usage entry (log type)")
-        } else if self.valid.get() > 0 && self.log == LOG_NONE {
-            Some("segment usage entry (live blocks without a log)")
+    /// How the entry is inconsistent, if it is: the count must match the bitmap, the log be
+    /// known, and a segment with live blocks belong to a log.
+    pub fn problems(&self) -> impl Iterator<Item = SutEntryProblem> {
+        let recorded = self.valid.get();
+        let counted = self.valid_map.view_bits::<Lsb0>().count_ones() as u32;
+        let log = self.log;
+        let count = (u32::from(recorded) != counted)
+            .then_some(SutEntryProblem::Count { recorded, counted });
+        let owner = if log > LOG_DATA {
+            Some(SutEntryProblem::UnknownLog { log })
+        } else if recorded > 0 && log == LOG_NONE {
+            Some(SutEntryProblem::LiveWithoutLog { valid: recorded })
         } else {
             None
+        };
+        count.into_iter().chain(owner)
+    }
+}
+
+/// An inconsistent SUT entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SutEntryProblem {
+    Count { recorded: u16, counted: u32 },
+    UnknownLog { log: u8 },
+    LiveWithoutLog { valid: u16 },
+}
+
+impl SutEntryProblem {
+    pub fn what(self) -> &'static str {
+        match self {
+            SutEntryProblem::Count { .. } => "segment usage entry (count)",
+            SutEntryProblem::UnknownLog { .. } => "segment usage entry (log type)",
+            SutEntryProblem::LiveWithoutLog { .. } => {
+                "segment usage entry (live blocks without a log)"
+            }
         }
     }
 }
@@ -137,8 +180,13 @@ impl RawSutBlock {
             .map_err(|_| Error::corrupt("segment usage table", addr))?;
         let first = index.saturating_mul(SUT_ENTRIES_PER_BLOCK);
         let live = layout.main_segments.saturating_sub(first) as usize;
-        match raw.entries.iter().take(live).find_map(RawSutEntry::problem) {
-            Some(why) => Err(Error::corrupt(why, addr)),
+        match raw
+            .entries
+            .iter()
+            .take(live)
+            .find_map(|e| e.problems().next())
+        {
+            Some(p) => Err(Error::corrupt(p.what(), addr)),
             None => Ok(()),
         }
     }
