@@ -11,8 +11,8 @@ use logfs::format::geometry::{MAX_FILE_SIZE, N, child_node_offset, top_nodes};
 use logfs::format::header::{self as csum, MAGIC_DIR, MAGIC_NODE};
 use logfs::format::layout::{NEW_ADDR, NULL_ADDR};
 use logfs::format::node::{
-    INLINE_MAX, INODE_INLINE_DATA, INODE_NAME_MAX, INODE_NIDS, KIND_DIRECT, KIND_INDIRECT,
-    KIND_INODE, KIND_XATTR, Node, RawInode, XATTR_NODE_OFFSET,
+    INLINE_MAX, INODE_INLINE_DATA, INODE_NAME_MAX, INODE_NIDS, InodeProblem, KIND_DIRECT,
+    KIND_INDIRECT, KIND_INODE, KIND_XATTR, Node, RawInode, XATTR_NODE_OFFSET,
 };
 use logfs::format::xattr::XattrBody;
 
@@ -251,39 +251,27 @@ impl<D: BlockDevice + ?Sized> Fsck<'_, D> {
                 },
             );
         }
-        if inline {
-            if !matches!(ftype, Some(FileType::RegularFile | FileType::Symlink)) {
-                self.c.err(obj.clone(), Issue::InlineNotAllowed);
-            }
-            if size > INLINE_MAX as u64 {
-                self.c.err(
-                    obj.clone(),
-                    Issue::InlineTooLarge {
-                        size,
-                        max: INLINE_MAX as u64,
-                    },
-                );
-            }
-            if inode.nids.iter().any(|n| n.get() != 0) {
-                self.c.err(obj.clone(), Issue::InlineWithNodes);
-            }
+        if inline && !matches!(ftype, Some(FileType::RegularFile | FileType::Symlink)) {
+            self.c.err(obj.clone(), Issue::InlineNotAllowed);
         }
-        if size > MAX_FILE_SIZE {
-            self.c.err(
-                obj.clone(),
-                Issue::SizeTooLarge {
+        for p in inode.problems(&self.v.layout) {
+            let issue = match p {
+                InodeProblem::InlineTooLarge { size } => Issue::InlineTooLarge {
+                    size,
+                    max: INLINE_MAX as u64,
+                },
+                InodeProblem::InlineWithNodes => Issue::InlineWithNodes,
+                InodeProblem::SizeTooLarge { size } => Issue::SizeTooLarge {
                     size,
                     max: MAX_FILE_SIZE,
                 },
-            );
-        }
-        if inode.name_len.get() as usize > INODE_NAME_MAX {
-            self.c.err(
-                obj.clone(),
-                Issue::NameLen {
-                    len: inode.name_len.get(),
-                },
-            );
+                InodeProblem::NameLen { len } => Issue::NameLen { len },
+                // Reported where the walk meets them, with what they point at.
+                InodeProblem::DirDepth { .. }
+                | InodeProblem::NodeIdOutOfRange
+                | InodeProblem::AddrOutsideMain => continue,
+            };
+            self.c.err(obj.clone(), issue);
         }
         let generation = inode.generation.get();
         if self.v.cp.next_generation <= u64::from(u32::MAX)

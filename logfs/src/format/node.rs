@@ -91,6 +91,42 @@ pub struct RawInode {
 }
 const_assert_eq!(core::mem::size_of::<RawInode>(), NODE_BODY_SIZE);
 
+/// An inode field out of its range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InodeProblem {
+    InlineTooLarge {
+        size: u64,
+    },
+    InlineWithNodes,
+    SizeTooLarge {
+        size: u64,
+    },
+    NameLen {
+        len: u32,
+    },
+    DirDepth {
+        depth: u32,
+    },
+    /// An index node, the xattr node or the parent past `max_nid`.
+    NodeIdOutOfRange,
+    /// A block address neither a hole, `NEW_ADDR`, nor in the main area.
+    AddrOutsideMain,
+}
+
+impl InodeProblem {
+    pub fn what(self) -> &'static str {
+        match self {
+            InodeProblem::InlineTooLarge { .. } => "inode (inline size)",
+            InodeProblem::InlineWithNodes => "inode (inline data with index nodes)",
+            InodeProblem::SizeTooLarge { .. } => "inode (size past the largest file)",
+            InodeProblem::NameLen { .. } => "inode (name length)",
+            InodeProblem::DirDepth { .. } => "inode (directory depth)",
+            InodeProblem::NodeIdOutOfRange => "inode (node id out of range)",
+            InodeProblem::AddrOutsideMain => "inode (block address outside the main area)",
+        }
+    }
+}
+
 /// A whole node block.
 #[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
 #[repr(C)]
@@ -150,34 +186,28 @@ impl RawInode {
         zerocopy::transmute_mut!(&mut self.addrs)
     }
 
-    /// Why the inode breaks the format's invariants, if it does: everything later code indexes
-    /// or follows with it must be in range.
-    pub fn problem(&self, layout: &Layout) -> Option<&'static str> {
+    /// How the inode breaks the format's invariants: everything later code indexes or follows
+    /// with it must be in range.
+    pub fn problems(&self, layout: &Layout) -> impl Iterator<Item = InodeProblem> + use<> {
         let size = self.size.get();
-        if self.name_len.get() as usize > INODE_NAME_MAX {
-            return Some("inode (name length)");
-        }
-        if self.dir_depth.get() > MAX_DEPTH {
-            return Some("inode (directory depth)");
-        }
-        if size > MAX_FILE_SIZE {
-            return Some("inode (size past the largest file)");
-        }
-        let nids_ok = self.nids.iter().all(|n| layout.nid_ok(n.get()));
-        if !nids_ok || !layout.nid_ok(self.xattr_nid.get()) || !layout.nid_ok(self.parent.get()) {
-            return Some("inode (node id out of range)");
-        }
-        if self.is_inline() {
-            if size > INLINE_MAX as u64 {
-                return Some("inode (inline size)");
-            }
-            if self.nids.iter().any(|n| n.get() != 0) {
-                return Some("inode (inline data with index nodes)");
-            }
-        } else if !self.addrs.iter().all(|a| layout.addr_ok(a.get())) {
-            return Some("inode (block address outside the main area)");
-        }
-        None
+        let inline = self.is_inline();
+        let (name_len, depth) = (self.name_len.get(), self.dir_depth.get());
+        let nids_ok = self.nids.iter().all(|n| layout.nid_ok(n.get()))
+            && layout.nid_ok(self.xattr_nid.get())
+            && layout.nid_ok(self.parent.get());
+        let addrs_ok = inline || self.addrs.iter().all(|a| layout.addr_ok(a.get()));
+        [
+            (inline && size > INLINE_MAX as u64).then_some(InodeProblem::InlineTooLarge { size }),
+            (inline && self.nids.iter().any(|n| n.get() != 0))
+                .then_some(InodeProblem::InlineWithNodes),
+            (size > MAX_FILE_SIZE).then_some(InodeProblem::SizeTooLarge { size }),
+            (name_len as usize > INODE_NAME_MAX).then_some(InodeProblem::NameLen { len: name_len }),
+            (depth > MAX_DEPTH).then_some(InodeProblem::DirDepth { depth }),
+            (!nids_ok).then_some(InodeProblem::NodeIdOutOfRange),
+            (!addrs_ok).then_some(InodeProblem::AddrOutsideMain),
+        ]
+        .into_iter()
+        .flatten()
     }
 
     /// Record the name the inode lives under (for recovery and fsck); long names are cut.
@@ -271,7 +301,7 @@ impl Node {
         }
         match self.kind() {
             KIND_INODE if ino != self.nid() => Some("inode (owner is not itself)"),
-            KIND_INODE => self.inode().problem(layout),
+            KIND_INODE => self.inode().problems(layout).next().map(InodeProblem::what),
             KIND_DIRECT => (!self.slots().iter().all(|a| layout.addr_ok(a.get())))
                 .then_some("direct node (block address outside the main area)"),
             KIND_INDIRECT => (!self.slots().iter().all(|n| layout.nid_ok(n.get())))
