@@ -14,11 +14,11 @@ use bento_runtime::user::MemDevice;
 use common::*;
 use logfs::checkpoint::Checkpoint;
 use logfs::format::dir::DirBlock;
-use logfs::format::header::{self as csum, MAGIC_DIR, MAGIC_NAT, MAGIC_NODE};
+use logfs::format::header::{self as csum, MAGIC_DIR, MAGIC_NAT, MAGIC_NODE, MAGIC_SUT};
 use logfs::format::layout::{Layout, NAT_ENTRIES_PER_BLOCK};
 use logfs::format::node::{Node, RawInode};
 use logfs::format::superblock::Superblock;
-use logfs::format::tables::{RawNatBlock, copy_bit};
+use logfs::format::tables::{RawNatBlock, RawSutBlock, copy_bit};
 use logfs::{BLOCK_SIZE, LogFs};
 use zerocopy::FromBytes;
 
@@ -28,6 +28,7 @@ struct Vol {
     layout: Layout,
     seed: u32,
     nat_bitmap: Vec<u8>,
+    sut_bitmap: Vec<u8>,
     small: u32,
     big: u32,
     dir: u32,
@@ -61,6 +62,7 @@ fn setup() -> Vol {
         seed: sb.csum_seed(),
         layout: sb.layout,
         nat_bitmap: cp.nat_bitmap,
+        sut_bitmap: cp.sut_bitmap,
         dev,
         small: small as u32,
         big: big as u32,
@@ -255,4 +257,17 @@ fn xattr_body_overruns_its_node() {
     assert_corrupt(fs.getxattr(&R, u64::from(v.big), b"user.colour"));
     assert_corrupt(fs.listxattr(&R, u64::from(v.big)));
     unmount(fs);
+}
+
+#[test]
+fn usage_count_disagrees_with_its_bitmap() {
+    let v = setup();
+    // Segment 0 holds the node log: one more live block counted than its bitmap shows.
+    let addr = v.layout.sut_copy_addr(0, copy_bit(&v.sut_bitmap, 0));
+    v.edit(addr, MAGIC_SUT, |b| {
+        let e = &mut RawSutBlock::mut_from_bytes(&mut b[..]).unwrap().entries[0];
+        e.valid = (e.valid.get() + 1).into();
+    });
+    let r = LogFs::mount(v.dev.clone(), &MountOptions::default()).map(|_| ());
+    assert_eq!(r.unwrap_err(), Errno::EUCLEAN);
 }
