@@ -12,7 +12,7 @@ use logfs::format::header::{self as csum, MAGIC_DIR, MAGIC_NODE};
 use logfs::format::layout::{NEW_ADDR, NULL_ADDR};
 use logfs::format::node::{
     INLINE_MAX, INODE_INLINE_DATA, INODE_NAME_MAX, INODE_NIDS, InodeProblem, KIND_DIRECT,
-    KIND_INDIRECT, KIND_INODE, KIND_XATTR, Node, RawInode, XATTR_NODE_OFFSET,
+    KIND_INDIRECT, KIND_INODE, KIND_XATTR, Node, NodeIdentityProblem, RawInode, XATTR_NODE_OFFSET,
 };
 use logfs::format::xattr::XattrBody;
 
@@ -69,23 +69,15 @@ impl<D: BlockDevice + ?Sized> Fsck<'_, D> {
             return Ok(Err(Issue::NodeChecksum { addr }));
         }
         let buf = NodeBuf { block, addr };
-        let n = buf.node();
-        if n.nid() != nid {
-            return Ok(Err(Issue::NodeWrongNid {
-                addr,
-                found: n.nid(),
-            }));
-        }
-        if !matches!(
-            n.kind(),
-            KIND_INODE | KIND_DIRECT | KIND_INDIRECT | KIND_XATTR
-        ) {
-            return Ok(Err(Issue::NodeBadKind {
-                addr,
-                kind: n.kind(),
-            }));
-        }
-        Ok(Ok(buf))
+        Ok(match buf.node().identity_problem(nid) {
+            Some(NodeIdentityProblem::WrongNid { found }) => {
+                Err(Issue::NodeWrongNid { addr, found })
+            }
+            Some(NodeIdentityProblem::UnknownKind { kind }) => {
+                Err(Issue::NodeBadKind { addr, kind })
+            }
+            None => Ok(buf),
+        })
     }
 
     /// Check a node's header against what its referrer expects. Returns false when the node

@@ -127,6 +127,22 @@ impl InodeProblem {
     }
 }
 
+/// A node block that is not the node it was looked up as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeIdentityProblem {
+    WrongNid { found: u32 },
+    UnknownKind { kind: u8 },
+}
+
+impl NodeIdentityProblem {
+    pub fn what(self) -> &'static str {
+        match self {
+            NodeIdentityProblem::WrongNid { .. } => "node (wrong nid)",
+            NodeIdentityProblem::UnknownKind { .. } => "node (unknown kind)",
+        }
+    }
+}
+
 /// A whole node block.
 #[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
 #[repr(C)]
@@ -284,13 +300,27 @@ impl Node {
         csum::verify(seed, MAGIC_NODE, block, "node (checksum)", addr)?;
         let mut n = Node::new_boxed()?;
         n.as_mut_bytes().copy_from_slice(block);
-        if n.nid() != nid {
-            return Err(Error::corrupt("node (wrong nid)", addr));
+        if let Some(p) = n.identity_problem(nid) {
+            return Err(Error::corrupt(p.what(), addr));
         }
         if let Some(why) = n.problem(layout) {
             return Err(Error::corrupt(why, addr));
         }
         Ok(n)
+    }
+
+    /// Whether the block is node `nid` of a known kind: what every reader checks first.
+    pub fn identity_problem(&self, nid: u32) -> Option<NodeIdentityProblem> {
+        if self.nid() != nid {
+            Some(NodeIdentityProblem::WrongNid { found: self.nid() })
+        } else if !matches!(
+            self.kind(),
+            KIND_INODE | KIND_DIRECT | KIND_INDIRECT | KIND_XATTR
+        ) {
+            Some(NodeIdentityProblem::UnknownKind { kind: self.kind() })
+        } else {
+            None
+        }
     }
 
     /// Why the node breaks the format's invariants, if it does.
