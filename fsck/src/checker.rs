@@ -5,8 +5,9 @@ use std::collections::{BTreeMap, VecDeque};
 use bento_runtime::fs::FileType;
 use bento_runtime::ks::block::BlockDevice;
 use logfs::checkpoint::Checkpoint;
-use logfs::layout::Layout;
-use logfs::superblock::Superblock;
+use logfs::format::layout::Layout;
+use logfs::format::superblock::Superblock;
+use logfs::format::tables::SegMap;
 
 use crate::CheckOptions;
 use crate::report::{Finding, Issue, Object, Pass, Report, Severity};
@@ -134,7 +135,7 @@ pub(crate) struct SutEnt {
     pub known: bool,
     pub valid: u16,
     pub log: u8,
-    pub map: [u64; 8],
+    pub map: SegMap,
 }
 
 /// NAT entry value marking an entry that is unusable (its block is corrupt, or the entry is
@@ -165,7 +166,7 @@ pub(crate) struct Fsck<'a, D: ?Sized> {
     pub queue: VecDeque<u32>,
     pub entries: Vec<EntryRec>,
     /// `level_start(l)` for l in 0..=32.
-    pub level_starts: [u64; logfs::dir::MAX_DEPTH as usize + 1],
+    pub level_starts: [u64; logfs::format::dir::MAX_DEPTH as usize + 1],
     pub counts: Counts,
 }
 
@@ -200,9 +201,9 @@ impl<'a, D: BlockDevice + ?Sized> Fsck<'a, D> {
     #[allow(clippy::result_large_err)]
     fn new(c: Checker<'a, D>, v: Vol) -> Result<Self, (Checker<'a, D>, Stop)> {
         let segs = v.layout.main_segments;
-        let mut level_starts = [0u64; logfs::dir::MAX_DEPTH as usize + 1];
+        let mut level_starts = [0u64; logfs::format::dir::MAX_DEPTH as usize + 1];
         for (l, s) in level_starts.iter_mut().enumerate() {
-            *s = logfs::dir::level_start(l as u32);
+            *s = logfs::format::dir::level_start(l as u32);
         }
         let parts = (|| -> Res<_> {
             Ok((

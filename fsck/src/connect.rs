@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use bento_runtime::fs::{FileType, ROOT_INO};
 use bento_runtime::ks::block::BlockDevice;
-use logfs::node::{INODE_NAME_MAX, KIND_INODE};
+use logfs::format::node::{INODE_NAME_MAX, KIND_INODE};
 
 use crate::checker::{Fsck, NAT_BAD, Reach};
 use crate::report::{Issue, Object};

@@ -91,19 +91,19 @@ pub fn show_name(name: &[u8]) -> String {
 
 fn node_kind_name(kind: u8) -> &'static str {
     match kind {
-        logfs::node::KIND_INODE => "inode",
-        logfs::node::KIND_DIRECT => "direct node",
-        logfs::node::KIND_INDIRECT => "indirect node",
-        logfs::node::KIND_XATTR => "xattr node",
+        logfs::format::node::KIND_INODE => "inode",
+        logfs::format::node::KIND_DIRECT => "direct node",
+        logfs::format::node::KIND_INDIRECT => "indirect node",
+        logfs::format::node::KIND_XATTR => "xattr node",
         _ => "node of unknown kind",
     }
 }
 
 fn log_kind_name(log: u8) -> &'static str {
     match log {
-        logfs::segment::LOG_NONE => "none",
-        logfs::segment::LOG_NODE => "node",
-        logfs::segment::LOG_DATA => "data",
+        logfs::format::tables::LOG_NONE => "none",
+        logfs::format::tables::LOG_NODE => "node",
+        logfs::format::tables::LOG_DATA => "data",
         _ => "invalid",
     }
 }
@@ -569,7 +569,7 @@ impl fmt::Display for Issue {
                 f,
                 "format version 1.{minor} is newer than this fsck (1.{}): its additions are not \
                  checked",
-                logfs::superblock::FORMAT_MINOR
+                logfs::format::superblock::FORMAT_MINOR
             ),
 
             PackInvalid { reason } => write!(
@@ -663,7 +663,7 @@ impl fmt::Display for Issue {
             ),
             NodeReferencedTwice => write!(f, "node is referenced more than once"),
             Unreferenced { kind, ino, addr } => {
-                if *kind == logfs::node::KIND_INODE {
+                if *kind == logfs::format::node::KIND_INODE {
                     write!(
                         f,
                         "inode (block {addr}) is allocated but not referenced by any directory \
@@ -724,7 +724,7 @@ impl fmt::Display for Issue {
             DirDepth { depth } => write!(
                 f,
                 "directory depth {depth} exceeds {}",
-                logfs::dir::MAX_DEPTH
+                logfs::format::dir::MAX_DEPTH
             ),
             DirSize { size, expected } => write!(
                 f,

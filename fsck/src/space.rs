@@ -4,46 +4,23 @@
 use std::collections::HashMap;
 
 use bento_runtime::ks::block::BlockDevice;
-use logfs::layout::SEG_BLOCKS;
-use logfs::node::{INODE_ADDRS, KIND_DIRECT, KIND_INODE, NODE_ADDRS};
-use logfs::segment::{LOG_DATA, LOG_NODE, LOG_NONE};
-use logfs::summary::SummaryBlock;
+use logfs::format::layout::SEG_BLOCKS;
+use logfs::format::node::{INODE_ADDRS, KIND_DIRECT, KIND_INODE, NODE_ADDRS};
+use logfs::format::summary::SummaryBlock;
+use logfs::format::tables::{LOG_DATA, LOG_NODE, LOG_NONE, SegMap};
 
 use crate::checker::{Fsck, NAT_BAD};
 use crate::report::{Issue, Object};
 use crate::tree::NodeBuf;
 use crate::util::{Res, first_and_count};
 
-const WORDS: usize = SEG_BLOCKS as usize / 64;
-
 /// Bits for the offsets at or past `from`.
-fn mask_from(from: u32) -> [u64; WORDS] {
-    core::array::from_fn(|w| {
-        let lo = w as u32 * 64;
-        if from <= lo {
-            u64::MAX
-        } else if from >= lo + 64 {
-            0
-        } else {
-            u64::MAX << (from - lo)
-        }
-    })
-}
-
-fn and(a: &[u64; WORDS], b: &[u64; WORDS]) -> [u64; WORDS] {
-    core::array::from_fn(|i| a[i] & b[i])
-}
-
-fn and_not(a: &[u64; WORDS], b: &[u64; WORDS]) -> [u64; WORDS] {
-    core::array::from_fn(|i| a[i] & !b[i])
-}
-
-fn or(a: &[u64; WORDS], b: &[u64; WORDS]) -> [u64; WORDS] {
-    core::array::from_fn(|i| a[i] | b[i])
-}
-
-fn bits(words: &[u64; WORDS]) -> impl Iterator<Item = u32> + '_ {
-    (0..SEG_BLOCKS).filter(|&o| words[(o / 64) as usize] & (1 << (o % 64)) != 0)
+fn mask_from(from: u32) -> SegMap {
+    let mut m = SegMap::ZERO;
+    if let Some(tail) = m.get_mut(from as usize..) {
+        tail.fill(true);
+    }
+    m
 }
 
 /// Individual summary findings per segment before they are only counted.
@@ -59,9 +36,9 @@ impl<D: BlockDevice + ?Sized> Fsck<'_, D> {
             let Some(ent) = self.sut.get(segno as usize).copied() else {
                 break;
             };
-            let nodes = self.node_refs.words(segno);
-            let data = self.data_refs.words(segno);
-            let refs = or(&nodes, &data);
+            let nodes = self.node_refs.map(segno);
+            let data = self.data_refs.map(segno);
+            let refs = nodes | data;
             let (nn, nd) = (self.node_refs.count(segno), self.data_refs.count(segno));
             let obj = Object::Segment { segno };
             let active = logs.iter().position(|h| h.segno == segno);
@@ -82,11 +59,11 @@ impl<D: BlockDevice + ?Sized> Fsck<'_, D> {
                 None
             };
             if ent.known {
-                if let Some((first, count)) = first_and_count(&and_not(&ent.map, &refs)) {
+                if let Some((first, count)) = first_and_count(&(ent.map & !refs)) {
                     self.c
                         .err(obj.clone(), Issue::LiveNotReferenced { count, first });
                 }
-                if let Some((first, count)) = first_and_count(&and_not(&refs, &ent.map)) {
+                if let Some((first, count)) = first_and_count(&(refs & !ent.map)) {
                     self.c
                         .err(obj.clone(), Issue::ReferencedNotLive { count, first });
                 }
@@ -135,8 +112,8 @@ impl<D: BlockDevice + ?Sized> Fsck<'_, D> {
                     },
                 );
             }
-            let used = if ent.known { or(&refs, &ent.map) } else { refs };
-            if let Some((first, count)) = first_and_count(&and(&used, &mask_from(head.next_off))) {
+            let used = if ent.known { refs | ent.map } else { refs };
+            if let Some((first, count)) = first_and_count(&(used & mask_from(head.next_off))) {
                 self.c.err(
                     lobj,
                     Issue::PastLogPosition {
@@ -192,9 +169,9 @@ impl<D: BlockDevice + ?Sized> Fsck<'_, D> {
     pub(crate) fn summaries(&mut self) -> Res<()> {
         let mut cache: HashMap<u32, NodeBuf> = HashMap::new();
         for segno in 0..self.v.layout.main_segments {
-            let nodes = self.node_refs.words(segno);
-            let data = self.data_refs.words(segno);
-            if nodes.iter().chain(data.iter()).all(|w| *w == 0) {
+            let nodes = self.node_refs.map(segno);
+            let data = self.data_refs.map(segno);
+            if nodes.not_any() && data.not_any() {
                 continue;
             }
             let active = self.v.cp.logs.iter().position(|h| h.segno == segno);
@@ -230,11 +207,7 @@ impl<D: BlockDevice + ?Sized> Fsck<'_, D> {
                     }
                 }
             }
-            let expected = if nodes.iter().any(|w| *w != 0) {
-                LOG_NODE
-            } else {
-                LOG_DATA
-            };
+            let expected = if nodes.any() { LOG_NODE } else { LOG_DATA };
             if log != LOG_NONE && log != expected {
                 self.c.err(
                     Object::Segment { segno },
@@ -246,9 +219,10 @@ impl<D: BlockDevice + ?Sized> Fsck<'_, D> {
             }
             let start = self.v.layout.main_start + segno * SEG_BLOCKS;
             let mut wrong = 0u32;
-            for (off, is_node) in bits(&nodes)
-                .map(|o| (o, true))
-                .chain(bits(&data).map(|o| (o, false)))
+            for (off, is_node) in nodes
+                .iter_ones()
+                .map(|o| (o as u32, true))
+                .chain(data.iter_ones().map(|o| (o as u32, false)))
             {
                 let addr = start + off;
                 let (nid, ofs) = owners.get(off as usize).copied().unwrap_or((0, 0));

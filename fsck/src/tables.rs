@@ -2,14 +2,16 @@
 
 use bento_runtime::ks::block::BlockDevice;
 use logfs::BLOCK_SIZE;
-use logfs::csum::{self, MAGIC_NAT, MAGIC_SUT};
-use logfs::layout::{NAT_ENTRIES_PER_BLOCK, NEW_ADDR, SUT_ENTRIES_PER_BLOCK};
-use logfs::nat::RawNatBlock;
-use logfs::segment::{LOG_DATA, LOG_NONE, RawSutBlock};
+use logfs::format::header::{self as csum, MAGIC_NAT, MAGIC_SUT};
+use logfs::format::layout::{NAT_ENTRIES_PER_BLOCK, SUT_ENTRIES_PER_BLOCK};
+use logfs::format::tables::{
+    LOG_NONE, NatEntryProblem, RawNatBlock, RawSutBlock, SegMap, SutEntryProblem, copy_bit,
+    nat_entry_problem,
+};
 
 use crate::checker::{Fsck, NAT_BAD, SutEnt};
 use crate::report::{Issue, Object};
-use crate::util::{Res, bit, try_vec};
+use crate::util::{Res, try_vec};
 
 /// Table blocks read per request (both copies of each).
 const CHUNK: u32 = 128;
@@ -33,7 +35,7 @@ impl<D: BlockDevice + ?Sized> Fsck<'_, D> {
             self.c.disk.read(addr, &mut buf[..len])?;
             for i in 0..n {
                 let index = first + i;
-                let copy = usize::from(bit(copies, index as usize));
+                let copy = usize::from(copy_bit(copies, index as usize));
                 let at = (2 * i as usize + copy) * BLOCK_SIZE;
                 let Some(block) = buf
                     .get(at..at + BLOCK_SIZE)
@@ -100,15 +102,11 @@ impl<D: BlockDevice + ?Sized> Fsck<'_, D> {
             if a == 0 {
                 continue;
             }
-            let issue = if nid == 0 {
-                Some(Issue::NatEntryNidZero { addr: a })
-            } else if a == NEW_ADDR {
-                Some(Issue::NatEntryNewAddr)
-            } else if self.v.layout.locate(a).is_none() {
-                Some(Issue::NatEntryOutsideMain { addr: a })
-            } else {
-                None
-            };
+            let issue = nat_entry_problem(&self.v.layout, nid, a).map(|p| match p {
+                NatEntryProblem::NidZero => Issue::NatEntryNidZero { addr: a },
+                NatEntryProblem::Unwritten => Issue::NatEntryNewAddr,
+                NatEntryProblem::OutsideMain => Issue::NatEntryOutsideMain { addr: a },
+            });
             match issue {
                 Some(issue) => {
                     *slot = if nid == 0 { 0 } else { NAT_BAD };
@@ -125,7 +123,7 @@ impl<D: BlockDevice + ?Sized> Fsck<'_, D> {
             known: false,
             valid: 0,
             log: LOG_NONE,
-            map: [0; 8],
+            map: SegMap::ZERO,
         };
         self.sut = try_vec(l.main_segments as usize, unknown, "segment usage table")?;
         let bitmap = std::mem::take(&mut self.v.cp.sut_bitmap);
@@ -151,30 +149,19 @@ impl<D: BlockDevice + ?Sized> Fsck<'_, D> {
             if segno >= self.sut.len() {
                 break;
             }
-            let mut map = [0u64; 8];
-            for (w, chunk) in map.iter_mut().zip(e.valid_map.chunks_exact(8)) {
-                let mut word = [0u8; 8];
-                word.copy_from_slice(chunk);
-                *w = u64::from_le_bytes(word);
-            }
-            let valid = e.valid.get();
-            let counted: u32 = map.iter().map(|w| w.count_ones()).sum();
+            let (map, valid) = (e.map(), e.valid.get());
             let obj = Object::Segment {
                 segno: segno as u32,
             };
-            if u32::from(valid) != counted {
-                self.c.err(
-                    obj.clone(),
-                    Issue::SutValidCount {
-                        recorded: valid,
-                        counted,
-                    },
-                );
-            }
-            if e.log > LOG_DATA {
-                self.c.err(obj.clone(), Issue::SutBadLog { log: e.log });
-            } else if valid > 0 && e.log == LOG_NONE {
-                self.c.err(obj, Issue::SutLiveWithoutLog { valid });
+            for p in e.problems() {
+                let issue = match p {
+                    SutEntryProblem::Count { recorded, counted } => {
+                        Issue::SutValidCount { recorded, counted }
+                    }
+                    SutEntryProblem::UnknownLog { log } => Issue::SutBadLog { log },
+                    SutEntryProblem::LiveWithoutLog { valid } => Issue::SutLiveWithoutLog { valid },
+                };
+                self.c.err(obj.clone(), issue);
             }
             if let Some(s) = self.sut.get_mut(segno) {
                 *s = SutEnt {

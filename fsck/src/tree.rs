@@ -6,23 +6,20 @@ use std::collections::HashSet;
 use bento_runtime::fs::{FileType, ROOT_INO};
 use bento_runtime::ks::block::BlockDevice;
 use logfs::BLOCK_SIZE;
-use logfs::csum::{self, MAGIC_DIR, MAGIC_NODE};
-use logfs::dir::{self, DirBlock};
-use logfs::file::MAX_FILE_SIZE;
-use logfs::layout::{NEW_ADDR, NULL_ADDR};
-use logfs::node::{
-    INLINE_MAX, INODE_ADDRS, INODE_INLINE_DATA, INODE_NAME_MAX, INODE_NIDS, KIND_DIRECT,
-    KIND_INDIRECT, KIND_INODE, KIND_XATTR, NODE_ADDRS, Node, RawInode, XATTR_NODE_OFFSET,
+use logfs::format::dir::{self, DirBlock};
+use logfs::format::geometry::{MAX_FILE_SIZE, N, child_node_offset, top_nodes};
+use logfs::format::header::{self as csum, MAGIC_DIR, MAGIC_NODE};
+use logfs::format::layout::{NEW_ADDR, NULL_ADDR};
+use logfs::format::node::{
+    INLINE_MAX, INODE_INLINE_DATA, INODE_NAME_MAX, INODE_NIDS, InodeProblem, KIND_DIRECT,
+    KIND_INDIRECT, KIND_INODE, KIND_XATTR, Node, NodeIdentityProblem, RawInode, XATTR_NODE_OFFSET,
 };
-use logfs::xattr::XATTR_SPACE;
+use logfs::format::xattr::XattrBody;
 
 use crate::checker::{EntryRec, Fsck, InodeInfo, NAT_BAD, Reach};
 use crate::report::{Issue, Object};
 use crate::util::{Block, Res};
 use crate::volume::reason;
-
-const N: u64 = NODE_ADDRS as u64;
-const DIRECT_BLOCKS: u64 = INODE_ADDRS as u64;
 
 /// A node block read from disk, checked to verify and to be the node it was looked up as.
 pub(crate) struct NodeBuf {
@@ -51,58 +48,6 @@ struct TreeAcc {
     dir_blocks: Vec<(u64, u32)>,
 }
 
-/// Where the subtree under `nids[k]` of an inode sits: node kind, height above the data, node
-/// offset and first file block (`docs/format.md`, node offset numbering).
-fn top_node(k: usize) -> (u8, u32, u32, u64) {
-    match k {
-        0 | 1 => (KIND_DIRECT, 1, 1 + k as u32, DIRECT_BLOCKS + k as u64 * N),
-        2 => (KIND_INDIRECT, 2, 3, DIRECT_BLOCKS + 2 * N),
-        3 => (
-            KIND_INDIRECT,
-            2,
-            4 + N as u32,
-            DIRECT_BLOCKS + 2 * N + N * N,
-        ),
-        _ => (
-            KIND_INDIRECT,
-            3,
-            5 + 2 * N as u32,
-            DIRECT_BLOCKS + 2 * N + 2 * N * N,
-        ),
-    }
-}
-
-/// Whether the entries of an xattr node body parse (`docs/format.md`, xattr nodes).
-fn xattrs_parse(body: &[u8]) -> bool {
-    let (Some(&lo), Some(&hi)) = (body.first(), body.get(1)) else {
-        return false;
-    };
-    let used = usize::from(u16::from_le_bytes([lo, hi]));
-    if used > XATTR_SPACE {
-        return false;
-    }
-    let Some(data) = body.get(2..2 + used) else {
-        return false;
-    };
-    let mut p = 0usize;
-    while p < data.len() {
-        let Some(hdr) = data.get(p..p + 4) else {
-            return false;
-        };
-        let (index, nlen, vlen) = (
-            hdr[0],
-            usize::from(hdr[1]),
-            usize::from(u16::from_le_bytes([hdr[2], hdr[3]])),
-        );
-        if !(1..=3).contains(&index) || nlen == 0 || data.get(p + 4..p + 4 + nlen + vlen).is_none()
-        {
-            return false;
-        }
-        p += 4 + nlen + vlen;
-    }
-    true
-}
-
 impl<D: BlockDevice + ?Sized> Fsck<'_, D> {
     /// Read the node `nid` maps to and check that it verifies and is `nid`.
     pub(crate) fn load_node(&mut self, nid: u32) -> Res<Result<NodeBuf, Issue>> {
@@ -124,23 +69,15 @@ impl<D: BlockDevice + ?Sized> Fsck<'_, D> {
             return Ok(Err(Issue::NodeChecksum { addr }));
         }
         let buf = NodeBuf { block, addr };
-        let n = buf.node();
-        if n.nid() != nid {
-            return Ok(Err(Issue::NodeWrongNid {
-                addr,
-                found: n.nid(),
-            }));
-        }
-        if !matches!(
-            n.kind(),
-            KIND_INODE | KIND_DIRECT | KIND_INDIRECT | KIND_XATTR
-        ) {
-            return Ok(Err(Issue::NodeBadKind {
-                addr,
-                kind: n.kind(),
-            }));
-        }
-        Ok(Ok(buf))
+        Ok(match buf.node().identity_problem(nid) {
+            Some(NodeIdentityProblem::WrongNid { found }) => {
+                Err(Issue::NodeWrongNid { addr, found })
+            }
+            Some(NodeIdentityProblem::UnknownKind { kind }) => {
+                Err(Issue::NodeBadKind { addr, kind })
+            }
+            None => Ok(buf),
+        })
     }
 
     /// Check a node's header against what its referrer expects. Returns false when the node
@@ -306,39 +243,27 @@ impl<D: BlockDevice + ?Sized> Fsck<'_, D> {
                 },
             );
         }
-        if inline {
-            if !matches!(ftype, Some(FileType::RegularFile | FileType::Symlink)) {
-                self.c.err(obj.clone(), Issue::InlineNotAllowed);
-            }
-            if size > INLINE_MAX as u64 {
-                self.c.err(
-                    obj.clone(),
-                    Issue::InlineTooLarge {
-                        size,
-                        max: INLINE_MAX as u64,
-                    },
-                );
-            }
-            if inode.nids.iter().any(|n| n.get() != 0) {
-                self.c.err(obj.clone(), Issue::InlineWithNodes);
-            }
+        if inline && !matches!(ftype, Some(FileType::RegularFile | FileType::Symlink)) {
+            self.c.err(obj.clone(), Issue::InlineNotAllowed);
         }
-        if size > MAX_FILE_SIZE {
-            self.c.err(
-                obj.clone(),
-                Issue::SizeTooLarge {
+        for p in inode.problems(&self.v.layout) {
+            let issue = match p {
+                InodeProblem::InlineTooLarge { size } => Issue::InlineTooLarge {
+                    size,
+                    max: INLINE_MAX as u64,
+                },
+                InodeProblem::InlineWithNodes => Issue::InlineWithNodes,
+                InodeProblem::SizeTooLarge { size } => Issue::SizeTooLarge {
                     size,
                     max: MAX_FILE_SIZE,
                 },
-            );
-        }
-        if inode.name_len.get() as usize > INODE_NAME_MAX {
-            self.c.err(
-                obj.clone(),
-                Issue::NameLen {
-                    len: inode.name_len.get(),
-                },
-            );
+                InodeProblem::NameLen { len } => Issue::NameLen { len },
+                // Reported where the walk meets them, with what they point at.
+                InodeProblem::DirDepth { .. }
+                | InodeProblem::NodeIdOutOfRange
+                | InodeProblem::AddrOutsideMain => continue,
+            };
+            self.c.err(obj.clone(), issue);
         }
         let generation = inode.generation.get();
         if self.v.cp.next_generation <= u64::from(u32::MAX)
@@ -384,8 +309,10 @@ impl<D: BlockDevice + ?Sized> Fsck<'_, D> {
             if nid == 0 {
                 continue;
             }
-            let (kind, height, offset, base) = top_node(k);
-            self.walk_index(&mut acc, nid, kind, height, offset, base)?;
+            let Some(top) = top_nodes().get(k).copied() else {
+                continue;
+            };
+            self.walk_index(&mut acc, nid, top.kind, top.height, top.offset, top.base)?;
         }
         let mut counted = acc.data + acc.index_nodes;
         if xattr_nid != 0 {
@@ -497,7 +424,7 @@ impl<D: BlockDevice + ?Sized> Fsck<'_, D> {
         acc: &mut TreeAcc,
         nid: u32,
         kind: u8,
-        height: u32,
+        height: usize,
         offset: u32,
         base: u64,
     ) -> Res<()> {
@@ -529,7 +456,7 @@ impl<D: BlockDevice + ?Sized> Fsck<'_, D> {
             }
             return Ok(());
         }
-        let child_span = N.pow(height - 1);
+        let child_span = N.pow(height as u32 - 1);
         let child_kind = if height == 2 {
             KIND_DIRECT
         } else {
@@ -539,11 +466,7 @@ impl<D: BlockDevice + ?Sized> Fsck<'_, D> {
             if child == 0 {
                 continue;
             }
-            let child_offset = if height == 3 {
-                offset + 1 + j as u32 * (N as u32 + 1)
-            } else {
-                offset + 1 + j as u32
-            };
+            let child_offset = child_node_offset(offset, height, j);
             self.walk_index(
                 acc,
                 child,
@@ -572,7 +495,7 @@ impl<D: BlockDevice + ?Sized> Fsck<'_, D> {
             self.c.err(obj, Issue::NodeReferencedTwice);
             return Ok(());
         }
-        if !xattrs_parse(&buf.node().body) {
+        if XattrBody::parse(&buf.node().body).is_none() {
             self.c.err(obj, Issue::XattrEntries);
         }
         Ok(())

@@ -1,9 +1,10 @@
-//! Plumbing: bounded device reads, and compact sets of blocks and nids.
+//! Plumbing: bounded device reads, and compact sets of blocks and nids (bitvec bitmaps).
 
 use bento_runtime::Errno;
 use bento_runtime::ks::block::BlockDevice;
+use bitvec::prelude::{BitVec, Lsb0};
 use logfs::BLOCK_SIZE;
-use logfs::layout::SEG_BLOCKS;
+use logfs::format::tables::SegMap;
 
 use crate::report::Operational;
 
@@ -80,12 +81,10 @@ impl<'a, D: BlockDevice + ?Sized> Disk<'a, D> {
     }
 }
 
-const WORDS: usize = SEG_BLOCKS as usize / 64;
-
 /// One bit per main-area block, allocated per segment on first use: a volume that uses little
 /// costs little.
 pub(crate) struct SegBitmap {
-    segs: Vec<Option<Box<[u64; WORDS]>>>,
+    segs: Vec<Option<Box<SegMap>>>,
 }
 
 impl SegBitmap {
@@ -100,75 +99,56 @@ impl SegBitmap {
         let Some(slot) = self.segs.get_mut(segno as usize) else {
             return false;
         };
-        let words = slot.get_or_insert_with(|| Box::new([0; WORDS]));
-        let (w, b) = ((off / 64) as usize % WORDS, off % 64);
-        let was = words[w] & (1 << b) != 0;
-        words[w] |= 1 << b;
-        was
+        let map = slot.get_or_insert_with(|| Box::new(SegMap::ZERO));
+        map.get_mut(off as usize)
+            .is_some_and(|mut b| b.replace(true))
     }
 
     pub fn test(&self, segno: u32, off: u32) -> bool {
         self.get(segno)
-            .is_some_and(|w| w[(off / 64) as usize % WORDS] & (1 << (off % 64)) != 0)
+            .is_some_and(|m| m.get(off as usize).is_some_and(|b| *b))
     }
 
-    pub fn get(&self, segno: u32) -> Option<&[u64; WORDS]> {
+    pub fn get(&self, segno: u32) -> Option<&SegMap> {
         self.segs.get(segno as usize)?.as_deref()
     }
 
-    pub fn words(&self, segno: u32) -> [u64; WORDS] {
-        self.get(segno).copied().unwrap_or([0; WORDS])
+    pub fn map(&self, segno: u32) -> SegMap {
+        self.get(segno).copied().unwrap_or(SegMap::ZERO)
     }
 
     pub fn count(&self, segno: u32) -> u32 {
-        self.get(segno)
-            .map_or(0, |w| w.iter().map(|x| x.count_ones()).sum())
+        self.get(segno).map_or(0, |m| m.count_ones() as u32)
     }
 }
 
 /// A set of nids below a bound.
 pub(crate) struct NidSet {
-    bits: Vec<u64>,
+    bits: BitVec<u64, Lsb0>,
 }
 
 impl NidSet {
     pub fn new(limit: u32) -> Res<NidSet> {
+        let words = try_vec((limit as usize).div_ceil(64), 0u64, "nid bitmap")?;
         Ok(NidSet {
-            bits: try_vec((limit as usize).div_ceil(64), 0, "nid bitmap")?,
+            bits: BitVec::from_vec(words),
         })
     }
 
     /// Insert; returns whether it was already there. Nids past the bound are never members.
     pub fn insert(&mut self, nid: u32) -> bool {
-        match self.bits.get_mut(nid as usize / 64) {
-            Some(w) => {
-                let was = *w & (1 << (nid % 64)) != 0;
-                *w |= 1 << (nid % 64);
-                was
-            }
-            None => false,
-        }
+        self.bits
+            .get_mut(nid as usize)
+            .is_some_and(|mut b| b.replace(true))
     }
 
     pub fn contains(&self, nid: u32) -> bool {
-        self.bits
-            .get(nid as usize / 64)
-            .is_some_and(|w| w & (1 << (nid % 64)) != 0)
+        self.bits.get(nid as usize).is_some_and(|b| *b)
     }
 }
 
 /// First set bit and number of set bits of a segment map.
-pub(crate) fn first_and_count(words: &[u64; WORDS]) -> Option<(u32, u32)> {
-    let count: u32 = words.iter().map(|w| w.count_ones()).sum();
-    let first = words
-        .iter()
-        .enumerate()
-        .find(|(_, w)| **w != 0)
-        .map(|(i, w)| i as u32 * 64 + w.trailing_zeros())?;
-    Some((first, count))
-}
-
-/// Bit `i` of a little-endian byte bitmap (checkpoint copy bitmaps).
-pub(crate) fn bit(bits: &[u8], i: usize) -> bool {
-    bits.get(i / 8).is_some_and(|b| b & (1 << (i % 8)) != 0)
+pub(crate) fn first_and_count(map: &SegMap) -> Option<(u32, u32)> {
+    let first = map.first_one()?;
+    Some((first as u32, map.count_ones() as u32))
 }

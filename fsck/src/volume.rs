@@ -4,13 +4,14 @@ use std::collections::HashSet;
 
 use bento_runtime::ks::block::BlockDevice;
 use logfs::checkpoint::{CP_CLEAN, Checkpoint};
-use logfs::csum::{self, MAGIC_SUPERBLOCK};
 use logfs::error::Error;
-use logfs::layout::{NAT_ENTRIES_PER_BLOCK, NEW_ADDR, SEG_BLOCKS};
-use logfs::segment::{LOG_DATA, LOG_NODE};
-use logfs::superblock::{
-    COMPAT_SUPPORTED, FORMAT_MINOR, INCOMPAT_SUPPORTED, RO_COMPAT_SUPPORTED, SIGNATURE, Superblock,
+use logfs::format::header::{self as csum, MAGIC_SUPERBLOCK};
+use logfs::format::layout::{NAT_ENTRIES_PER_BLOCK, NEW_ADDR, SEG_BLOCKS};
+use logfs::format::superblock::{
+    COMPAT_SUPPORTED, FORMAT_MINOR, INCOMPAT_SUPPORTED, RO_COMPAT_SUPPORTED, Superblock,
+    has_signature_at,
 };
+use logfs::format::tables::{LOG_DATA, LOG_NODE};
 use logfs::{BLOCK_SIZE, Error as LfsError};
 
 use crate::checker::{Checker, Vol};
@@ -114,7 +115,7 @@ fn superblocks<D: BlockDevice + ?Sized>(c: &mut Checker<'_, D>) -> Res<Superbloc
         else {
             continue;
         };
-        if block[8..16] != SIGNATURE {
+        if !has_signature_at(block, 0) {
             failures.push((copy, Issue::NoSignature));
             continue;
         }

@@ -14,7 +14,7 @@ use bento_runtime::user::FileDevice;
 use common::{R, Rng, mkfs_opts};
 use logfs::BLOCK_SIZE;
 use logfs::checkpoint::Checkpoint;
-use logfs::superblock::Superblock;
+use logfs::format::superblock::Superblock;
 
 const FSCK: &str = env!("CARGO_BIN_EXE_fsck-logfs");
 

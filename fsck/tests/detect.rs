@@ -11,12 +11,12 @@ use common::*;
 use fsck::{Finding, Issue, Object, Report};
 use logfs::BLOCK_SIZE;
 use logfs::checkpoint::Checkpoint;
-use logfs::csum::{
-    self, MAGIC_CHECKPOINT, MAGIC_DIR, MAGIC_NAT, MAGIC_NODE, MAGIC_SUMMARY, MAGIC_SUT,
+use logfs::format::dir::DirBlock;
+use logfs::format::header::{
+    self as csum, MAGIC_CHECKPOINT, MAGIC_DIR, MAGIC_NAT, MAGIC_NODE, MAGIC_SUMMARY, MAGIC_SUT,
 };
-use logfs::dir::DirBlock;
-use logfs::node::{Node, RawInode};
-use logfs::superblock::Superblock;
+use logfs::format::node::{Node, RawInode};
+use logfs::format::superblock::Superblock;
 use zerocopy::FromBytes;
 
 struct Vol {
@@ -374,11 +374,15 @@ fn orphan_list_with_a_named_inode() {
     let body = u32::from_le_bytes(v.read(start)[16..20].try_into().unwrap());
     let idx = l.nat_bitmap_blocks() + l.sut_bitmap_blocks() + l.log_count;
     assert!(body + 2 <= l.cp_blocks);
-    v.edit(start + 1 + u64::from(idx), logfs::csum::MAGIC_ORPHAN, |b| {
-        b.fill(0);
-        b[8..12].copy_from_slice(&1u32.to_le_bytes());
-        b[16..20].copy_from_slice(&i.inline_max.to_le_bytes());
-    });
+    v.edit(
+        start + 1 + u64::from(idx),
+        logfs::format::header::MAGIC_ORPHAN,
+        |b| {
+            b.fill(0);
+            b[8..12].copy_from_slice(&1u32.to_le_bytes());
+            b[16..20].copy_from_slice(&i.inline_max.to_le_bytes());
+        },
+    );
     v.edit(start, MAGIC_CHECKPOINT, |b| {
         b[16..20].copy_from_slice(&(body + 1).to_le_bytes());
         b[40..44].copy_from_slice(&1u32.to_le_bytes());

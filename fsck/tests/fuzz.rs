@@ -10,9 +10,9 @@ use bento_runtime::user::MemDevice;
 use common::*;
 use fsck::{CheckOptions, Report};
 use logfs::BLOCK_SIZE;
-use logfs::csum::{self, MAGIC_CHECKPOINT, MAGIC_SUPERBLOCK};
-use logfs::layout::Layout;
-use logfs::superblock::Superblock;
+use logfs::format::header::{self as csum, MAGIC_CHECKPOINT, MAGIC_SUPERBLOCK};
+use logfs::format::layout::Layout;
+use logfs::format::superblock::Superblock;
 
 const KNOWN_MAGICS: [u32; 8] = [
     0x4253_464C,

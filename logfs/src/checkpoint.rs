@@ -10,74 +10,18 @@ use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use static_assertions::const_assert_eq;
-use zerocopy::little_endian::{I64, U32, U64};
-use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes, KnownLayout, Unaligned};
+use zerocopy::{FromZeros, IntoBytes};
 
 use bento_runtime::Errno;
 use bento_runtime::ks::block::{BlockDevice, WriteFlags};
 
-use crate::csum::{self, MAGIC_CHECKPOINT, MAGIC_ORPHAN};
 use crate::error::{Error, Result, io};
-use crate::layout::{BLOCK_SIZE, MAX_LOGS, ORPHANS_PER_BLOCK, SEG_BLOCKS};
-use crate::summary::SummaryBlock;
-use crate::superblock::Superblock;
-
-/// Written by a clean unmount.
-pub const CP_CLEAN: u32 = 1;
-/// `segno` of an unused log slot.
-pub const NO_SEGMENT: u32 = u32::MAX;
-
-#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy)]
-#[repr(C)]
-pub struct RawLogHead {
-    pub segno: U32,
-    pub next_off: U32,
-}
-
-#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
-#[repr(C)]
-pub struct RawCpHeader {
-    pub magic: U32,
-    pub crc: U32,
-    pub seq: U64,
-    pub body_blocks: U32,
-    pub body_crc: U32,
-    pub flags: U32,
-    pub nat_bitmap_blocks: U32,
-    pub sut_bitmap_blocks: U32,
-    pub summary_blocks: U32,
-    pub orphan_blocks: U32,
-    pub nat_written: U32,
-    pub valid_blocks: U64,
-    pub valid_nodes: U32,
-    pub valid_inodes: U32,
-    pub free_segments: U32,
-    pub next_free_nid: U32,
-    pub next_generation: U64,
-    pub time: I64,
-    pub logs: [RawLogHead; MAX_LOGS],
-    pub _reserved: [u8; 3944],
-}
-const_assert_eq!(core::mem::size_of::<RawCpHeader>(), BLOCK_SIZE);
-
-#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
-#[repr(C)]
-pub struct RawOrphanBlock {
-    pub magic: U32,
-    pub crc: U32,
-    pub count: U32,
-    pub _reserved: U32,
-    pub inos: [U32; ORPHANS_PER_BLOCK as usize],
-}
-const_assert_eq!(core::mem::size_of::<RawOrphanBlock>(), BLOCK_SIZE);
-
-/// Where a log was writing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LogHead {
-    pub segno: u32,
-    pub next_off: u32,
-}
+pub use crate::format::checkpoint::{CP_CLEAN, LogHead, NO_SEGMENT};
+use crate::format::checkpoint::{RawCpHeader, RawLogHead, RawOrphanBlock};
+use crate::format::header::{self as csum, MAGIC_CHECKPOINT, MAGIC_ORPHAN};
+use crate::format::layout::{BLOCK_SIZE, ORPHANS_PER_BLOCK, SEG_BLOCKS};
+use crate::format::summary::SummaryBlock;
+use crate::format::superblock::Superblock;
 
 /// A checkpoint in memory: what is read at mount and written at commit.
 pub struct Checkpoint {
@@ -144,48 +88,23 @@ impl Checkpoint {
         let start = l.cp_pack_start(pack);
         let mut hdr = RawCpHeader::new_box_zeroed().map_err(|_| Error::Errno(Errno::ENOMEM))?;
         dev.read_blocks(start, hdr.as_mut_bytes()).map_err(io)?;
-        let bytes: &[u8; BLOCK_SIZE] = zerocopy::transmute_ref!(&*hdr);
-        csum::verify(seed, MAGIC_CHECKPOINT, bytes, "checkpoint header", start)?;
+        let (heads, nlogs) = hdr.verify(seed, l, pack, start)?;
         let bad = |what| Error::corrupt(what, start);
         let (nbm, sbm) = (hdr.nat_bitmap_blocks.get(), hdr.sut_bitmap_blocks.get());
         let (nsum, norph) = (hdr.summary_blocks.get(), hdr.orphan_blocks.get());
-        if nbm != l.nat_bitmap_blocks()
-            || sbm != l.sut_bitmap_blocks()
-            || nsum != l.log_count
-            || norph > l.orphan_blocks
-        {
-            return Err(bad("checkpoint (area sizes)"));
-        }
-        let body_blocks = hdr.body_blocks.get();
-        if body_blocks != nbm + sbm + nsum + norph || body_blocks + 1 > l.cp_blocks {
-            return Err(bad("checkpoint (body size)"));
-        }
-        if hdr.seq.get() == 0 || u64::from(pack) != hdr.seq.get() % 2 {
-            return Err(bad("checkpoint (sequence)"));
-        }
-        let mut body = zeroed_blocks(body_blocks as usize)?;
+        let mut body = zeroed_blocks(hdr.body_blocks.get() as usize)?;
         dev.read_blocks(start + 1, &mut body).map_err(io)?;
         if csum::crc32(seed, &body) != hdr.body_crc.get() {
             return Err(bad("checkpoint body (checksum)"));
         }
-        let mut logs = Vec::new();
-        for (i, h) in hdr.logs.iter().enumerate() {
-            let (segno, next_off) = (h.segno.get(), h.next_off.get());
-            if i < l.log_count as usize {
-                if segno >= l.main_segments || next_off > SEG_BLOCKS {
-                    return Err(bad("checkpoint (log position)"));
-                }
-                if logs.iter().any(|o: &LogHead| o.segno == segno) {
-                    return Err(bad("checkpoint (two logs in one segment)"));
-                }
-                logs.push(LogHead { segno, next_off });
-            }
-        }
-        let bm = |from: u32, n: u32| {
-            body[from as usize * BLOCK_SIZE..(from + n) as usize * BLOCK_SIZE].to_vec()
+        let logs: Vec<LogHead> = heads.iter().take(nlogs).copied().collect();
+        let bm = |from: u32, n: u32| -> Result<Vec<u8>> {
+            body.get(from as usize * BLOCK_SIZE..(from + n) as usize * BLOCK_SIZE)
+                .map(<[u8]>::to_vec)
+                .ok_or(bad("checkpoint body"))
         };
-        let nat_bitmap = bm(0, nbm);
-        let sut_bitmap = bm(nbm, sbm);
+        let nat_bitmap = bm(0, nbm)?;
+        let sut_bitmap = bm(nbm, sbm)?;
         let mut summaries = Vec::new();
         for (i, head) in logs.iter().enumerate() {
             let idx = (nbm + sbm) as usize + i;
@@ -198,13 +117,7 @@ impl Checkpoint {
             let idx = (nbm + sbm + nsum) as usize + i;
             let addr = start + 1 + idx as u64;
             let blk = block_of(&mut body, idx).ok_or(bad("checkpoint body"))?;
-            csum::verify(seed, MAGIC_ORPHAN, blk, "orphan block", addr)?;
-            let raw: &RawOrphanBlock = zerocopy::transmute_ref!(&*blk);
-            let count = raw.count.get() as usize;
-            let inos = raw
-                .inos
-                .get(..count)
-                .ok_or(Error::corrupt("orphan block (count)", addr))?;
+            let inos = RawOrphanBlock::decode(blk, seed, l, addr)?;
             orphans.extend(inos.iter().map(|i| i.get()));
         }
         Ok(Checkpoint {
@@ -322,8 +235,8 @@ impl Checkpoint {
 
 // ---- committing a checkpoint ----------------------------------------------------------------
 
+use crate::format::layout::NEW_ADDR;
 use crate::fs::Volume;
-use crate::layout::NEW_ADDR;
 use crate::log::NODE_LOG;
 
 impl<D: BlockDevice> Volume<D> {
@@ -367,7 +280,7 @@ impl<D: BlockDevice> Volume<D> {
             summaries.push(s);
         }
         let mut orphans: Vec<u32> = self.orphans.iter().copied().collect();
-        let room = (self.layout.orphan_blocks * crate::layout::ORPHANS_PER_BLOCK) as usize;
+        let room = (self.layout.orphan_blocks * crate::format::layout::ORPHANS_PER_BLOCK) as usize;
         if orphans.len() > room {
             bento_runtime::warn!(
                 "logfs: {} open unlinked files; only {room} survive a crash",

@@ -1,262 +1,26 @@
-//! Directories: a multi-level hash table of directory blocks stored as the directory's file data
-//! (the F2FS design). Level *l* has `buckets(l)` buckets of `bucket_blocks(l)` blocks; a name
-//! lives in bucket `hash % buckets(l)` of some level, so a lookup reads one bucket per level and
-//! entries never move, which keeps `readdir` cookies stable while the directory changes.
+//! Directories on a mounted volume: lookup, insertion and removal in the hash levels of
+//! `format::dir`, and `readdir`. Entries never move, which keeps `readdir` cookies stable while
+//! the directory changes.
 
-use static_assertions::const_assert_eq;
-use zerocopy::little_endian::{U16, U32};
-use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
+use alloc::boxed::Box;
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::vec::Vec;
 
-use crate::csum::{self, MAGIC_DIR};
+use bento_runtime::Errno;
+use bento_runtime::fs::{DirFiller, FileType};
+use bento_runtime::ks::block::BlockDevice;
+use zerocopy::{FromZeros, IntoBytes};
+
 use crate::error::{Error, Result};
-use crate::layout::BLOCK_SIZE;
+use crate::format::dir::{
+    DirBlock, MAX_DEPTH, SLOTS, bucket_range, decode_dir_block, level_start, name_hash, slots_for,
+};
+use crate::format::layout::BLOCK_SIZE;
+use crate::format::layout::{NEW_ADDR, NULL_ADDR};
+use crate::fs::Volume;
 
-/// Entry slots per directory block.
-pub const SLOTS: usize = 213;
-/// Name bytes per slot.
-pub const SLOT_LEN: usize = 8;
-/// Most hash levels a directory may have.
-pub const MAX_DEPTH: u32 = 32;
 /// Cookies 0 and 1 are `.` and `..`.
 pub const FIRST_COOKIE: u64 = 2;
-
-#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy)]
-#[repr(C)]
-pub struct RawDentry {
-    pub hash: U32,
-    pub ino: U32,
-    pub name_len: U16,
-    pub kind: u8,
-}
-const_assert_eq!(core::mem::size_of::<RawDentry>(), 11);
-
-#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
-#[repr(C)]
-pub struct DirBlock {
-    pub magic: U32,
-    pub crc: U32,
-    pub ino: U32,
-    pub _reserved: U32,
-    pub bitmap: [u8; SLOTS.div_ceil(8)],
-    pub dentries: [RawDentry; SLOTS],
-    pub names: [[u8; SLOT_LEN]; SLOTS],
-    pub _pad: [u8; 6],
-}
-const_assert_eq!(core::mem::size_of::<DirBlock>(), BLOCK_SIZE);
-
-/// One entry of a directory block.
-pub struct DirEntryRef<'a> {
-    pub slot: usize,
-    pub ino: u32,
-    pub kind: u8,
-    pub hash: u32,
-    pub name: &'a [u8],
-}
-
-pub fn slots_for(name_len: usize) -> usize {
-    name_len.div_ceil(SLOT_LEN).max(1)
-}
-
-impl DirBlock {
-    pub fn used(&self, slot: usize) -> bool {
-        self.bitmap
-            .get(slot / 8)
-            .is_some_and(|b| b & (1 << (slot % 8)) != 0)
-    }
-
-    fn set_used(&mut self, slot: usize, used: bool) {
-        if let Some(b) = self.bitmap.get_mut(slot / 8) {
-            if used {
-                *b |= 1 << (slot % 8);
-            } else {
-                *b &= !(1 << (slot % 8));
-            }
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.bitmap.iter().all(|&b| b == 0)
-    }
-
-    /// The entry starting at `slot`, if one does and it is well formed.
-    pub fn entry(&self, slot: usize) -> Option<DirEntryRef<'_>> {
-        if !self.used(slot) {
-            return None;
-        }
-        let d = self.dentries.get(slot)?;
-        let len = usize::from(d.name_len.get());
-        if len == 0 || len > bento_runtime::fs::NAME_MAX || slot + slots_for(len) > SLOTS {
-            return None;
-        }
-        let names = self.names.as_bytes();
-        let name = names.get(slot * SLOT_LEN..slot * SLOT_LEN + len)?;
-        Some(DirEntryRef {
-            slot,
-            ino: d.ino.get(),
-            kind: d.kind,
-            hash: d.hash.get(),
-            name,
-        })
-    }
-
-    /// Entries in slot order, starting at `from`.
-    pub fn entries_from(&self, from: usize) -> impl Iterator<Item = DirEntryRef<'_>> {
-        let mut slot = from;
-        core::iter::from_fn(move || {
-            while slot < SLOTS {
-                if let Some(e) = self.entry(slot) {
-                    slot += slots_for(e.name.len());
-                    return Some(e);
-                }
-                slot += 1;
-            }
-            None
-        })
-    }
-
-    pub fn find(&self, hash: u32, name: &[u8]) -> Option<DirEntryRef<'_>> {
-        self.entries_from(0)
-            .find(|e| e.hash == hash && e.name == name)
-    }
-
-    /// First run of free slots long enough for a name of `len` bytes.
-    pub fn find_space(&self, len: usize) -> Option<usize> {
-        let need = slots_for(len);
-        let mut run = 0;
-        for slot in 0..SLOTS {
-            if self.used(slot) {
-                run = 0;
-            } else {
-                run += 1;
-                if run == need {
-                    return Some(slot + 1 - need);
-                }
-            }
-        }
-        None
-    }
-
-    pub fn insert(&mut self, slot: usize, hash: u32, ino: u32, kind: u8, name: &[u8]) {
-        let span = slots_for(name.len());
-        if slot + span > SLOTS || name.len() > bento_runtime::fs::NAME_MAX {
-            return;
-        }
-        if let Some(d) = self.dentries.get_mut(slot) {
-            *d = RawDentry {
-                hash: hash.into(),
-                ino: ino.into(),
-                name_len: (name.len() as u16).into(),
-                kind,
-            };
-        }
-        let names = self.names.as_mut_bytes();
-        names[slot * SLOT_LEN..(slot + span) * SLOT_LEN].fill(0);
-        names[slot * SLOT_LEN..slot * SLOT_LEN + name.len()].copy_from_slice(name);
-        for s in slot..slot + span {
-            self.set_used(s, true);
-        }
-    }
-
-    /// Repoint an entry at another inode (rename over an existing name).
-    pub fn set_target(&mut self, slot: usize, ino: u32, kind: u8) {
-        if let Some(d) = self.dentries.get_mut(slot) {
-            d.ino = ino.into();
-            d.kind = kind;
-        }
-    }
-
-    pub fn remove(&mut self, slot: usize) {
-        let span = self
-            .entry(slot)
-            .map(|e| slots_for(e.name.len()))
-            .unwrap_or(1);
-        for s in slot..(slot + span).min(SLOTS) {
-            self.set_used(s, false);
-        }
-        if let Some(d) = self.dentries.get_mut(slot) {
-            *d = RawDentry {
-                hash: 0.into(),
-                ino: 0.into(),
-                name_len: 0.into(),
-                kind: 0,
-            };
-        }
-    }
-
-    pub fn seal(&mut self, seed: u32) -> &[u8; BLOCK_SIZE] {
-        let bytes: &mut [u8; BLOCK_SIZE] = zerocopy::transmute_mut!(self);
-        csum::seal(seed, MAGIC_DIR, bytes);
-        bytes
-    }
-
-    /// Check a block read from disk: checksum, owner, and every used slot part of a well-formed
-    /// entry, so later walks cannot go astray.
-    pub fn verify(block: &[u8; BLOCK_SIZE], seed: u32, addr: u64, dir: u32) -> Result<()> {
-        csum::verify(seed, MAGIC_DIR, block, "directory block (checksum)", addr)?;
-        let d: &DirBlock = zerocopy::transmute_ref!(block);
-        if d.ino.get() != dir {
-            return Err(Error::corrupt("directory block (wrong directory)", addr));
-        }
-        let mut slot = 0;
-        while slot < SLOTS {
-            if d.used(slot) {
-                let e = d
-                    .entry(slot)
-                    .ok_or(Error::corrupt("directory entry", addr))?;
-                let span = slots_for(e.name.len());
-                if (slot..slot + span).any(|s| !d.used(s))
-                    || e.ino == 0
-                    || e.name.contains(&b'/')
-                    || e.name.contains(&0)
-                {
-                    return Err(Error::corrupt("directory entry", addr));
-                }
-                slot += span;
-            } else {
-                slot += 1;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The directory name hash (format.md, Directories).
-pub fn name_hash(seed: &[u8; 16], name: &[u8]) -> u32 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in seed.iter().chain(name) {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^= h >> 33;
-    (h ^ (h >> 32)) as u32
-}
-
-pub fn buckets(level: u32) -> u32 {
-    1 << level.min(20)
-}
-
-pub fn bucket_blocks(level: u32) -> u32 {
-    if level < 16 { 2 } else { 4 }
-}
-
-/// First file block of `level`.
-pub fn level_start(level: u32) -> u64 {
-    (0..level.min(MAX_DEPTH))
-        .map(|l| u64::from(buckets(l)) * u64::from(bucket_blocks(l)))
-        .sum()
-}
-
-/// The file blocks a name with `hash` may occupy at `level`.
-pub fn bucket_range(level: u32, hash: u32) -> core::ops::Range<u64> {
-    let b = u64::from(hash % buckets(level));
-    let n = u64::from(bucket_blocks(level));
-    let start = level_start(level) + b * n;
-    start..start + n
-}
 
 /// The readdir cookie of the position right after `slot` of directory block `block`.
 pub fn cookie_after(block: u64, slot: usize, span: usize) -> u64 {
@@ -268,20 +32,6 @@ pub fn cookie_position(cookie: u64) -> (u64, usize) {
     let p = cookie - FIRST_COOKIE;
     (p / SLOTS as u64, (p % SLOTS as u64) as usize)
 }
-
-// ---- directory operations on a mounted volume ---------------------------------------------
-
-use alloc::boxed::Box;
-use alloc::collections::{BTreeMap, BTreeSet};
-use alloc::vec::Vec;
-
-use bento_runtime::Errno;
-use bento_runtime::fs::{DirFiller, FileType};
-use bento_runtime::ks::block::BlockDevice;
-use zerocopy::FromZeros;
-
-use crate::fs::Volume;
-use crate::layout::{NEW_ADDR, NULL_ADDR};
 
 /// Directory blocks in memory, keyed by (directory, file block). Changes wait here for the next
 /// checkpoint, so creating many names in one block writes it once.
@@ -403,7 +153,7 @@ impl<D: BlockDevice> Volume<D> {
             let mut b = DirBlock::new_box_zeroed().map_err(|_| Error::Errno(Errno::ENOMEM))?;
             self.read_block(addr, b.as_mut_bytes())?;
             let bytes: &[u8; BLOCK_SIZE] = zerocopy::transmute_ref!(&*b);
-            DirBlock::verify(bytes, self.seed, u64::from(addr), dir)?;
+            decode_dir_block(bytes, self.seed, u64::from(addr), dir, &self.layout)?;
             self.dirs.insert(dir, idx, b, false);
         }
         Ok(self.dirs.get(dir, idx))
@@ -567,7 +317,3 @@ impl<D: BlockDevice> Volume<D> {
         Ok(())
     }
 }
-
-#[cfg(test)]
-#[path = "dir_tests.rs"]
-mod tests;

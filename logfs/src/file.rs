@@ -13,87 +13,15 @@ use bento_runtime::fs::{FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE};
 use bento_runtime::ks::block::{BlockDevice, WriteFlags};
 
 use crate::error::{Error, Result};
-use crate::fs::Volume;
-use crate::layout::{BLOCK_SIZE, NEW_ADDR, NULL_ADDR};
-use crate::log::DATA_LOG;
-use crate::node::{
-    INLINE_MAX, INODE_ADDRS, INODE_INLINE_DATA, INODE_NIDS, KIND_DIRECT, KIND_INDIRECT, KIND_INODE,
-    NODE_ADDRS,
+use crate::format::geometry::{
+    DIRECT_BLOCKS, MAX_FILE_SIZE, N, block_path, child_node_offset, top_nodes,
 };
-
-const N: u64 = NODE_ADDRS as u64;
-const DIRECT_BLOCKS: u64 = INODE_ADDRS as u64;
-/// File blocks reachable from an inode.
-pub const MAX_FILE_BLOCKS: u64 = DIRECT_BLOCKS + 2 * N + 2 * N * N + N * N * N;
-pub const MAX_FILE_SIZE: u64 = MAX_FILE_BLOCKS * BLOCK_SIZE as u64;
-
-/// Where file block `idx` hangs: `top` indexes the inode's `addrs` (depth 0) or `nids`; then
-/// one slot per index level; `offsets` are the node offsets of the nodes on the way.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct BlockPath {
-    depth: usize,
-    top: usize,
-    slots: [usize; 3],
-    offsets: [u32; 3],
-}
-
-fn block_path(idx: u64) -> Option<BlockPath> {
-    let mut p = BlockPath {
-        depth: 0,
-        top: 0,
-        slots: [0; 3],
-        offsets: [0; 3],
-    };
-    if idx < DIRECT_BLOCKS {
-        p.top = idx as usize;
-        return Some(p);
-    }
-    let i = idx - DIRECT_BLOCKS;
-    if i < 2 * N {
-        p.depth = 1;
-        p.top = (i / N) as usize;
-        p.slots[0] = (i % N) as usize;
-        p.offsets[0] = 1 + p.top as u32;
-        return Some(p);
-    }
-    let i = i - 2 * N;
-    if i < 2 * N * N {
-        p.depth = 2;
-        let k = i / (N * N);
-        p.top = 2 + k as usize;
-        p.slots[0] = ((i / N) % N) as usize;
-        p.slots[1] = (i % N) as usize;
-        p.offsets[0] = if k == 0 { 3 } else { 4 + N as u32 };
-        p.offsets[1] = p.offsets[0] + 1 + p.slots[0] as u32;
-        return Some(p);
-    }
-    let i = i - 2 * N * N;
-    if i < N * N * N {
-        p.depth = 3;
-        p.top = 4;
-        p.slots[0] = (i / (N * N)) as usize;
-        p.slots[1] = ((i / N) % N) as usize;
-        p.slots[2] = (i % N) as usize;
-        let base = 5 + 2 * N as u32;
-        p.offsets[0] = base;
-        p.offsets[1] = base + 1 + p.slots[0] as u32 * (N as u32 + 1);
-        p.offsets[2] = p.offsets[1] + 1 + p.slots[1] as u32;
-        return Some(p);
-    }
-    None
-}
-
-/// First file block under each of the inode's `nids`, and how many blocks each covers.
-fn top_ranges() -> [(u64, u64, usize); INODE_NIDS] {
-    let d = DIRECT_BLOCKS;
-    [
-        (d, N, 1),
-        (d + N, N, 1),
-        (d + 2 * N, N * N, 2),
-        (d + 2 * N + N * N, N * N, 2),
-        (d + 2 * N + 2 * N * N, N * N * N, 3),
-    ]
-}
+use crate::format::layout::{BLOCK_SIZE, NEW_ADDR, NULL_ADDR};
+use crate::format::node::{
+    INLINE_MAX, INODE_INLINE_DATA, KIND_DIRECT, KIND_INDIRECT, KIND_INODE, NODE_ADDRS,
+};
+use crate::fs::Volume;
+use crate::log::DATA_LOG;
 
 impl<D: BlockDevice> Volume<D> {
     /// The index node `nid` of inode `ino`, checked to be what the tree says it is.
@@ -577,21 +505,16 @@ impl<D: BlockDevice> Volume<D> {
                 freed += 1;
             }
         }
-        for (k, (start, span, height)) in top_ranges().into_iter().enumerate() {
-            if start + span <= from || start >= to {
+        for (k, top) in top_nodes().into_iter().enumerate() {
+            if top.base + top.span <= from || top.base >= to {
                 continue;
             }
             let nid = self.node(ino)?.inode().nids[k].get();
             if nid == 0 {
                 continue;
             }
-            let offset = match k {
-                0 | 1 => 1 + k as u32,
-                2 => 3,
-                3 => 4 + N as u32,
-                _ => 5 + 2 * N as u32,
-            };
-            let (gone, n) = self.free_subtree(ino, nid, height, offset, start, from, to)?;
+            let (gone, n) =
+                self.free_subtree(ino, nid, top.height, top.offset, top.base, from, to)?;
             freed += n;
             if gone {
                 self.node_mut(ino)?.inode_mut().nids[k] = 0.into();
@@ -818,39 +741,6 @@ pub(crate) fn zeroed_block() -> Result<alloc::boxed::Box<[u8; BLOCK_SIZE]>> {
         .map_err(|_| Error::Errno(Errno::ENOMEM))
 }
 
-/// Node offset of child `j` of the index node at `offset`, `height` levels above the data.
-fn child_node_offset(offset: u32, height: usize, j: usize) -> u32 {
-    if height == 3 {
-        // Children of the double-indirect node are indirect nodes, each followed by its directs.
-        offset + 1 + j as u32 * (N as u32 + 1)
-    } else {
-        offset + 1 + j as u32
-    }
-}
-
-#[cfg(test)]
-#[path = "file_tests.rs"]
-mod tests;
-
-/// The first file block a direct node at tree position `offset` maps (`docs/format.md`, node
-/// offsets), or `None` if no direct node sits at that position.
-pub(crate) fn direct_node_base(offset: u32) -> Option<u64> {
-    let o = u64::from(offset);
-    let n1 = N + 1;
-    let base2 = DIRECT_BLOCKS + 2 * N;
-    match o {
-        1 | 2 => Some(DIRECT_BLOCKS + (o - 1) * N),
-        4..=1017 => Some(base2 + (o - 4) * N),
-        1019..=2032 => Some(base2 + N * N + (o - 1019) * N),
-        _ if o >= 2035 => {
-            let r = o - 2035;
-            let (k, j) = (r / n1, r % n1);
-            (k < N && j < N).then(|| base2 + 2 * N * N + k * N * N + j * N)
-        }
-        _ => None,
-    }
-}
-
 // ---- fsync --------------------------------------------------------------------------------------
 
 impl<D: BlockDevice> Volume<D> {
@@ -890,13 +780,13 @@ impl<D: BlockDevice> Volume<D> {
         if !replayable {
             return self.checkpoint(false);
         }
-        let mut nids = self.nodes.dirty_of(ino, crate::node::KIND_DIRECT);
+        let mut nids = self.nodes.dirty_of(ino, crate::format::node::KIND_DIRECT);
         if self.nodes.is_dirty(ino) {
             nids.push(ino);
         }
-        let flags = crate::node::FLAG_FSYNC
+        let flags = crate::format::node::FLAG_FSYNC
             | if since & crate::fs::SINCE_CP_NEW != 0 {
-                crate::node::FLAG_DENTRY
+                crate::format::node::FLAG_DENTRY
             } else {
                 0
             };

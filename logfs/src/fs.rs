@@ -22,12 +22,14 @@ use bento_runtime::ks::time;
 use crate::checkpoint::Checkpoint;
 use crate::dir::DirCache;
 use crate::error::{Error, Result, io};
-use crate::layout::{BLOCK_SIZE, Layout, NEW_ADDR, NULL_ADDR};
+use crate::format::layout::{BLOCK_SIZE, Layout, NEW_ADDR, NULL_ADDR};
+use crate::format::node::{KIND_INODE, Node};
+use crate::format::superblock::{Access, Superblock};
+use crate::format::tables::{LOG_DATA, LOG_NODE};
 use crate::log::{Log, NODE_LOG};
 use crate::nat::Nat;
-use crate::node::{KIND_INODE, Node, NodeCache};
-use crate::segment::{LOG_DATA, LOG_NODE, SegmentTable};
-use crate::superblock::{Access, Superblock};
+use crate::node::NodeCache;
+use crate::segment::SegmentTable;
 
 /// This implementation's version. The `v2` feature builds the same file system as a newer
 /// version (`logfs_v2.ko`), to try live upgrades with: it also reports how many upgrades the
@@ -138,6 +140,8 @@ pub struct Volume<D> {
     pub(crate) stats: Stats,
     /// Live upgrades this mount went through.
     pub(crate) upgrades: u32,
+    /// When corruption was last logged (rate limit of [`report`]).
+    pub(crate) last_corrupt_log: Option<i64>,
 }
 
 /// Counters for tests and benchmarks.
@@ -193,7 +197,7 @@ impl<D: BlockDevice> Volume<D> {
         let layout = sb.layout;
         let seed = sb.csum_seed();
         let cp = Checkpoint::read_latest(&dev, &sb)?;
-        if cp.valid_blocks > layout.user_capacity() + u64::from(crate::layout::SEG_BLOCKS) {
+        if cp.valid_blocks > layout.user_capacity() + u64::from(crate::format::layout::SEG_BLOCKS) {
             return Err(Error::corrupt("checkpoint (block count)", 0));
         }
         let mut sut = SegmentTable::load(&dev, &layout, seed, &cp.sut_bitmap)?;
@@ -245,6 +249,7 @@ impl<D: BlockDevice> Volume<D> {
             last_checkpoint: now().sec,
             stats: Stats::default(),
             upgrades: 0,
+            last_corrupt_log: None,
         };
         let root = vol.inode(bfs::ROOT_INO as u32)?;
         if FileType::from_mode(root.inode().mode.get()) != Some(FileType::Directory) {
@@ -293,7 +298,7 @@ impl<D: BlockDevice> Volume<D> {
         }
         let mut block = Node::new_boxed()?;
         self.read_block(addr, zerocopy::IntoBytes::as_mut_bytes(&mut *block))?;
-        let node = Node::decode(block.bytes(), self.seed, u64::from(addr), nid)?;
+        let node = Node::decode(block.bytes(), self.seed, u64::from(addr), nid, &self.layout)?;
         self.nodes.insert_clean(node);
         Ok(())
     }
@@ -325,7 +330,7 @@ impl<D: BlockDevice> Volume<D> {
         Ok(n)
     }
 
-    pub(crate) fn inode_mut(&mut self, ino: u32) -> Result<&mut crate::node::RawInode> {
+    pub(crate) fn inode_mut(&mut self, ino: u32) -> Result<&mut crate::format::node::RawInode> {
         self.inode(ino)?;
         Ok(self.node_mut(ino)?.inode_mut())
     }
@@ -423,7 +428,7 @@ impl<D: BlockDevice> Volume<D> {
         let Some(l) = self.logs.get(NODE_LOG) else {
             return Err(Errno::EIO.into());
         };
-        if l.next_off + 1 < crate::layout::SEG_BLOCKS {
+        if l.next_off + 1 < crate::format::layout::SEG_BLOCKS {
             return Ok(self.layout.segment_start(l.segno) + l.next_off + 1);
         }
         let next = match l.next_segno {
@@ -527,7 +532,7 @@ impl<D: BlockDevice> Volume<D> {
         i.rdev = rdev.into();
         i.generation = generation.into();
         if kind == bfs::S_IFREG || kind == bfs::S_IFLNK {
-            i.flags = crate::node::INODE_INLINE_DATA.into();
+            i.flags = crate::format::node::INODE_INLINE_DATA.into();
         }
         i.set_atime(t);
         i.set_mtime(t);
@@ -953,7 +958,7 @@ impl<D: BlockDevice> Volume<D> {
                 FileType::RegularFile => {}
                 _ => return Err(Errno::EINVAL.into()),
             }
-            if size > crate::file::MAX_FILE_SIZE {
+            if size > crate::format::geometry::MAX_FILE_SIZE {
                 return Err(Errno::EFBIG.into());
             }
             self.ensure_space(4)?;
@@ -1015,7 +1020,7 @@ impl<D: BlockDevice> Volume<D> {
         }
         if offset
             .checked_add(data.len() as u64)
-            .is_none_or(|end| end > crate::file::MAX_FILE_SIZE)
+            .is_none_or(|end| end > crate::format::geometry::MAX_FILE_SIZE)
         {
             return Err(Errno::EFBIG.into());
         }
@@ -1144,7 +1149,8 @@ impl<D: BlockDevice> LogFs<D> {
 
     fn run<T>(&self, f: impl FnOnce(&mut Volume<D>) -> Result<T>) -> bfs_result::Result<T> {
         let mut vol = self.vol.lock();
-        f(&mut vol).map_err(report)
+        let r = f(&mut vol);
+        r.map_err(|e| report(e, &mut vol.last_corrupt_log))
     }
 }
 
@@ -1152,10 +1158,23 @@ mod bfs_result {
     pub type Result<T> = core::result::Result<T, bento_runtime::Errno>;
 }
 
+/// Seconds between two log lines about corruption: a damaged directory that every `ls` walks
+/// must not flood the log.
+const CORRUPT_LOG_INTERVAL_SECS: i64 = 5;
+
 /// Errors about the volume itself are worth a log line; plain errnos are the caller's business.
-fn report(e: Error) -> Errno {
+/// Corruption is logged at most once per interval, naming the block; the runtime gives no
+/// device name to log (TODO once it does).
+fn report(e: Error, last_corrupt_log: &mut Option<i64>) -> Errno {
     match e {
         Error::Errno(_) => {}
+        Error::Corrupt { .. } => {
+            let t = now().sec;
+            if last_corrupt_log.is_none_or(|l| t.saturating_sub(l) >= CORRUPT_LOG_INTERVAL_SECS) {
+                *last_corrupt_log = Some(t);
+                bento_runtime::error!("logfs: {e} (EUCLEAN; run fsck.logfs)");
+            }
+        }
         _ => bento_runtime::error!("logfs: {e}"),
     }
     e.errno()

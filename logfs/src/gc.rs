@@ -12,11 +12,12 @@ use bento_runtime::Errno;
 use bento_runtime::ks::block::BlockDevice;
 
 use crate::error::{Error, Result};
+use crate::format::layout::{BLOCK_SIZE, NULL_ADDR, SEG_BLOCKS};
+use crate::format::summary::SummaryBlock;
+use crate::format::tables::{LOG_DATA, LOG_NODE};
 use crate::fs::Volume;
-use crate::layout::{BLOCK_SIZE, NULL_ADDR, SEG_BLOCKS};
 use crate::log::DATA_LOG;
-use crate::segment::{LOG_DATA, LOG_NODE, SegState};
-use crate::summary::SummaryBlock;
+use crate::segment::SegState;
 
 /// Segments kept free for a round of cleaning and the checkpoint after it.
 const CLEANING_RESERVE: u64 = 4;

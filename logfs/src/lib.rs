@@ -6,9 +6,9 @@
 //! bentofs) and in userspace (over FUSE); the runtime supplies block I/O, locks and time.
 //!
 //! Modules, one mechanism each (as in F2FS):
-//! * on-disk structures: [`superblock`], [`checkpoint`], [`segment`] (usage table), [`nat`]
-//!   (node address table), [`summary`] (block owners), [`node`] (inodes and index nodes),
-//!   [`dir`] (hashed directories), [`xattr`];
+//! * [`format`]: every on-disk structure and its validator, the one definition of the format;
+//! * tables and caches: [`checkpoint`], [`segment`] (usage table), [`nat`] (node address table),
+//!   [`node`] (node cache), [`dir`] (hashed directories), [`xattr`];
 //! * mechanisms: [`log`] (append-only writing), [`file`] (block mapping, read, write, truncate),
 //!   [`gc`] (segment cleaning), [`recovery`] (orphans at mount), [`mkfs`];
 //! * [`fs`]: the mounted file system and the Bento `FileSystem` implementation.
@@ -18,24 +18,21 @@
 extern crate alloc;
 
 pub mod checkpoint;
-pub mod csum;
 pub mod dir;
 pub mod error;
 pub mod file;
+pub mod format;
 pub mod fs;
 pub mod gc;
-pub mod layout;
 pub mod log;
 pub mod mkfs;
 pub mod nat;
 pub mod node;
 pub mod recovery;
 pub mod segment;
-pub mod summary;
-pub mod superblock;
 pub mod upgrade;
 pub mod xattr;
 
 pub use error::{Error, Result};
+pub use format::layout::{BLOCK_SIZE, SEG_BLOCKS};
 pub use fs::LogFs;
-pub use layout::{BLOCK_SIZE, SEG_BLOCKS};

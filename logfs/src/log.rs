@@ -12,10 +12,10 @@ use bento_runtime::Errno;
 use bento_runtime::ks::block::{BlockDevice, WriteFlags};
 
 use crate::error::{Error, Result, io};
-use crate::layout::{BLOCK_SIZE, Layout, SEG_BLOCKS};
+use crate::format::layout::{BLOCK_SIZE, Layout, SEG_BLOCKS};
 use zerocopy::IntoBytes;
 
-use crate::summary::SummaryBlock;
+use crate::format::summary::SummaryBlock;
 
 /// Index of the node log and the data log.
 pub const NODE_LOG: usize = 0;

@@ -10,12 +10,13 @@ use bento_runtime::ks::block::{BlockDevice, WriteFlags};
 
 use crate::checkpoint::{Checkpoint, LogHead};
 use crate::error::{Error, Result, io};
-use crate::layout::{BLOCK_SIZE, Layout};
+use crate::format::layout::{BLOCK_SIZE, Layout};
+use crate::format::node::{KIND_INODE, Node};
+use crate::format::summary::SummaryBlock;
+use crate::format::superblock::{FORMAT_MAJOR, FORMAT_MINOR, Superblock};
+use crate::format::tables::{LOG_DATA, LOG_NODE};
 use crate::nat::Nat;
-use crate::node::{KIND_INODE, Node};
-use crate::segment::{LOG_DATA, LOG_NODE, SegmentTable};
-use crate::summary::SummaryBlock;
-use crate::superblock::{FORMAT_MAJOR, FORMAT_MINOR, Superblock};
+use crate::segment::SegmentTable;
 
 /// What to make.
 #[derive(Clone, Debug)]

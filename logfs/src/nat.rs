@@ -10,27 +10,15 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use hashbrown::{HashMap, HashSet};
-use static_assertions::const_assert_eq;
-use zerocopy::little_endian::U32;
-use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes, KnownLayout, Unaligned};
+use zerocopy::{FromZeros, IntoBytes};
 
 use bento_runtime::Errno;
 use bento_runtime::ks::block::{BlockDevice, WriteFlags};
 
-use crate::csum::{self, MAGIC_NAT};
 use crate::error::{Error, Result, io};
-use crate::layout::{BLOCK_SIZE, Layout, NAT_ENTRIES_PER_BLOCK, NEW_ADDR};
-use crate::segment::bit;
-
-#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
-#[repr(C)]
-pub struct RawNatBlock {
-    pub magic: U32,
-    pub crc: U32,
-    pub _reserved: [u8; 8],
-    pub entries: [U32; NAT_ENTRIES_PER_BLOCK as usize],
-}
-const_assert_eq!(core::mem::size_of::<RawNatBlock>(), BLOCK_SIZE);
+use crate::format::header::{self as csum, MAGIC_NAT};
+use crate::format::layout::{BLOCK_SIZE, Layout, NAT_ENTRIES_PER_BLOCK, NEW_ADDR};
+use crate::format::tables::{RawNatBlock, copy_bit, set_copy_bits};
 
 struct NatBlock {
     raw: Box<RawNatBlock>,
@@ -61,7 +49,7 @@ impl Nat {
             return Err(Error::corrupt("checkpoint (NAT extent)", 0));
         }
         let copy = (0..layout.nat_blocks as usize)
-            .map(|i| bit(copy_bits, i))
+            .map(|i| copy_bit(copy_bits, i))
             .collect();
         Ok(Nat {
             blocks: HashMap::new(),
@@ -105,12 +93,7 @@ impl Nat {
                 let addr = layout.nat_copy_addr(b, copy);
                 dev.read_blocks(addr, raw.as_mut_bytes()).map_err(io)?;
                 let bytes: &[u8; BLOCK_SIZE] = zerocopy::transmute_ref!(&*raw);
-                csum::verify(seed, MAGIC_NAT, bytes, "node address table", addr)?;
-                if raw.entries.iter().any(|e| e.get() == NEW_ADDR)
-                    || (b == 0 && raw.entries[0].get() != 0)
-                {
-                    return Err(Error::corrupt("node address table entry", addr));
-                }
+                RawNatBlock::verify(bytes, seed, layout, b, addr)?;
             }
             self.blocks.insert(b, NatBlock { raw, dirty: false });
         }
@@ -244,7 +227,7 @@ impl Nat {
     }
 
     pub fn copy_bitmap(&self, out: &mut [u8]) {
-        crate::segment::to_bitmap(&self.copy, out)
+        set_copy_bits(&self.copy, out)
     }
 
     pub fn dirty_blocks(&self) -> usize {

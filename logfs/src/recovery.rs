@@ -13,23 +13,24 @@ use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 
 use hashbrown::HashSet;
+use zerocopy::FromBytes;
 
 use bento_runtime::Errno;
 use bento_runtime::fs::{FileType, S_IFMT, S_IFREG};
 use bento_runtime::ks::block::BlockDevice;
 
-use crate::csum::{self, MAGIC_NODE};
 use crate::error::{Error, Result};
-use crate::file::direct_node_base;
-use crate::fs::Volume;
-use crate::layout::{NEW_ADDR, NULL_ADDR};
-use crate::log::{DATA_LOG, NODE_LOG};
-use crate::node::{
+use crate::format::geometry::direct_node_base;
+use crate::format::header::{self as csum, MAGIC_NODE};
+use crate::format::layout::{NEW_ADDR, NULL_ADDR};
+use crate::format::node::{
     FLAG_DENTRY, FLAG_FSYNC, INODE_ADDRS, INODE_INLINE_DATA, KIND_DIRECT, KIND_INODE, NODE_ADDRS,
-    Node,
+    Node, NodeHeader,
 };
-use crate::segment::LOG_DATA;
-use crate::summary::SummaryBlock;
+use crate::format::summary::SummaryBlock;
+use crate::format::tables::LOG_DATA;
+use crate::fs::Volume;
+use crate::log::{DATA_LOG, NODE_LOG};
 
 /// Owners of recovered data blocks, per segment: (offset in segment, holder nid, slot).
 type Owners = BTreeMap<u32, Vec<(u32, u32, u16)>>;
@@ -49,15 +50,16 @@ impl<D: BlockDevice> Volume<D> {
             if !csum::is_valid(self.seed, MAGIC_NODE, &block) {
                 break;
             }
-            let node = Node::decode(
-                &block,
-                self.seed,
-                u64::from(addr),
-                u32::from_le_bytes([block[8], block[9], block[10], block[11]]),
-            )?;
-            if node.header.cp_ver.get() != self.seq || node.header.flags & FLAG_FSYNC == 0 {
+            // Only records of this checkpoint are part of the chain; an older block that verifies
+            // here ends it without being judged.
+            let Ok((hdr, _)) = NodeHeader::read_from_prefix(&block[..]) else {
+                break;
+            };
+            if hdr.cp_ver.get() != self.seq || hdr.flags & FLAG_FSYNC == 0 {
                 break;
             }
+            let nid = hdr.nid.get();
+            let node = Node::decode(&block, self.seed, u64::from(addr), nid, &self.layout)?;
             if let Some((segno, _)) = self.layout.locate(addr) {
                 // Until the checkpoint that ends recovery commits, the chain is the only copy
                 // of what it records: nothing may be written over it.
@@ -129,7 +131,7 @@ impl<D: BlockDevice> Volume<D> {
             if !inline {
                 self.free_blocks(
                     ino,
-                    size.div_ceil(crate::layout::BLOCK_SIZE as u64),
+                    size.div_ceil(crate::format::layout::BLOCK_SIZE as u64),
                     u64::MAX,
                 )?;
             }

@@ -4,44 +4,14 @@
 
 use alloc::vec::Vec;
 
-use static_assertions::const_assert_eq;
-use zerocopy::little_endian::{I64, U16};
-use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes, KnownLayout, Unaligned};
+use zerocopy::{FromZeros, IntoBytes};
 
 use bento_runtime::ks::block::{BlockDevice, WriteFlags};
 
-use crate::csum::{self, MAGIC_SUT};
 use crate::error::{Error, Result, io};
-use crate::layout::{BLOCK_SIZE, Layout, SEG_BLOCKS, SUT_ENTRIES_PER_BLOCK};
-
-/// `log` values of a segment.
-pub const LOG_NONE: u8 = 0;
-pub const LOG_NODE: u8 = 1;
-pub const LOG_DATA: u8 = 2;
-
-const MAP_BYTES: usize = SEG_BLOCKS as usize / 8;
-
-#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy)]
-#[repr(C)]
-pub struct RawSutEntry {
-    pub valid: U16,
-    pub log: u8,
-    pub _reserved: u8,
-    pub mtime: I64,
-    pub valid_map: [u8; MAP_BYTES],
-}
-const_assert_eq!(core::mem::size_of::<RawSutEntry>(), 76);
-
-#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
-#[repr(C)]
-pub struct RawSutBlock {
-    pub magic: zerocopy::little_endian::U32,
-    pub crc: zerocopy::little_endian::U32,
-    pub _reserved: [u8; 8],
-    pub entries: [RawSutEntry; SUT_ENTRIES_PER_BLOCK as usize],
-    pub _pad: [u8; 52],
-}
-const_assert_eq!(core::mem::size_of::<RawSutBlock>(), BLOCK_SIZE);
+use crate::format::header::{self as csum, MAGIC_SUT};
+use crate::format::layout::{BLOCK_SIZE, Layout, SEG_BLOCKS, SUT_ENTRIES_PER_BLOCK};
+use crate::format::tables::{LOG_NONE, RawSutBlock, SegMap, copy_bit, set_copy_bits};
 
 /// Where a segment stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,7 +33,7 @@ pub struct SegEntry {
     pub log: u8,
     pub state: SegState,
     pub mtime: i64,
-    pub map: [u64; SEG_BLOCKS as usize / 64],
+    pub map: SegMap,
 }
 
 impl SegEntry {
@@ -72,14 +42,11 @@ impl SegEntry {
         log: LOG_NONE,
         state: SegState::Free,
         mtime: 0,
-        map: [0; 8],
+        map: SegMap::ZERO,
     };
 
     pub fn is_valid(&self, off: u32) -> bool {
-        let off = off as usize;
-        self.map
-            .get(off / 64)
-            .is_some_and(|w| w & (1 << (off % 64)) != 0)
+        self.map.get(off as usize).is_some_and(|b| *b)
     }
 }
 
@@ -124,31 +91,18 @@ impl SegmentTable {
         let mut raw = RawSutBlock::new_box_zeroed()
             .map_err(|_| Error::Errno(bento_runtime::Errno::ENOMEM))?;
         for b in 0..layout.sut_blocks {
-            let copy = bit(copy_bits, b as usize);
+            let copy = copy_bit(copy_bits, b as usize);
             t.copy[b as usize] = copy;
             let addr = layout.sut_copy_addr(b, copy);
             dev.read_blocks(addr, raw.as_mut_bytes()).map_err(io)?;
             let bytes: &[u8; BLOCK_SIZE] = zerocopy::transmute_ref!(&*raw);
-            csum::verify(seed, MAGIC_SUT, bytes, "segment usage table", addr)?;
+            RawSutBlock::verify(bytes, seed, layout, b, addr)?;
             for (i, e) in raw.entries.iter().enumerate() {
                 let segno = b as usize * SUT_ENTRIES_PER_BLOCK as usize + i;
                 let Some(slot) = t.entries.get_mut(segno) else {
                     break;
                 };
-                let mut map = [0u64; 8];
-                for (w, chunk) in map.iter_mut().zip(e.valid_map.chunks_exact(8)) {
-                    let mut word = [0u8; 8];
-                    word.copy_from_slice(chunk);
-                    *w = u64::from_le_bytes(word);
-                }
                 let valid = e.valid.get();
-                let counted: u32 = map.iter().map(|w| w.count_ones()).sum();
-                if u32::from(valid) != counted
-                    || e.log > LOG_DATA
-                    || (valid > 0 && e.log == LOG_NONE)
-                {
-                    return Err(Error::corrupt("segment usage entry", addr));
-                }
                 *slot = SegEntry {
                     valid,
                     log: e.log,
@@ -158,7 +112,7 @@ impl SegmentTable {
                         SegState::InUse
                     },
                     mtime: e.mtime.get(),
-                    map,
+                    map: e.map(),
                 };
             }
         }
@@ -265,11 +219,10 @@ impl SegmentTable {
     /// A block was written at `(segno, off)`.
     pub fn set_valid(&mut self, segno: u32, off: u32, now: i64) {
         if let Some(e) = self.entries.get_mut(segno as usize) {
-            let (w, b) = ((off / 64) as usize, off % 64);
-            if let Some(word) = e.map.get_mut(w)
-                && *word & (1 << b) == 0
+            if let Some(mut bit) = e.map.get_mut(off as usize)
+                && !*bit
             {
-                *word |= 1 << b;
+                *bit = true;
                 e.valid += 1;
             }
             e.mtime = e.mtime.max(now);
@@ -295,14 +248,10 @@ impl SegmentTable {
         let Some(e) = self.entries.get_mut(segno as usize) else {
             return false;
         };
-        let (w, b) = ((off / 64) as usize, off % 64);
-        let Some(word) = e.map.get_mut(w) else {
-            return false;
-        };
-        if *word & (1 << b) == 0 {
-            return false;
+        match e.map.get_mut(off as usize) {
+            Some(mut bit) if *bit => *bit = false,
+            _ => return false,
         }
-        *word &= !(1 << b);
         e.valid -= 1;
         if e.valid == 0 && e.state == SegState::InUse {
             e.state = SegState::Prefree;
@@ -364,9 +313,7 @@ impl SegmentTable {
                 slot.valid = e.valid.into();
                 slot.log = e.log;
                 slot.mtime = e.mtime.into();
-                for (chunk, w) in slot.valid_map.chunks_exact_mut(8).zip(e.map.iter()) {
-                    chunk.copy_from_slice(&w.to_le_bytes());
-                }
+                slot.valid_map = e.map.into_inner();
             }
             let copy = !self.copy[b];
             let bytes: &mut [u8; BLOCK_SIZE] = zerocopy::transmute_mut!(&mut *raw);
@@ -385,23 +332,10 @@ impl SegmentTable {
 
     /// The copy bitmap for the checkpoint body.
     pub fn copy_bitmap(&self, out: &mut [u8]) {
-        to_bitmap(&self.copy, out)
+        set_copy_bits(&self.copy, out)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (u32, &SegEntry)> {
         self.entries.iter().enumerate().map(|(i, e)| (i as u32, e))
-    }
-}
-
-pub(crate) fn bit(bits: &[u8], i: usize) -> bool {
-    bits.get(i / 8).is_some_and(|b| b & (1 << (i % 8)) != 0)
-}
-
-pub(crate) fn to_bitmap(flags: &[bool], out: &mut [u8]) {
-    out.fill(0);
-    for (i, &f) in flags.iter().enumerate() {
-        if f && let Some(b) = out.get_mut(i / 8) {
-            *b |= 1 << (i % 8);
-        }
     }
 }

@@ -18,8 +18,8 @@ use bento_runtime::ks::block::BlockDevice;
 use bento_runtime::upgrade::{self, OPTIONAL, Put, Reader, Writer};
 
 use crate::error::{Error, Result};
+use crate::format::superblock::FORMAT_MAJOR;
 use crate::fs::{VERSION, Volume};
-use crate::superblock::FORMAT_MAJOR;
 
 /// Version of the payload this code writes; it reads this one and older, down to
 /// `MIN_STATE_VERSION`. The `bad-state` feature builds a version that speaks only a state

@@ -1,5 +1,5 @@
-//! Extended attributes: all of an inode's attributes live in one xattr node, packed as
-//! `{ index: u8, name_len: u8, value_len: u16, name, value }` after a `used: u16` count.
+//! Extended attributes of a mounted volume: names split into a namespace and a suffix, and the
+//! inode's one xattr node (`format::xattr`) rebuilt on every change.
 
 use alloc::vec::Vec;
 
@@ -8,16 +8,12 @@ use bento_runtime::fs::{XATTR_CREATE, XATTR_REPLACE};
 use bento_runtime::ks::block::BlockDevice;
 
 use crate::error::{Error, Result};
+use crate::format::node::{KIND_XATTR, XATTR_NODE_OFFSET};
+use crate::format::xattr::{XATTR_PREFIXES as PREFIXES, XATTR_SPACE, XEntry, XattrBody};
 use crate::fs::Volume;
-use crate::node::{KIND_XATTR, NODE_BODY_SIZE, XATTR_NODE_OFFSET};
-
-/// Bytes of entries an xattr node holds.
-pub const XATTR_SPACE: usize = NODE_BODY_SIZE - 2;
 
 /// A read-only attribute of the root directory reporting the mount's counters.
 pub const STATS_XATTR: &[u8] = b"trusted.logfs.stats";
-
-const PREFIXES: [(u8, &[u8]); 3] = [(1, b"user."), (2, b"trusted."), (3, b"security.")];
 
 /// Split a full name into its namespace index and the stored suffix.
 fn split_name(name: &[u8]) -> Result<(u8, &[u8])> {
@@ -35,38 +31,8 @@ fn split_name(name: &[u8]) -> Result<(u8, &[u8])> {
     Err(Errno::EOPNOTSUPP.into())
 }
 
-struct XEntry<'a> {
-    index: u8,
-    name: &'a [u8],
-    value: &'a [u8],
-}
-
-/// Parse the entries of an xattr node body; `None` if they do not fit together.
 fn parse(body: &[u8]) -> Option<Vec<XEntry<'_>>> {
-    let used = usize::from(u16::from_le_bytes([*body.first()?, *body.get(1)?]));
-    let data = body.get(2..2 + used)?;
-    let mut out = Vec::new();
-    let mut p = 0;
-    while p < data.len() {
-        let hdr = data.get(p..p + 4)?;
-        let (index, nlen, vlen) = (
-            hdr[0],
-            usize::from(hdr[1]),
-            usize::from(u16::from_le_bytes([hdr[2], hdr[3]])),
-        );
-        if !(1..=3).contains(&index) || nlen == 0 {
-            return None;
-        }
-        let name = data.get(p + 4..p + 4 + nlen)?;
-        let value = data.get(p + 4 + nlen..p + 4 + nlen + vlen)?;
-        out.push(XEntry { index, name, value });
-        p += 4 + nlen + vlen;
-    }
-    Some(out)
-}
-
-fn encoded_len(e: &XEntry<'_>) -> usize {
-    4 + e.name.len() + e.value.len()
+    XattrBody::parse(body)
 }
 
 impl<D: BlockDevice> Volume<D> {
@@ -195,16 +161,12 @@ impl<D: BlockDevice> Volume<D> {
         if let Some(v) = value {
             rebuilt.push((index, name.to_vec(), v.to_vec()));
         }
-        let used: usize = rebuilt
-            .iter()
-            .map(|(i, n, v)| {
-                encoded_len(&XEntry {
-                    index: *i,
-                    name: n,
-                    value: v,
-                })
-            })
-            .sum();
+        let entries = rebuilt.iter().map(|(i, n, v)| XEntry {
+            index: *i,
+            name: n,
+            value: v,
+        });
+        let used: usize = entries.clone().map(|e| e.encoded_len()).sum();
         if used > XATTR_SPACE {
             return Err(Errno::ENOSPC.into());
         }
@@ -230,16 +192,8 @@ impl<D: BlockDevice> Volume<D> {
             nid
         };
         let body = &mut self.node_mut(nid)?.body;
-        body.fill(0);
-        body[..2].copy_from_slice(&(used as u16).to_le_bytes());
-        let mut p = 2;
-        for (i, n, v) in &rebuilt {
-            body[p] = *i;
-            body[p + 1] = n.len() as u8;
-            body[p + 2..p + 4].copy_from_slice(&(v.len() as u16).to_le_bytes());
-            body[p + 4..p + 4 + n.len()].copy_from_slice(n);
-            body[p + 4 + n.len()..p + 4 + n.len() + v.len()].copy_from_slice(v);
-            p += 4 + n.len() + v.len();
+        if !XattrBody::encode(body, entries) {
+            return Err(Errno::ENOSPC.into());
         }
         self.inode_mut(ino)?.set_ctime(t);
         Ok(())

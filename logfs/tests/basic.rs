@@ -167,7 +167,7 @@ fn hundred_thousand_entries() {
     }
     let depth = fs.getattr(&R, d).unwrap().size / 4096;
     assert!(
-        depth < logfs::dir::level_start(12),
+        depth < logfs::format::dir::level_start(12),
         "directory spans {depth} blocks"
     );
     for round in 0..2 {

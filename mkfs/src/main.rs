@@ -22,7 +22,8 @@ use bento_runtime::ks::block::BlockDevice;
 use bento_runtime::user::FileDevice;
 use clap::Parser;
 use logfs::BLOCK_SIZE;
-use logfs::layout::{Layout, SEG_BLOCKS};
+use logfs::format::layout::{Layout, SEG_BLOCKS};
+use logfs::format::superblock::has_signature_at;
 use logfs::mkfs::{MkfsOptions, format_sized};
 
 const LABEL_MAX: usize = 64;
@@ -186,9 +187,7 @@ fn at(buf: &[u8], off: usize, magic: &[u8]) -> bool {
 
 /// What the first bytes of a device say it holds, if anything we know.
 fn identify(buf: &[u8]) -> Option<String> {
-    if at(buf, 8, &logfs::superblock::SIGNATURE)
-        || at(buf, BLOCK_SIZE + 8, &logfs::superblock::SIGNATURE)
-    {
+    if has_signature_at(buf, 0) || has_signature_at(buf, BLOCK_SIZE) {
         return Some("a logfs file system".into());
     }
     if at(buf, 0, b"LUKS\xba\xbe") {

@@ -158,7 +158,7 @@ fn too_small_is_a_clear_error() {
         let p = sized(name, bytes);
         let r = mkfs(&[s(&p)]);
         assert_eq!(r.code, 1, "{name}: {}", r.err);
-        let min = logfs::layout::Layout::minimum_device_bytes();
+        let min = logfs::format::layout::Layout::minimum_device_bytes();
         assert!(
             r.err.contains("too small for logfs")
                 && r.err.contains(&format!("at least {} ", "50.00 MiB"))

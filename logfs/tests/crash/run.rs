@@ -80,7 +80,7 @@ pub const POPULATE: &[Op] = &[
 
 /// Format the smallest volume mkfs allows on a sparse image and run `populate` on it.
 pub fn make_base(populate: &[Op]) -> Base {
-    let blocks = logfs::layout::Layout::minimum_device_bytes() / BLOCK_SIZE as u64;
+    let blocks = logfs::format::layout::Layout::minimum_device_bytes() / BLOCK_SIZE as u64;
     let dev = Arc::new(CrashDevice::new(Arc::new(SparseImage::new(blocks))));
     format(&*dev, &mkfs_opts()).expect("mkfs");
     let fs = LogFs::mount(dev.clone(), &mount_options()).expect("mount");

@@ -195,6 +195,17 @@ impl Layout {
         (segno < self.main_segments).then_some((segno, rel & (SEG_BLOCKS - 1)))
     }
 
+    /// Whether a block address read from disk may be followed: a hole, a reservation, or a
+    /// block of the main area.
+    pub fn addr_ok(&self, addr: u32) -> bool {
+        addr == NULL_ADDR || addr == NEW_ADDR || self.locate(addr).is_some()
+    }
+
+    /// Whether a node id read from disk may be followed: none (0) or inside the NAT.
+    pub fn nid_ok(&self, nid: u32) -> bool {
+        nid < self.max_nid
+    }
+
     /// Blocks users may fill.
     pub fn user_capacity(&self) -> u64 {
         u64::from(self.main_segments - self.reserved_segments) * u64::from(SEG_BLOCKS)

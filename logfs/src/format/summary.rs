@@ -8,9 +8,10 @@ use static_assertions::const_assert_eq;
 use zerocopy::little_endian::{U16, U32};
 use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes, KnownLayout, Unaligned};
 
-use crate::csum::{self, MAGIC_SUMMARY};
+use super::header::{self as csum, BlockHeader, MAGIC_SUMMARY};
+use super::layout::{BLOCK_SIZE, SEG_BLOCKS};
+use super::tables::LOG_DATA;
 use crate::error::{Error, Result};
-use crate::layout::{BLOCK_SIZE, SEG_BLOCKS};
 
 #[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Default)]
 #[repr(C)]
@@ -23,8 +24,7 @@ const_assert_eq!(core::mem::size_of::<RawSummaryEntry>(), 6);
 #[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
 #[repr(C)]
 pub struct SummaryBlock {
-    pub magic: U32,
-    pub crc: U32,
+    pub header: BlockHeader,
     pub segno: U32,
     pub log: u8,
     pub _reserved: [u8; 3],
@@ -65,7 +65,9 @@ impl SummaryBlock {
         bytes
     }
 
-    /// Decode a summary block read from `addr`, expected to describe `segno`.
+    /// Decode a summary block read from `addr`, expected to describe `segno`. Owners are not
+    /// checked here: entries of dead blocks keep whatever they last named, and every user
+    /// looks the owner up before trusting it.
     pub fn decode(
         block: &[u8; BLOCK_SIZE],
         seed: u32,
@@ -77,6 +79,9 @@ impl SummaryBlock {
         s.as_mut_bytes().copy_from_slice(block);
         if s.segno.get() != segno {
             return Err(Error::corrupt("segment summary (wrong segment)", addr));
+        }
+        if s.log > LOG_DATA {
+            return Err(Error::corrupt("segment summary (log type)", addr));
         }
         Ok(s)
     }

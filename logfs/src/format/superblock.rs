@@ -5,9 +5,9 @@ use static_assertions::const_assert_eq;
 use zerocopy::little_endian::{I64, U16, U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
-use crate::csum::{self, MAGIC_SUPERBLOCK};
+use super::header::{self as csum, BlockHeader, MAGIC_SUPERBLOCK};
+use super::layout::{BLOCK_SIZE, BLOCK_SIZE_LOG2, Layout, SEG_BLOCKS_LOG2};
 use crate::error::{Error, Result};
-use crate::layout::{BLOCK_SIZE, BLOCK_SIZE_LOG2, Layout, SEG_BLOCKS_LOG2};
 
 pub const SIGNATURE: [u8; 8] = *b"BENTOLFS";
 /// (The `bad-format` feature claims another major version: a build that must refuse volumes and
@@ -23,8 +23,7 @@ pub const INCOMPAT_SUPPORTED: u64 = 0;
 #[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone)]
 #[repr(C)]
 pub struct RawSuperblock {
-    pub magic: U32,
-    pub crc: U32,
+    pub header: BlockHeader,
     pub signature: [u8; 8],
     pub major: U16,
     pub minor: U16,
@@ -57,6 +56,18 @@ pub struct RawSuperblock {
     pub _reserved: [u8; 3840],
 }
 const_assert_eq!(core::mem::size_of::<RawSuperblock>(), BLOCK_SIZE);
+
+/// Where [`SIGNATURE`] sits in a superblock copy (probes look for it there).
+pub const SIGNATURE_OFFSET: usize = core::mem::offset_of!(RawSuperblock, signature);
+const_assert_eq!(SIGNATURE_OFFSET, 8);
+
+/// Whether `bytes` (a device's start, or one superblock copy) carry the logfs signature at
+/// `at`, without any other check.
+pub fn has_signature_at(bytes: &[u8], at: usize) -> bool {
+    at.checked_add(SIGNATURE_OFFSET)
+        .and_then(|s| bytes.get(s..s + SIGNATURE.len()))
+        == Some(&SIGNATURE[..])
+}
 
 /// The superblock as the rest of the code uses it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -116,8 +127,7 @@ impl Superblock {
         block.fill(0);
         let l = &self.layout;
         let raw = RawSuperblock {
-            magic: 0.into(),
-            crc: 0.into(),
+            header: BlockHeader::default(),
             signature: SIGNATURE,
             major: self.major.into(),
             minor: self.minor.into(),
@@ -155,7 +165,7 @@ impl Superblock {
 
     /// Decode and check one copy. `device_blocks` bounds the layout.
     pub fn decode(block: &[u8; BLOCK_SIZE], addr: u64, device_blocks: u64) -> Result<Superblock> {
-        if block[8..16] != SIGNATURE {
+        if !has_signature_at(block, 0) {
             return Err(Error::corrupt("superblock (no logfs signature)", addr));
         }
         csum::verify(0, MAGIC_SUPERBLOCK, block, "superblock (checksum)", addr)?;
@@ -221,7 +231,7 @@ impl Superblock {
         let mut signed = false;
         for addr in 0..2u64 {
             let buf = bento_runtime::ks::block::Buffer::read(dev, addr).map_err(Error::Io)?;
-            signed |= buf.data()[8..16] == SIGNATURE;
+            signed |= has_signature_at(buf.data(), 0);
             match Superblock::decode(buf.data(), addr, blocks) {
                 Ok(sb) => return Ok(sb),
                 Err(e) => {

@@ -1,4 +1,4 @@
-//! Unit tests of `file`.
+//! Unit tests of `geometry`.
 use super::*;
 
 #[test]

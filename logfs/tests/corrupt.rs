@@ -1,0 +1,273 @@
+//! Crafted corruption, checksums re-sealed so only the format's validators can catch it: every
+//! case must end in a clean EUCLEAN from the operation that reads the damaged structure (or a
+//! refused mount), never a panic, and must leave the rest of the volume usable.
+
+mod common;
+
+use std::sync::Arc;
+
+use bento_runtime::Errno;
+use bento_runtime::fs::{
+    FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FileSystem, Mount, MountOptions, ROOT_INO,
+};
+use bento_runtime::user::MemDevice;
+use common::*;
+use logfs::checkpoint::Checkpoint;
+use logfs::format::dir::DirBlock;
+use logfs::format::header::{self as csum, MAGIC_DIR, MAGIC_NAT, MAGIC_NODE, MAGIC_SUT};
+use logfs::format::layout::{Layout, NAT_ENTRIES_PER_BLOCK};
+use logfs::format::node::{Node, RawInode};
+use logfs::format::superblock::Superblock;
+use logfs::format::tables::{RawNatBlock, RawSutBlock, copy_bit};
+use logfs::{BLOCK_SIZE, LogFs};
+use zerocopy::FromBytes;
+
+/// A volume with an inline file, a regular file with blocks, and a directory holding a file.
+struct Vol {
+    dev: Arc<MemDevice>,
+    layout: Layout,
+    seed: u32,
+    nat_bitmap: Vec<u8>,
+    sut_bitmap: Vec<u8>,
+    small: u32,
+    big: u32,
+    dir: u32,
+    inner: u32,
+}
+
+fn setup() -> Vol {
+    let dev = new_device(64);
+    let fs = mount(&dev);
+    let small = fs
+        .create(&R, ROOT_INO, b"small", 0o644, 0)
+        .unwrap()
+        .0
+        .attr
+        .ino;
+    fs.write(&R, small, 0, 0, &[b's'; 100]).unwrap();
+    let big = fs
+        .create(&R, ROOT_INO, b"big", 0o644, 0)
+        .unwrap()
+        .0
+        .attr
+        .ino;
+    fs.write(&R, big, 0, 0, &[b'b'; 3 * BLOCK_SIZE]).unwrap();
+    let dir = fs.mkdir(&R, ROOT_INO, b"dir", 0o755).unwrap().attr.ino;
+    let inner = fs.create(&R, dir, b"inner", 0o644, 0).unwrap().0.attr.ino;
+    fs.setxattr(&R, big, b"user.colour", b"blue", 0).unwrap();
+    unmount(fs);
+    let sb = Superblock::read(&*dev).unwrap();
+    let cp = Checkpoint::read_latest(&*dev, &sb).unwrap();
+    Vol {
+        seed: sb.csum_seed(),
+        layout: sb.layout,
+        nat_bitmap: cp.nat_bitmap,
+        sut_bitmap: cp.sut_bitmap,
+        dev,
+        small: small as u32,
+        big: big as u32,
+        dir: dir as u32,
+        inner: inner as u32,
+    }
+}
+
+impl Vol {
+    fn read(&self, addr: u64) -> Vec<u8> {
+        self.dev.snapshot()[addr as usize * BLOCK_SIZE..(addr as usize + 1) * BLOCK_SIZE].to_vec()
+    }
+
+    /// Change block `addr` and seal it again as a `magic` block.
+    fn edit(&self, addr: u64, magic: u32, f: impl FnOnce(&mut [u8; BLOCK_SIZE])) {
+        let seed = self.seed;
+        self.dev.with_bytes(|img| {
+            let at = addr as usize * BLOCK_SIZE;
+            let blk: &mut [u8; BLOCK_SIZE] = (&mut img[at..at + BLOCK_SIZE]).try_into().unwrap();
+            f(blk);
+            csum::seal(seed, magic, blk);
+        });
+    }
+
+    fn nat_block_addr(&self, nid: u32) -> u64 {
+        let b = nid / NAT_ENTRIES_PER_BLOCK;
+        self.layout
+            .nat_copy_addr(b, copy_bit(&self.nat_bitmap, b as usize))
+    }
+
+    fn edit_nat(&self, nid: u32, addr: u32) {
+        self.edit(self.nat_block_addr(nid), MAGIC_NAT, |b| {
+            let raw = RawNatBlock::mut_from_bytes(&mut b[..]).unwrap();
+            raw.entries[(nid % NAT_ENTRIES_PER_BLOCK) as usize] = addr.into();
+        });
+    }
+
+    fn node_addr(&self, nid: u32) -> u64 {
+        let b = self.read(self.nat_block_addr(nid));
+        let raw = RawNatBlock::ref_from_bytes(&b[..]).unwrap();
+        u64::from(raw.entries[(nid % NAT_ENTRIES_PER_BLOCK) as usize].get())
+    }
+
+    fn edit_node(&self, nid: u32, f: impl FnOnce(&mut Node)) {
+        self.edit(self.node_addr(nid), MAGIC_NODE, |b| {
+            f(Node::mut_from_bytes(&mut b[..]).unwrap())
+        });
+    }
+
+    fn edit_inode(&self, ino: u32, f: impl FnOnce(&mut RawInode)) {
+        self.edit_node(ino, |n| f(n.inode_mut()));
+    }
+
+    /// Edit the directory block of `dir` that holds `name`, given the entry's slot.
+    fn edit_entry(&self, dir: u32, name: &[u8], f: impl FnOnce(&mut DirBlock, usize)) {
+        let raw = self.read(self.node_addr(dir));
+        let node = Node::ref_from_bytes(&raw[..]).unwrap();
+        for a in node.inode().addrs.iter().map(|a| u64::from(a.get())) {
+            if a == 0 {
+                continue;
+            }
+            let blk = self.read(a);
+            let d = DirBlock::ref_from_bytes(&blk[..]).unwrap();
+            if let Some(slot) = d.entries_from(0).find(|e| e.name == name).map(|e| e.slot) {
+                self.edit(a, MAGIC_DIR, |b| {
+                    f(DirBlock::mut_from_bytes(&mut b[..]).unwrap(), slot)
+                });
+                return;
+            }
+        }
+        panic!("no entry {name:?} in {dir}");
+    }
+
+    /// Mount; the untouched files must still work.
+    fn mount_rest(&self, spare: &[u64]) -> Fs {
+        let fs = mount(&self.dev);
+        for &ino in spare {
+            fs.getattr(&R, ino).expect("an undamaged inode");
+        }
+        fs
+    }
+}
+
+#[track_caller]
+fn assert_corrupt<T: std::fmt::Debug>(r: Result<T, Errno>) {
+    assert_eq!(r.unwrap_err(), Errno::EUCLEAN);
+}
+
+/// Issue 10's reproducer: an inline inode whose size outgrew the inline area. `fallocate -p`
+/// used to slice the inline data to the size and panic.
+#[test]
+fn inline_size_past_the_inline_area() {
+    let v = setup();
+    // Offset 56 of the node block: the inode's `size`; the inline flag stays.
+    v.edit(v.node_addr(v.small), MAGIC_NODE, |b| {
+        b[56..64].copy_from_slice(&8192u64.to_le_bytes())
+    });
+    let fs = v.mount_rest(&[u64::from(v.big), u64::from(v.dir)]);
+    let small = u64::from(v.small);
+    let punch = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+    assert_corrupt(fs.fallocate(&R, small, 0, 0, 8192, punch));
+    assert_corrupt(fs.lookup(&R, ROOT_INO, b"small"));
+    assert_corrupt(fs.getattr(&R, small));
+    assert_eq!(read_all(&fs, u64::from(v.big)), vec![b'b'; 3 * BLOCK_SIZE]);
+    unmount(fs);
+}
+
+#[test]
+fn directory_depth_past_the_limit() {
+    let v = setup();
+    v.edit_inode(v.dir, |i| i.dir_depth = 33.into());
+    let fs = v.mount_rest(&[u64::from(v.big)]);
+    assert_corrupt(fs.lookup(&R, u64::from(v.dir), b"inner"));
+    assert_corrupt(fs.create(&R, u64::from(v.dir), b"new", 0o644, 0));
+    unmount(fs);
+}
+
+#[test]
+fn node_ids_past_max_nid() {
+    let v = setup();
+    let max = v.layout.max_nid;
+    v.edit_entry(v.dir, b"inner", |d, slot| d.dentries[slot].ino = max.into());
+    v.edit_inode(v.big, |i| i.xattr_nid = (max + 7).into());
+    v.edit_inode(v.small, |i| i.parent = u32::MAX.into());
+    let fs = v.mount_rest(&[]);
+    assert_corrupt(fs.lookup(&R, u64::from(v.dir), b"inner"));
+    let mut names = Names(Vec::new());
+    assert_corrupt(fs.readdir(&R, u64::from(v.dir), 0, 0, &mut names));
+    assert_corrupt(fs.getxattr(&R, u64::from(v.big), b"user.colour"));
+    assert_corrupt(fs.getattr(&R, u64::from(v.small)));
+    // The nid itself is fine: only following it would go astray.
+    fs.getattr(&R, u64::from(v.inner)).unwrap();
+    unmount(fs);
+}
+
+#[test]
+fn block_addresses_outside_the_main_area() {
+    let v = setup();
+    // A data address in the checkpoint area.
+    v.edit_inode(v.big, |i| i.addrs[1] = 3.into());
+    let fs = v.mount_rest(&[u64::from(v.small), u64::from(v.inner)]);
+    let mut buf = vec![0u8; BLOCK_SIZE];
+    assert_corrupt(fs.read(&R, u64::from(v.big), 0, 0, &mut buf));
+    assert_corrupt(fs.getattr(&R, u64::from(v.big)));
+    unmount(fs);
+}
+
+#[test]
+fn node_address_table_entry_outside_the_main_area() {
+    let v = setup();
+    // A node address in the superblock: the NAT block is refused when it is loaded, and the
+    // root's entry lives in the same block, so the mount is refused.
+    v.edit_nat(v.inner, 1);
+    let r = LogFs::mount(v.dev.clone(), &MountOptions::default()).map(|_| ());
+    assert_eq!(r.unwrap_err(), Errno::EUCLEAN);
+}
+
+#[test]
+fn name_lengths_past_their_space() {
+    let v = setup();
+    // A directory entry running past the block's last slot, and an inode name longer than the
+    // inode's name field.
+    v.edit_entry(v.dir, b"inner", |d, slot| {
+        d.dentries[slot].name_len = 255.into();
+        let last = logfs::format::dir::SLOTS - 1;
+        d.dentries.swap(slot, last);
+        d.bitmap[last / 8] |= 1 << (last % 8);
+    });
+    v.edit_inode(v.small, |i| i.name_len = 4096.into());
+    let fs = v.mount_rest(&[u64::from(v.big)]);
+    assert_corrupt(fs.lookup(&R, u64::from(v.dir), b"inner"));
+    assert_corrupt(fs.getattr(&R, u64::from(v.small)));
+    unmount(fs);
+}
+
+#[test]
+fn xattr_body_overruns_its_node() {
+    let v = setup();
+    let xnid = {
+        let raw = v.read(v.node_addr(v.big));
+        Node::ref_from_bytes(&raw[..])
+            .unwrap()
+            .inode()
+            .xattr_nid
+            .get()
+    };
+    // The one entry's value claims more bytes than the body holds.
+    v.edit_node(xnid, |n| {
+        n.body[4..6].copy_from_slice(&u16::MAX.to_le_bytes())
+    });
+    let fs = v.mount_rest(&[u64::from(v.small)]);
+    assert_corrupt(fs.getxattr(&R, u64::from(v.big), b"user.colour"));
+    assert_corrupt(fs.listxattr(&R, u64::from(v.big)));
+    unmount(fs);
+}
+
+#[test]
+fn usage_count_disagrees_with_its_bitmap() {
+    let v = setup();
+    // Segment 0 holds the node log: one more live block counted than its bitmap shows.
+    let addr = v.layout.sut_copy_addr(0, copy_bit(&v.sut_bitmap, 0));
+    v.edit(addr, MAGIC_SUT, |b| {
+        let e = &mut RawSutBlock::mut_from_bytes(&mut b[..]).unwrap().entries[0];
+        e.valid = (e.valid.get() + 1).into();
+    });
+    let r = LogFs::mount(v.dev.clone(), &MountOptions::default()).map(|_| ());
+    assert_eq!(r.unwrap_err(), Errno::EUCLEAN);
+}
