@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use bento_runtime::ks::block::BlockDevice;
+use bento_api::ks::block::BlockDevice;
 use logfs::layout::SEG_BLOCKS;
 use logfs::node::{INODE_ADDRS, KIND_DIRECT, KIND_INODE, NODE_ADDRS};
 use logfs::segment::{LOG_DATA, LOG_NODE, LOG_NONE};

@@ -3,8 +3,8 @@
 
 use std::collections::HashSet;
 
-use bento_runtime::fs::{FileType, ROOT_INO};
-use bento_runtime::ks::block::BlockDevice;
+use bento_api::fs::{FileType, ROOT_INO};
+use bento_api::ks::block::BlockDevice;
 use logfs::BLOCK_SIZE;
 use logfs::csum::{self, MAGIC_DIR, MAGIC_NODE};
 use logfs::dir::{self, DirBlock};

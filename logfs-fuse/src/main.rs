@@ -15,15 +15,15 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use bento_runtime::fs::{Mount, MountOptions};
-use bento_runtime::fuse::{
+use bento_api::fs::{Mount, MountOptions};
+use bento_api::ks::log::{Level, set_max_level};
+use bento_api::upgrade::{OPTIONAL, Put, Reader, Writer};
+use bento_fuse::memfs::MemFs;
+use bento_fuse::{
     FuseOptions, FuseSession, MountOption, SessionACL, Takeover, TakeoverOffer, TestFault,
     Unmounted, Unmounter, bind_control_socket,
 };
-use bento_runtime::ks::log::{Level, set_max_level};
-use bento_runtime::memfs::MemFs;
-use bento_runtime::upgrade::{OPTIONAL, Put, Reader, Writer};
-use bento_runtime::user::FileDevice;
+use bento_user::FileDevice;
 use clap::{ArgAction, Parser};
 
 /// The file system mounted unless `-o fs=NAME` says otherwise.
@@ -268,7 +268,7 @@ fn run<F: Mount<FileDevice> + 'static>(args: &Args) -> ExitCode {
     if settings.debug {
         set_max_level(Level::Debug);
     }
-    bento_runtime::fuse::log_to_stderr(settings.debug);
+    bento_fuse::log_to_stderr(settings.debug);
 
     let (Some(image), Some(mountpoint)) = (&args.image, &args.mountpoint) else {
         eprintln!("logfs-fuse: an image and a mount point are needed");
@@ -511,18 +511,18 @@ fn handle_signals(mut unmounter: Unmounter, set: libc::sigset_t) {
                 libc::SIGTERM => "SIGTERM",
                 _ => "SIGHUP",
             };
-            bento_runtime::info!("logfs-fuse: {name}: unmounting");
+            bento_api::info!("logfs-fuse: {name}: unmounting");
             match unmounter.unmount() {
                 Ok(Unmounted::Done) => {}
-                Ok(Unmounted::Detached) => bento_runtime::warn!(
+                Ok(Unmounted::Detached) => bento_api::warn!(
                     "logfs-fuse: the mount point is busy; detached it, serving open files until they are closed"
                 ),
-                Err(e) => bento_runtime::error!("logfs-fuse: unmount failed: {e}"),
+                Err(e) => bento_api::error!("logfs-fuse: unmount failed: {e}"),
             }
         }
     });
     if let Err(e) = spawned {
-        bento_runtime::error!("logfs-fuse: no signal thread ({e}); unmount with umount");
+        bento_api::error!("logfs-fuse: no signal thread ({e}); unmount with umount");
     }
 }
 
@@ -566,7 +566,7 @@ fn serve<F: Mount<FileDevice> + 'static>(job: &Job, report: Report) -> ExitCode 
         }
     };
     if let Some(negotiated) = session.negotiated() {
-        bento_runtime::debug!("logfs-fuse: {negotiated:?}");
+        bento_api::debug!("logfs-fuse: {negotiated:?}");
     }
     if let Some(watcher) = &watcher {
         watcher.arm(&job.mountpoint);
@@ -588,7 +588,7 @@ fn serve_session<F: Mount<FileDevice> + 'static>(
     if job.settings.takeover {
         match offer_takeover(&mut session, job, watcher.as_ref(), listener) {
             Ok(socket) => control = socket,
-            Err(e) => bento_runtime::warn!(
+            Err(e) => bento_api::warn!(
                 "logfs-fuse: {}: cannot offer takeover (live upgrade): {e}",
                 job.mountpoint.display()
             ),
@@ -610,7 +610,7 @@ fn serve_session<F: Mount<FileDevice> + 'static>(
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            bento_runtime::error!("logfs-fuse: {}: {e}", job.mountpoint.display());
+            bento_api::error!("logfs-fuse: {}: {e}", job.mountpoint.display());
             failure()
         }
     }
@@ -782,7 +782,7 @@ fn takeover(args: &Args, mountpoint: &Path) -> ExitCode {
     if args.debug {
         set_max_level(Level::Debug);
     }
-    bento_runtime::fuse::log_to_stderr(args.debug);
+    bento_fuse::log_to_stderr(args.debug);
     let mountpoint = match canonical_mountpoint(mountpoint) {
         Ok(p) => p,
         Err(msg) => {
@@ -894,7 +894,7 @@ fn resume_and_serve<F: Mount<FileDevice> + 'static>(
     let watcher = fds.next().map(|fd| AutoUnmount {
         pipe: File::from(fd),
     });
-    bento_runtime::info!(
+    bento_api::info!(
         "logfs-fuse: took over {} ({} {})",
         mountpoint.display(),
         F::NAME,

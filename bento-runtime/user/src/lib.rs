@@ -10,8 +10,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 use std::vec::Vec;
 
-use crate::errno::{Errno, Result};
-use crate::ks::block::{BLOCK_SIZE, BlockDevice, WriteFlags, check_request};
+use bento_api::errno::{Errno, Result};
+use bento_api::ks::block::{BLOCK_SIZE, BlockDevice, WriteFlags, check_request};
 
 /// A block device over an image file or a block device node.
 pub struct FileDevice {
@@ -409,5 +409,4 @@ impl BlockDevice for CrashDevice {
 }
 
 #[cfg(test)]
-#[path = "user_tests.rs"]
 mod tests;

@@ -13,12 +13,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 
-use bento_runtime::Errno;
-use bento_runtime::fs::{
+use bento_api::Errno;
+use bento_api::fs::{
     Entry, FileAttr, FileSystem, FileType, Ino, ROOT_INO, Request, Statfs, Timespec,
 };
-use bento_runtime::fuse::{FuseOptions, FuseSession, Negotiated};
-use bento_runtime::memfs::{MemFs, MemFsStats};
+use bento_fuse::memfs::{MemFs, MemFsStats};
+use bento_fuse::{FuseOptions, FuseSession, Negotiated};
 
 /// Why FUSE tests cannot run here, if they cannot.
 fn unavailable() -> Option<String> {

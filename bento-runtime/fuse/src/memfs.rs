@@ -16,15 +16,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::vec::Vec;
 
-use crate::errno::{Errno, Result};
-use crate::fs::{
+use bento_api::errno::{Errno, Result};
+use bento_api::fs::{
     DirFiller, Entry, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FileAttr, FileSystem, FileType,
     Ino, Mount, MountOptions, NAME_MAX, Opened, ROOT_INO, RenameFlags, Request, S_IFMT, SetAttr,
     Statfs, TimeOrNow, Timespec, XATTR_CREATE, XATTR_REPLACE,
 };
-use crate::ks::block::{BLOCK_SIZE, BlockDevice, WriteFlags};
-use crate::ks::sync::Mutex;
-use crate::ks::time::now;
+use bento_api::ks::block::{BLOCK_SIZE, BlockDevice, WriteFlags};
+use bento_api::ks::sync::Mutex;
+use bento_api::ks::time::now;
 
 /// The label memfs keeps in block 0 of its device.
 pub const MAGIC: &[u8; 8] = b"MEMFS\0\0\x01";
@@ -396,17 +396,17 @@ impl<D: BlockDevice + 'static> Mount<D> for MemFs {
 
     fn mount(dev: D, options: &MountOptions) -> Result<Self> {
         if dev.block_count() < 1 {
-            crate::error!("memfs: the device is empty");
+            bento_api::error!("memfs: the device is empty");
             return Err(Errno::EINVAL);
         }
         let mut block = std::vec![0u8; BLOCK_SIZE];
         dev.read_blocks(0, &mut block)?;
         let Some(generation) = MemFs::read_label(&block) else {
-            crate::error!("memfs: not a memfs device (block 0 holds something else)");
+            bento_api::error!("memfs: not a memfs device (block 0 holds something else)");
             return Err(Errno::EINVAL);
         };
         if let Some(option) = options.fs_options.split(',').find(|o| !o.is_empty()) {
-            crate::error!("memfs: unknown option {option:?}");
+            bento_api::error!("memfs: unknown option {option:?}");
             return Err(Errno::EINVAL);
         }
         let mut fs = MemFs::new();

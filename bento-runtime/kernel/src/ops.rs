@@ -8,13 +8,13 @@
 
 use core::ffi::{c_int, c_void};
 
-use ::alloc::string::String;
-use ::alloc::vec::Vec;
+use alloc::string::String;
+use alloc::vec::Vec;
 
-use super::KernelBlockDevice;
-use super::ffi::*;
-use crate::errno::{Errno, Result};
-use crate::fs::{
+use crate::KernelBlockDevice;
+use crate::ffi::*;
+use bento_api::errno::{Errno, Result};
+use bento_api::fs::{
     DirFiller, Entry, FileAttr, FileSystem, FileType, Ino, Mount, MountOptions, RenameFlags,
     Request, SetAttr, TimeOrNow, Timespec,
 };
@@ -192,10 +192,11 @@ unsafe extern "C" fn mount<F: Mount<KernelBlockDevice>>(
     flags: u32,
     out: *mut *mut BentoFs,
 ) -> c_int {
+    crate::host::install();
     // SAFETY: bentofs passes its options string, valid for options_len bytes.
     let opts = unsafe { bytes(options, options_len) };
     let Ok(opts) = core::str::from_utf8(opts) else {
-        crate::error!("{}: mount options are not UTF-8", F::NAME);
+        bento_api::error!("{}: mount options are not UTF-8", F::NAME);
         return -Errno::EINVAL.0;
     };
     let options = MountOptions {
@@ -221,6 +222,7 @@ unsafe extern "C" fn import_state<F: Mount<KernelBlockDevice>>(
     len: u64,
     out: *mut *mut BentoFs,
 ) -> c_int {
+    crate::host::install();
     let Ok(len) = u32::try_from(len) else {
         return -Errno::EINVAL.0;
     };
@@ -682,7 +684,7 @@ unsafe extern "C" fn statfs<F: FileSystem>(
     out: *mut BentoStatfs,
 ) -> c_int {
     // SAFETY: arguments valid per the ABI.
-    match unsafe { fs_ref::<F>(fs).statfs(&request(req), crate::fs::ROOT_INO) } {
+    match unsafe { fs_ref::<F>(fs).statfs(&request(req), bento_api::fs::ROOT_INO) } {
         Ok(s) => {
             let st = BentoStatfs {
                 blocks: s.blocks,

@@ -1,20 +1,25 @@
-//! The kernel backend: the C-ABI edge between bentofs.ko and a Rust file system, and libBentoKS
-//! over the kernel.
+//! The Bento runtime's kernel backend: the C-ABI edge between bentofs.ko and a Rust file system,
+//! and libBentoKS over the kernel.
 //!
-//! All `unsafe` of the kernel build lives here. bentofs calls the `extern "C"` trampolines of
-//! [`ops`] through the table a file-system module registers; they turn pointers into references
-//! and call the safe [`FileSystem`](crate::fs::FileSystem) trait. The services a file system
-//! uses (memory, locks, block I/O, time, logging, panics) call the `bento_ks_*` helpers bentofs
-//! exports (`bentofs-c/include/bento/bento_abi.h`).
+//! All `unsafe` of the kernel build lives in this crate. bentofs calls the `extern "C"`
+//! trampolines of [`ops`] through the table a file-system module registers; they turn pointers
+//! into references and call the safe [`FileSystem`](bento_api::fs::FileSystem) trait. The
+//! services a file system uses (memory, locks, block I/O, time, logging, panics) call the
+//! `bento_ks_*` helpers bentofs exports (`bentofs-c/include/bento/bento_abi.h`, whose layout
+//! [`ffi`] mirrors and pins with compile-time assertions); locks, time and logging reach the file
+//! system through the backend [`host`] installs into `bento-api`.
 //!
-//! A file-system module is one line: `bento_runtime::declare_kernel_fs!(SYMBOL, Type);` defines
+//! A file-system module is one line: `bento_kernel::declare_kernel_fs!(SYMBOL, Type);` defines
 //! the operation table the module's C stub registers, the global allocator and the panic handler.
+#![no_std]
 
-pub mod alloc;
+extern crate alloc;
+
+pub mod allocator;
 pub mod block;
 pub mod ffi;
+pub mod host;
 pub mod ops;
-pub mod sync;
 
 pub use block::KernelBlockDevice;
 pub use ffi::BentoOps;
@@ -78,15 +83,15 @@ macro_rules! declare_kernel_fs {
     ($ops:ident, $fs:ty) => {
         #[unsafe(no_mangle)]
         #[allow(non_upper_case_globals)]
-        pub static $ops: $crate::kernel::BentoOps = $crate::kernel::ops::table::<$fs>();
+        pub static $ops: $crate::BentoOps = $crate::ops::table::<$fs>();
 
         #[global_allocator]
-        static BENTO_ALLOCATOR: $crate::kernel::alloc::KernelAllocator =
-            $crate::kernel::alloc::KernelAllocator;
+        static BENTO_ALLOCATOR: $crate::allocator::KernelAllocator =
+            $crate::allocator::KernelAllocator;
 
         #[panic_handler]
         fn bento_panic(info: &core::panic::PanicInfo<'_>) -> ! {
-            $crate::kernel::panic(info)
+            $crate::panic(info)
         }
     };
 }

@@ -4,7 +4,7 @@
 
 use core::alloc::{GlobalAlloc, Layout};
 
-use super::ffi;
+use crate::ffi;
 
 pub struct KernelAllocator;
 

@@ -2,9 +2,9 @@
 
 use core::ffi::c_void;
 
-use super::ffi;
-use crate::errno::{Errno, Result};
-use crate::ks::block::{BlockDevice, WriteFlags, check_request};
+use crate::ffi;
+use bento_api::errno::{Errno, Result};
+use bento_api::ks::block::{BlockDevice, WriteFlags, check_request};
 
 pub struct KernelBlockDevice {
     bdev: *mut c_void,

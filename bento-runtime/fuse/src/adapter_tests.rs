@@ -1,5 +1,8 @@
-//! Unit tests of `fuse`.
+//! Unit tests of the conversions and the adapter.
 use super::*;
+use crate::{FuseOptions, MountOption, system_time, timespec};
+use bento_api::fs::Timespec;
+use std::time::UNIX_EPOCH;
 
 /// What fuser 0.18 hands to setattr for a kernel timespec.
 fn fuser_setattr_time(sec: i64, nsec: u32) -> SystemTime {

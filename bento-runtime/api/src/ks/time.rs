@@ -18,17 +18,12 @@ pub fn now() -> Timespec {
     }
 }
 
-/// The current time from the kernel.
-#[cfg(all(feature = "kernel", not(feature = "std")))]
+/// The current time from the installed backend; without one (a bare `no_std` build), time stands
+/// still at the epoch.
+#[cfg(not(feature = "std"))]
 pub fn now() -> Timespec {
-    let mut ts = crate::kernel::ffi::BentoTimespec::default();
-    // SAFETY: ts is a valid, writable bento_timespec.
-    unsafe { crate::kernel::ffi::bento_ks_time_now(&mut ts) };
-    Timespec::new(ts.sec, ts.nsec)
-}
-
-/// Without a clock (a bare `no_std` build), time stands still at the epoch.
-#[cfg(not(any(feature = "std", feature = "kernel")))]
-pub fn now() -> Timespec {
-    Timespec::new(0, 0)
+    match super::host::get() {
+        Some(h) => h.now(),
+        None => Timespec::new(0, 0),
+    }
 }

@@ -1,5 +1,6 @@
 //! `#[repr(C)]` mirrors of `bento_abi.h` and the `bento_ks_*` helpers bentofs exports.
-//! Field order and types must match the header exactly.
+//! Field order and types must match the header exactly; the sizes and offsets are asserted
+//! below, and by the header itself.
 
 use core::ffi::{c_int, c_void};
 
@@ -194,3 +195,102 @@ unsafe extern "C" {
     /// `kernel::panic`.
     pub fn bento_ks_panic(msg: *const u8, len: u64);
 }
+
+// The layout of `bento_abi.h`, pinned: the header asserts the same sizes and offsets with
+// `_Static_assert`, so a change on either side fails the build instead of corrupting memory.
+macro_rules! pin_layout {
+    ($ty:ty, $size:literal, $align:literal; $($field:ident @ $off:literal),* $(,)?) => {
+        const _: () = assert!(core::mem::size_of::<$ty>() == $size);
+        const _: () = assert!(core::mem::align_of::<$ty>() == $align);
+        $(const _: () = assert!(core::mem::offset_of!($ty, $field) == $off);)*
+    };
+}
+
+pin_layout!(BentoReq, 16, 4;
+    uid @ 0,
+    gid @ 4,
+    pid @ 8,
+    _pad @ 12,
+);
+pin_layout!(BentoTimespec, 16, 8;
+    sec @ 0,
+    nsec @ 8,
+    _pad @ 12,
+);
+pin_layout!(BentoAttr, 120, 8;
+    ino @ 0,
+    size @ 8,
+    blocks @ 16,
+    generation @ 24,
+    atime @ 32,
+    mtime @ 48,
+    ctime @ 64,
+    crtime @ 80,
+    mode @ 96,
+    nlink @ 100,
+    uid @ 104,
+    gid @ 108,
+    rdev @ 112,
+    blksize @ 116,
+);
+pin_layout!(BentoSetattr, 72, 8;
+    valid @ 0,
+    mode @ 4,
+    uid @ 8,
+    gid @ 12,
+    size @ 16,
+    atime @ 24,
+    mtime @ 40,
+    ctime @ 56,
+);
+pin_layout!(BentoStatfs, 56, 8;
+    blocks @ 0,
+    bfree @ 8,
+    bavail @ 16,
+    files @ 24,
+    ffree @ 32,
+    bsize @ 40,
+    namelen @ 44,
+    frsize @ 48,
+    _pad @ 52,
+);
+pin_layout!(BentoOps, 296, 8;
+    abi_version @ 0,
+    ops_size @ 4,
+    mount @ 8,
+    destroy @ 16,
+    sync_fs @ 24,
+    export_state @ 32,
+    import_state @ 40,
+    lookup @ 48,
+    forget @ 56,
+    getattr @ 64,
+    setattr @ 72,
+    readlink @ 80,
+    mknod @ 88,
+    mkdir @ 96,
+    unlink @ 104,
+    rmdir @ 112,
+    symlink @ 120,
+    rename @ 128,
+    link @ 136,
+    open @ 144,
+    release @ 152,
+    read @ 160,
+    write @ 168,
+    fsync @ 176,
+    opendir @ 184,
+    readdir @ 192,
+    releasedir @ 200,
+    fsyncdir @ 208,
+    statfs @ 216,
+    setxattr @ 224,
+    getxattr @ 232,
+    listxattr @ 240,
+    removexattr @ 248,
+    create @ 256,
+    fallocate @ 264,
+    background @ 272,
+    reserve @ 280,
+    drop @ 288,
+);

@@ -1,7 +1,7 @@
 //! Live takeover of a FUSE mount by a new process: the FUSE half of `docs/upgrade.md`.
 //!
 //! A serving process (the *old daemon*) that offered takeover
-//! ([`super::FuseSession::offer_takeover`]) listens on a Unix socket. A new process ([`Takeover::request`], then [`Takeover::resume`])
+//! ([`crate::FuseSession::offer_takeover`]) listens on a Unix socket. A new process ([`Takeover::request`], then [`Takeover::resume`])
 //! connects and asks for the mount. The old daemon then
 //!
 //! 1. **quiesces**: it raises the gate. Every worker, once it has *answered* the request it is
@@ -13,7 +13,7 @@
 //!    old daemon exits). Requests the kernel gets meanwhile wait in its queue too.
 //! 2. **exports** the file system's state ([`FileSystem::export_state`]) while holding the lock
 //!    that keeps the periodic background work and `destroy` out;
-//! 3. **sends** a versioned, checksummed envelope ([`crate::upgrade`], name `bento-fuse`) with the
+//! 3. **sends** a versioned, checksummed envelope ([`bento_api::upgrade`], name `bento-fuse`) with the
 //!    mount point, what `FUSE_INIT` negotiated, the adapter's options, the application's own state
 //!    and the file system's state, together with the `/dev/fuse` descriptor, the control socket
 //!    and the application's descriptors (`SCM_RIGHTS`);
@@ -55,9 +55,11 @@ use nix::sys::socket::{
     ControlMessage, ControlMessageOwned, MsgFlags, UnixAddr, recvmsg, sendmsg, sockopt,
 };
 
-use super::{FuseOptions, Negotiated, SessionACL, Shared};
-use crate::fs::FileSystem;
-use crate::upgrade::{self, OPTIONAL, Put, Reader, Writer};
+use crate::adapter::Shared;
+use crate::options::{FuseOptions, Negotiated};
+use bento_api::fs::FileSystem;
+use bento_api::upgrade::{self, OPTIONAL, Put, Reader, Writer};
+use fuser::SessionACL;
 
 /// The envelope's file-system name and payload version.
 const ENVELOPE_NAME: &str = "bento-fuse";
@@ -184,7 +186,7 @@ impl TestFault {
     }
 }
 
-/// What a serving process offers to the next one ([`super::FuseSession::offer_takeover`]).
+/// What a serving process offers to the next one ([`crate::FuseSession::offer_takeover`]).
 pub struct TakeoverOffer {
     /// The control socket, bound and listening (see [`bind_control_socket`]).
     pub listener: UnixListener,
@@ -591,12 +593,12 @@ impl<F: FileSystem + 'static> Control<F> {
             match self.offer.listener.accept() {
                 Ok((stream, _)) => {
                     if let Err(e) = self.handle(stream) {
-                        crate::warn!("fuse takeover: {e}");
+                        bento_api::warn!("fuse takeover: {e}");
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    crate::error!("fuse takeover: the control socket failed: {e}");
+                    bento_api::error!("fuse takeover: the control socket failed: {e}");
                     return;
                 }
             }
@@ -624,7 +626,7 @@ impl<F: FileSystem + 'static> Control<F> {
         let fault = request
             .get(REQUEST_MAGIC.len())
             .and_then(|&c| TestFault::from_code(c));
-        crate::info!("fuse takeover: requested; quiescing");
+        bento_api::info!("fuse takeover: requested; quiescing");
         let started = Instant::now();
         if let Err(why) = self.quiesce() {
             self.shared.gate.lower();
@@ -644,7 +646,7 @@ impl<F: FileSystem + 'static> Control<F> {
                 // The next daemon serves now. Never destroy (it would write to the volume the
                 // next daemon owns), never unmount, leave the socket in place.
                 *destroyed = Some(Ok(()));
-                crate::info!(
+                bento_api::info!(
                     "fuse takeover: handed over: quiesced in {quiesced:?}, exported in {exported:?}, \
                      {:?} in all; exiting",
                     started.elapsed()
@@ -654,7 +656,7 @@ impl<F: FileSystem + 'static> Control<F> {
             Err(why) => {
                 drop(destroyed);
                 self.shared.gate.lower();
-                crate::warn!("fuse takeover: not handed over: {why}; serving on");
+                bento_api::warn!("fuse takeover: not handed over: {why}; serving on");
                 Ok(())
             }
         }

@@ -1,6 +1,6 @@
 //! Logging: kernel log lines in the kernel, standard error in userspace.
 //!
-//! Use the macros: `bento_runtime::error!("...")`, `warn!`, `info!`, `debug!`.
+//! Use the macros: `bento_api::error!("...")`, `warn!`, `info!`, `debug!`.
 
 use core::fmt;
 
@@ -40,7 +40,8 @@ mod sink {
     }
 }
 
-#[cfg(all(feature = "kernel", not(feature = "std")))]
+/// Without `std`: the installed backend's log (kernel log lines), or nowhere.
+#[cfg(not(feature = "std"))]
 mod sink {
     use core::sync::atomic::{AtomicU8, Ordering};
 
@@ -51,22 +52,12 @@ mod sink {
     }
 
     pub fn write(level: super::Level, args: core::fmt::Arguments<'_>) {
-        if level as u8 <= MAX_LEVEL.load(Ordering::Relaxed) {
-            let printk_level = match level {
-                super::Level::Error => 3,
-                super::Level::Warn => 4,
-                super::Level::Info => 6,
-                super::Level::Debug => 7,
-            };
-            crate::kernel::log(printk_level, args);
+        if level as u8 <= MAX_LEVEL.load(Ordering::Relaxed)
+            && let Some(h) = crate::ks::host::get()
+        {
+            h.log(level, args);
         }
     }
-}
-
-#[cfg(not(any(feature = "std", feature = "kernel")))]
-mod sink {
-    pub fn set_max_level(_level: super::Level) {}
-    pub fn write(_level: super::Level, _args: core::fmt::Arguments<'_>) {}
 }
 
 /// Messages above `level` are dropped.
