@@ -4,7 +4,13 @@
 //! The instance pointer bentofs holds is a `Box<F>` leaked at mount and reclaimed at destroy.
 //! Calls arrive concurrently, so they only ever make shared references to it (`&F`); the file
 //! system synchronizes internally. Every other pointer is valid for the duration of the call, as
-//! the header documents, and is turned into a reference or slice exactly once, here.
+//! the header documents.
+//!
+//! Every operation's trampoline comes from one macro, [`trampoline!`]: it turns the instance
+//! and the request into `&F` and a [`Request`], each pointer argument into a slice or an [`Out`]
+//! (one narrow `unsafe` conversion apiece, justified by the ABI's contract), and runs a body of
+//! safe code. Only the life-cycle entry points (mount, import, export, destroy, drop), which
+//! create and free the instance, are written out by hand.
 
 use core::ffi::{c_int, c_void};
 
@@ -85,8 +91,8 @@ unsafe fn request(req: *const BentoReq) -> Request {
 }
 
 /// # Safety
-/// `ptr` must be valid for reads of `len` bytes (or `len` is 0).
-unsafe fn bytes<'a>(ptr: *const u8, len: u32) -> &'a [u8] {
+/// `ptr` must be valid for reads of `len` bytes (or `len` is 0) for `'a`.
+unsafe fn bytes<'a>(ptr: *const u8, len: u64) -> &'a [u8] {
     if len == 0 || ptr.is_null() {
         return &[];
     }
@@ -95,13 +101,29 @@ unsafe fn bytes<'a>(ptr: *const u8, len: u32) -> &'a [u8] {
 }
 
 /// # Safety
-/// `ptr` must be valid for writes of `len` bytes and not aliased during the call.
+/// `ptr` must be valid for writes of `len` bytes and not aliased for `'a`.
 unsafe fn bytes_mut<'a>(ptr: *mut u8, len: u64) -> &'a mut [u8] {
     if len == 0 || ptr.is_null() {
         return &mut [];
     }
     // SAFETY: per the contract above.
     unsafe { core::slice::from_raw_parts_mut(ptr, len as usize) }
+}
+
+/// An out-parameter of the call: written at most once, by [`Out::put`].
+struct Out<T>(*mut T);
+
+impl<T> Out<T> {
+    /// # Safety
+    /// `ptr` must be valid for a write of `T` for the duration of the call.
+    unsafe fn new(ptr: *mut T) -> Out<T> {
+        Out(ptr)
+    }
+
+    fn put(self, value: T) {
+        // SAFETY: valid for a write, as `new`'s caller promised.
+        unsafe { self.0.write(value) }
+    }
 }
 
 fn ts(t: Timespec) -> BentoTimespec {
@@ -135,15 +157,6 @@ fn attr_out(a: &FileAttr) -> BentoAttr {
     }
 }
 
-/// Store an attribute reply.
-///
-/// # Safety
-/// `out` must be valid for a write of `BentoAttr`.
-unsafe fn put_attr(out: *mut BentoAttr, a: &FileAttr) {
-    // SAFETY: per the contract above.
-    unsafe { out.write(attr_out(a)) }
-}
-
 fn status(r: Result<()>) -> c_int {
     match r {
         Ok(()) => 0,
@@ -151,16 +164,38 @@ fn status(r: Result<()>) -> c_int {
     }
 }
 
-/// Store an entry reply and return the status.
-///
-/// # Safety
-/// `out` must be valid for a write of `BentoAttr`.
-unsafe fn entry(r: Result<Entry>, out: *mut BentoAttr) -> c_int {
+/// Store a reply and return the status.
+fn reply<T>(r: Result<T>, put: impl FnOnce(T)) -> c_int {
     match r {
-        Ok(e) => {
-            // SAFETY: per the contract above.
-            unsafe { put_attr(out, &e.attr) };
+        Ok(v) => {
+            put(v);
             0
+        }
+        Err(e) => -e.0,
+    }
+}
+
+/// Store an entry reply and return the status.
+fn entry(r: Result<Entry>, out: Out<BentoAttr>) -> c_int {
+    reply(r, |e| out.put(attr_out(&e.attr)))
+}
+
+/// A byte count or a negative errno.
+fn count(r: Result<usize>) -> i64 {
+    match r {
+        Ok(n) => n as i64,
+        Err(e) => -i64::from(e.0),
+    }
+}
+
+/// Copy a variable-length reply with the xattr size protocol (size 0 asks for the length).
+fn sized_reply(r: Result<Vec<u8>>, buf: &mut [u8]) -> c_int {
+    match r {
+        Ok(v) if buf.is_empty() => v.len() as c_int,
+        Ok(v) if v.len() > buf.len() => -Errno::ERANGE.0,
+        Ok(v) => {
+            buf[..v.len()].copy_from_slice(&v);
+            v.len() as c_int
         }
         Err(e) => -e.0,
     }
@@ -173,13 +208,87 @@ fn boxed<F>(fs: F) -> Result<*mut BentoFs> {
         return Err(Errno::EINVAL);
     }
     // SAFETY: the layout has a non-zero size.
-    let p = unsafe { ::alloc::alloc::alloc(layout) } as *mut F;
+    let p = unsafe { alloc::alloc::alloc(layout) } as *mut F;
     if p.is_null() {
         return Err(Errno::ENOMEM);
     }
     // SAFETY: p is freshly allocated for an F and properly aligned.
     unsafe { p.write(fs) };
     Ok(p as *mut BentoFs)
+}
+
+/// Feeds entries to bentofs's filldir callback.
+struct CFiller {
+    fill: Filldir,
+    ctx: *mut c_void,
+}
+
+impl CFiller {
+    /// # Safety
+    /// `fill` and `ctx` must be the callback and context bentofs passed to this readdir call.
+    unsafe fn new(fill: Filldir, ctx: *mut c_void) -> CFiller {
+        CFiller { fill, ctx }
+    }
+}
+
+impl DirFiller for CFiller {
+    fn add(&mut self, ino: Ino, offset: u64, kind: FileType, name: &[u8]) -> bool {
+        // SAFETY: fill and ctx are this readdir call's (see `new`); name is valid for its
+        // length during the call.
+        unsafe {
+            (self.fill)(
+                self.ctx,
+                name.as_ptr(),
+                name.len() as u32,
+                ino,
+                offset,
+                u32::from(kind.dirent_type()),
+            ) != 0
+        }
+    }
+}
+
+/// Define the trampoline of one operation:
+///
+/// ```text
+/// trampoline!(name(fs, req, arg: CType, ...) -> CRet {
+///     let view = unsafe_conversion(arg, ...);   // zero or more, each `unsafe` alone
+///     ...
+/// } => safe body using fs, req and the views);
+/// ```
+///
+/// `fs` becomes `&F` and `req` a [`Request`] (`fs` alone for the calls without a request). Each
+/// `let` is evaluated in its own `unsafe` block, under the contract every operation has (see
+/// `bento_abi.h`): bentofs calls it on a live instance (after mount or import, before destroy or
+/// drop) with every pointer valid for the duration of the call, buffers for their stated length.
+macro_rules! trampoline {
+    ($(#[$m:meta])* $name:ident($fs:ident, $req:ident $(, $arg:ident: $ty:ty)* $(,)?) -> $ret:ty {
+        $(let $view:pat = $conv:expr;)*
+    } => $body:expr) => {
+        $(#[$m])*
+        unsafe extern "C" fn $name<F: FileSystem>(
+            $fs: *mut BentoFs,
+            $req: *const BentoReq,
+            $($arg: $ty),*
+        ) -> $ret {
+            // SAFETY: a live instance and a valid request, per the operation contract above.
+            let ($fs, $req) = unsafe { (fs_ref::<F>($fs), request($req)) };
+            $(
+                // SAFETY: the argument is valid for the call, per the operation contract above.
+                let $view = unsafe { $conv };
+            )*
+            $body
+        }
+    };
+    ($(#[$m:meta])* $name:ident($fs:ident $(, $arg:ident: $ty:ty)* $(,)?) -> $ret:ty
+        => $body:expr) => {
+        $(#[$m])*
+        unsafe extern "C" fn $name<F: FileSystem>($fs: *mut BentoFs, $($arg: $ty),*) -> $ret {
+            // SAFETY: a live instance, per the operation contract above.
+            let $fs = unsafe { fs_ref::<F>($fs) };
+            $body
+        }
+    };
 }
 
 // ---- life cycle -------------------------------------------------------------------------------
@@ -194,7 +303,7 @@ unsafe extern "C" fn mount<F: Mount<KernelBlockDevice>>(
 ) -> c_int {
     crate::host::install();
     // SAFETY: bentofs passes its options string, valid for options_len bytes.
-    let opts = unsafe { bytes(options, options_len) };
+    let opts = unsafe { bytes(options, u64::from(options_len)) };
     let Ok(opts) = core::str::from_utf8(opts) else {
         bento_api::error!("{}: mount options are not UTF-8", F::NAME);
         return -Errno::EINVAL.0;
@@ -227,7 +336,7 @@ unsafe extern "C" fn import_state<F: Mount<KernelBlockDevice>>(
         return -Errno::EINVAL.0;
     };
     // SAFETY: the state buffer is valid for len bytes during the call.
-    let state = unsafe { bytes(state, len) };
+    let state = unsafe { bytes(state, u64::from(len)) };
     // SAFETY: as in mount.
     let dev = unsafe { KernelBlockDevice::new(bdev, nr_blocks) };
     match F::resume(dev, &MountOptions::default(), state).and_then(boxed) {
@@ -242,34 +351,14 @@ unsafe extern "C" fn import_state<F: Mount<KernelBlockDevice>>(
 
 unsafe extern "C" fn destroy<F: FileSystem>(fs: *mut BentoFs) -> c_int {
     // SAFETY: bentofs calls destroy once, after every other call returned; the Box is reclaimed.
-    let fs = unsafe { ::alloc::boxed::Box::from_raw(fs as *mut F) };
+    let fs = unsafe { alloc::boxed::Box::from_raw(fs as *mut F) };
     status(fs.destroy())
-}
-
-unsafe extern "C" fn background<F: FileSystem>(fs: *mut BentoFs) -> c_int {
-    // SAFETY: live instance.
-    status(unsafe { fs_ref::<F>(fs) }.background())
-}
-
-unsafe extern "C" fn reserve<F: FileSystem>(
-    fs: *mut BentoFs,
-    ino: u64,
-    off: u64,
-    len: u64,
-) -> c_int {
-    // SAFETY: live instance.
-    status(unsafe { fs_ref::<F>(fs) }.reserve(ino, off, len))
 }
 
 unsafe extern "C" fn drop_instance<F: FileSystem>(fs: *mut BentoFs) {
     // SAFETY: bentofs drops an instance once, after every call into it returned and its state
     // moved to another instance; the Box is reclaimed without any I/O.
-    drop(unsafe { ::alloc::boxed::Box::from_raw(fs as *mut F) });
-}
-
-unsafe extern "C" fn sync_fs<F: FileSystem>(fs: *mut BentoFs) -> c_int {
-    // SAFETY: live instance.
-    status(unsafe { fs_ref::<F>(fs) }.sync_fs())
+    drop(unsafe { alloc::boxed::Box::from_raw(fs as *mut F) });
 }
 
 unsafe extern "C" fn export_state<F: FileSystem>(
@@ -298,54 +387,181 @@ unsafe extern "C" fn export_state<F: FileSystem>(
 
 // ---- operations -------------------------------------------------------------------------------
 
-unsafe extern "C" fn lookup<F: FileSystem>(
-    fs: *mut BentoFs,
-    req: *const BentoReq,
-    parent: u64,
-    name: *const u8,
-    namelen: u32,
-    out: *mut BentoAttr,
+trampoline!(background(fs) -> c_int => status(fs.background()));
+trampoline!(sync_fs(fs) -> c_int => status(fs.sync_fs()));
+trampoline!(reserve(fs, ino: u64, off: u64, len: u64) -> c_int
+    => status(fs.reserve(ino, off, len)));
+trampoline!(forget(fs, ino: u64, nlookup: u64) -> () => fs.forget(ino, nlookup));
+
+trampoline!(lookup(
+    fs, req, parent: u64, name: *const u8, namelen: u32, out: *mut BentoAttr,
 ) -> c_int {
-    // SAFETY: arguments valid per the ABI for the duration of the call.
-    unsafe {
-        entry(
-            fs_ref::<F>(fs).lookup(&request(req), parent, bytes(name, namelen)),
-            out,
-        )
+    let name = bytes(name, u64::from(namelen));
+    let out = Out::new(out);
+} => entry(fs.lookup(&req, parent, name), out));
+
+trampoline!(getattr(fs, req, ino: u64, out: *mut BentoAttr) -> c_int {
+    let out = Out::new(out);
+} => reply(fs.getattr(&req, ino), |a| out.put(attr_out(&a))));
+
+trampoline!(setattr(fs, req, ino: u64, set: *const BentoSetattr, out: *mut BentoAttr) -> c_int {
+    let set = &*set;
+    let out = Out::new(out);
+} => reply(fs.setattr(&req, ino, &setattr_changes(set), None), |a| out.put(attr_out(&a))));
+
+trampoline!(readlink(fs, req, ino: u64, buf: *mut u8, size: u32) -> c_int {
+    let buf = bytes_mut(buf, u64::from(size));
+} => match fs.readlink(&req, ino) {
+    Ok(target) => {
+        let n = target.len().min(buf.len());
+        buf[..n].copy_from_slice(&target[..n]);
+        n as c_int
     }
-}
+    Err(e) => -e.0,
+});
 
-unsafe extern "C" fn forget<F: FileSystem>(fs: *mut BentoFs, ino: u64, nlookup: u64) {
-    // SAFETY: live instance.
-    unsafe { fs_ref::<F>(fs) }.forget(ino, nlookup)
-}
+trampoline!(#[allow(clippy::too_many_arguments)] mknod(
+    fs, req, parent: u64, name: *const u8, namelen: u32, mode: u32, rdev: u32, out: *mut BentoAttr,
+) -> c_int {
+    let name = bytes(name, u64::from(namelen));
+    let out = Out::new(out);
+} => entry(fs.mknod(&req, parent, name, mode, rdev), out));
 
-unsafe extern "C" fn getattr<F: FileSystem>(
-    fs: *mut BentoFs,
-    req: *const BentoReq,
-    ino: u64,
+trampoline!(mkdir(
+    fs, req, parent: u64, name: *const u8, namelen: u32, mode: u32, out: *mut BentoAttr,
+) -> c_int {
+    let name = bytes(name, u64::from(namelen));
+    let out = Out::new(out);
+} => entry(fs.mkdir(&req, parent, name, mode), out));
+
+trampoline!(unlink(fs, req, parent: u64, name: *const u8, namelen: u32) -> c_int {
+    let name = bytes(name, u64::from(namelen));
+} => status(fs.unlink(&req, parent, name)));
+
+trampoline!(rmdir(fs, req, parent: u64, name: *const u8, namelen: u32) -> c_int {
+    let name = bytes(name, u64::from(namelen));
+} => status(fs.rmdir(&req, parent, name)));
+
+trampoline!(#[allow(clippy::too_many_arguments)] symlink(
+    fs, req, parent: u64, name: *const u8, namelen: u32, target: *const u8, targetlen: u32,
     out: *mut BentoAttr,
 ) -> c_int {
-    // SAFETY: arguments valid per the ABI.
-    match unsafe { fs_ref::<F>(fs).getattr(&request(req), ino) } {
-        Ok(a) => {
-            // SAFETY: out valid for a write.
-            unsafe { put_attr(out, &a) };
-            0
-        }
-        Err(e) => -e.0,
-    }
-}
+    let name = bytes(name, u64::from(namelen));
+    let target = bytes(target, u64::from(targetlen));
+    let out = Out::new(out);
+} => entry(fs.symlink(&req, parent, name, target), out));
 
-unsafe extern "C" fn setattr<F: FileSystem>(
-    fs: *mut BentoFs,
-    req: *const BentoReq,
-    ino: u64,
-    set: *const BentoSetattr,
-    out: *mut BentoAttr,
+trampoline!(#[allow(clippy::too_many_arguments)] rename(
+    fs, req, parent: u64, name: *const u8, namelen: u32, newparent: u64, newname: *const u8,
+    newnamelen: u32, flags: u32,
 ) -> c_int {
-    // SAFETY: set valid for reads per the ABI.
-    let s = unsafe { &*set };
+    let name = bytes(name, u64::from(namelen));
+    let newname = bytes(newname, u64::from(newnamelen));
+} => status(fs.rename(&req, parent, name, newparent, newname, RenameFlags(flags))));
+
+trampoline!(#[allow(clippy::too_many_arguments)] link(
+    fs, req, ino: u64, newparent: u64, newname: *const u8, newnamelen: u32, out: *mut BentoAttr,
+) -> c_int {
+    let newname = bytes(newname, u64::from(newnamelen));
+    let out = Out::new(out);
+} => entry(fs.link(&req, ino, newparent, newname), out));
+
+trampoline!(open(fs, req, ino: u64, flags: u32, fh: *mut u64) -> c_int {
+    let fh = Out::new(fh);
+} => reply(fs.open(&req, ino, flags as i32), |o| fh.put(o.fh)));
+
+trampoline!(release(fs, req, ino: u64, fh: u64, flags: u32) -> c_int {
+} => status(fs.release(&req, ino, fh, flags as i32)));
+
+trampoline!(#[allow(clippy::too_many_arguments)] read(
+    fs, req, ino: u64, fh: u64, off: u64, buf: *mut c_void, len: u64,
+) -> i64 {
+    // bentofs passes folio memory it owns for the call.
+    let buf = bytes_mut(buf as *mut u8, len);
+} => count(fs.read(&req, ino, fh, off, buf)));
+
+trampoline!(#[allow(clippy::too_many_arguments)] write(
+    fs, req, ino: u64, fh: u64, off: u64, buf: *const c_void, len: u64,
+) -> i64 {
+    let data = bytes(buf as *const u8, len);
+} => count(fs.write(&req, ino, fh, off, data)));
+
+trampoline!(fsync(fs, req, ino: u64, fh: u64, datasync: u32) -> c_int {
+} => status(fs.fsync(&req, ino, fh, datasync != 0)));
+
+trampoline!(opendir(fs, req, ino: u64, flags: u32, fh: *mut u64) -> c_int {
+    let fh = Out::new(fh);
+} => reply(fs.opendir(&req, ino, flags as i32), |o| fh.put(o.fh)));
+
+trampoline!(#[allow(clippy::too_many_arguments)] readdir(
+    fs, req, ino: u64, fh: u64, off: u64, fill: Filldir, ctx: *mut c_void,
+) -> c_int {
+    let mut filler = CFiller::new(fill, ctx);
+} => status(fs.readdir(&req, ino, fh, off, &mut filler)));
+
+trampoline!(releasedir(fs, req, ino: u64, fh: u64) -> c_int {
+} => status(fs.releasedir(&req, ino, fh)));
+
+trampoline!(fsyncdir(fs, req, ino: u64, fh: u64, datasync: u32) -> c_int {
+} => status(fs.fsyncdir(&req, ino, fh, datasync != 0)));
+
+trampoline!(statfs(fs, req, out: *mut BentoStatfs) -> c_int {
+    let out = Out::new(out);
+} => reply(fs.statfs(&req, bento_api::fs::ROOT_INO), |s| {
+    out.put(BentoStatfs {
+        blocks: s.blocks,
+        bfree: s.bfree,
+        bavail: s.bavail,
+        files: s.files,
+        ffree: s.ffree,
+        bsize: s.bsize,
+        namelen: s.namelen,
+        frsize: s.frsize,
+        _pad: 0,
+    })
+}));
+
+trampoline!(#[allow(clippy::too_many_arguments)] setxattr(
+    fs, req, ino: u64, name: *const u8, namelen: u32, value: *const c_void, size: u32, flags: u32,
+) -> c_int {
+    let name = bytes(name, u64::from(namelen));
+    let value = bytes(value as *const u8, u64::from(size));
+} => status(fs.setxattr(&req, ino, name, value, flags as i32)));
+
+trampoline!(#[allow(clippy::too_many_arguments)] getxattr(
+    fs, req, ino: u64, name: *const u8, namelen: u32, value: *mut c_void, size: u32,
+) -> c_int {
+    let name = bytes(name, u64::from(namelen));
+    let value = bytes_mut(value as *mut u8, u64::from(size));
+} => sized_reply(fs.getxattr(&req, ino, name), value));
+
+trampoline!(listxattr(fs, req, ino: u64, list: *mut u8, size: u32) -> c_int {
+    let list = bytes_mut(list, u64::from(size));
+} => sized_reply(fs.listxattr(&req, ino), list));
+
+trampoline!(removexattr(fs, req, ino: u64, name: *const u8, namelen: u32) -> c_int {
+    let name = bytes(name, u64::from(namelen));
+} => status(fs.removexattr(&req, ino, name)));
+
+trampoline!(#[allow(clippy::too_many_arguments)] create(
+    fs, req, parent: u64, name: *const u8, namelen: u32, mode: u32, flags: u32,
+    out: *mut BentoAttr, fh: *mut u64,
+) -> c_int {
+    let name = bytes(name, u64::from(namelen));
+    let out = Out::new(out);
+    let fh = Out::new(fh);
+} => reply(fs.create(&req, parent, name, mode, flags as i32), |(e, o)| {
+    out.put(attr_out(&e.attr));
+    fh.put(o.fh);
+}));
+
+trampoline!(#[allow(clippy::too_many_arguments)] fallocate(
+    fs, req, ino: u64, fh: u64, off: u64, len: u64, mode: u32,
+) -> c_int {
+} => status(fs.fallocate(&req, ino, fh, off, len, mode as i32)));
+
+/// The changes a `bento_setattr` asks for.
+fn setattr_changes(s: &BentoSetattr) -> SetAttr {
     let v = s.valid;
     let time = |now: u32, given: u32, t: BentoTimespec| {
         if v & now != 0 {
@@ -356,7 +572,7 @@ unsafe extern "C" fn setattr<F: FileSystem>(
             None
         }
     };
-    let attr = SetAttr {
+    SetAttr {
         mode: (v & BENTO_SET_MODE != 0).then_some(s.mode),
         uid: (v & BENTO_SET_UID != 0).then_some(s.uid),
         gid: (v & BENTO_SET_GID != 0).then_some(s.gid),
@@ -365,470 +581,5 @@ unsafe extern "C" fn setattr<F: FileSystem>(
         mtime: time(BENTO_SET_MTIME_NOW, BENTO_SET_MTIME, s.mtime),
         ctime: (v & BENTO_SET_CTIME != 0).then(|| from_ts(s.ctime)),
         kill_suid: v & BENTO_SET_KILL_SUID != 0,
-    };
-    // SAFETY: arguments valid per the ABI.
-    match unsafe { fs_ref::<F>(fs).setattr(&request(req), ino, &attr, None) } {
-        Ok(a) => {
-            // SAFETY: out valid for a write.
-            unsafe { put_attr(out, &a) };
-            0
-        }
-        Err(e) => -e.0,
     }
-}
-
-unsafe extern "C" fn readlink<F: FileSystem>(
-    fs: *mut BentoFs,
-    req: *const BentoReq,
-    ino: u64,
-    buf: *mut u8,
-    size: u32,
-) -> c_int {
-    // SAFETY: arguments valid per the ABI.
-    match unsafe { fs_ref::<F>(fs).readlink(&request(req), ino) } {
-        Ok(target) => {
-            let n = target.len().min(size as usize);
-            // SAFETY: buf is valid for size bytes.
-            unsafe { bytes_mut(buf, u64::from(size))[..n].copy_from_slice(&target[..n]) };
-            n as c_int
-        }
-        Err(e) => -e.0,
-    }
-}
-
-unsafe extern "C" fn mknod<F: FileSystem>(
-    fs: *mut BentoFs,
-    req: *const BentoReq,
-    parent: u64,
-    name: *const u8,
-    namelen: u32,
-    mode: u32,
-    rdev: u32,
-    out: *mut BentoAttr,
-) -> c_int {
-    // SAFETY: arguments valid per the ABI.
-    unsafe {
-        entry(
-            fs_ref::<F>(fs).mknod(&request(req), parent, bytes(name, namelen), mode, rdev),
-            out,
-        )
-    }
-}
-
-unsafe extern "C" fn mkdir<F: FileSystem>(
-    fs: *mut BentoFs,
-    req: *const BentoReq,
-    parent: u64,
-    name: *const u8,
-    namelen: u32,
-    mode: u32,
-    out: *mut BentoAttr,
-) -> c_int {
-    // SAFETY: arguments valid per the ABI.
-    unsafe {
-        entry(
-            fs_ref::<F>(fs).mkdir(&request(req), parent, bytes(name, namelen), mode),
-            out,
-        )
-    }
-}
-
-unsafe extern "C" fn unlink<F: FileSystem>(
-    fs: *mut BentoFs,
-    req: *const BentoReq,
-    parent: u64,
-    name: *const u8,
-    namelen: u32,
-) -> c_int {
-    // SAFETY: arguments valid per the ABI.
-    status(unsafe { fs_ref::<F>(fs).unlink(&request(req), parent, bytes(name, namelen)) })
-}
-
-unsafe extern "C" fn rmdir<F: FileSystem>(
-    fs: *mut BentoFs,
-    req: *const BentoReq,
-    parent: u64,
-    name: *const u8,
-    namelen: u32,
-) -> c_int {
-    // SAFETY: arguments valid per the ABI.
-    status(unsafe { fs_ref::<F>(fs).rmdir(&request(req), parent, bytes(name, namelen)) })
-}
-
-unsafe extern "C" fn symlink<F: FileSystem>(
-    fs: *mut BentoFs,
-    req: *const BentoReq,
-    parent: u64,
-    name: *const u8,
-    namelen: u32,
-    target: *const u8,
-    targetlen: u32,
-    out: *mut BentoAttr,
-) -> c_int {
-    // SAFETY: arguments valid per the ABI.
-    unsafe {
-        entry(
-            fs_ref::<F>(fs).symlink(
-                &request(req),
-                parent,
-                bytes(name, namelen),
-                bytes(target, targetlen),
-            ),
-            out,
-        )
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-unsafe extern "C" fn rename<F: FileSystem>(
-    fs: *mut BentoFs,
-    req: *const BentoReq,
-    parent: u64,
-    name: *const u8,
-    namelen: u32,
-    newparent: u64,
-    newname: *const u8,
-    newnamelen: u32,
-    flags: u32,
-) -> c_int {
-    // SAFETY: arguments valid per the ABI.
-    status(unsafe {
-        fs_ref::<F>(fs).rename(
-            &request(req),
-            parent,
-            bytes(name, namelen),
-            newparent,
-            bytes(newname, newnamelen),
-            RenameFlags(flags),
-        )
-    })
-}
-
-unsafe extern "C" fn link<F: FileSystem>(
-    fs: *mut BentoFs,
-    req: *const BentoReq,
-    ino: u64,
-    newparent: u64,
-    newname: *const u8,
-    newnamelen: u32,
-    out: *mut BentoAttr,
-) -> c_int {
-    // SAFETY: arguments valid per the ABI.
-    unsafe {
-        entry(
-            fs_ref::<F>(fs).link(&request(req), ino, newparent, bytes(newname, newnamelen)),
-            out,
-        )
-    }
-}
-
-unsafe extern "C" fn open<F: FileSystem>(
-    fs: *mut BentoFs,
-    req: *const BentoReq,
-    ino: u64,
-    flags: u32,
-    fh: *mut u64,
-) -> c_int {
-    // SAFETY: arguments valid per the ABI.
-    match unsafe { fs_ref::<F>(fs).open(&request(req), ino, flags as i32) } {
-        Ok(o) => {
-            // SAFETY: fh valid for a write.
-            unsafe { fh.write(o.fh) };
-            0
-        }
-        Err(e) => -e.0,
-    }
-}
-
-unsafe extern "C" fn release<F: FileSystem>(
-    fs: *mut BentoFs,
-    req: *const BentoReq,
-    ino: u64,
-    fh: u64,
-    flags: u32,
-) -> c_int {
-    // SAFETY: arguments valid per the ABI.
-    status(unsafe { fs_ref::<F>(fs).release(&request(req), ino, fh, flags as i32) })
-}
-
-unsafe extern "C" fn read<F: FileSystem>(
-    fs: *mut BentoFs,
-    req: *const BentoReq,
-    ino: u64,
-    fh: u64,
-    off: u64,
-    buf: *mut c_void,
-    len: u64,
-) -> i64 {
-    // SAFETY: bentofs passes folio memory it owns for the call, valid for len bytes.
-    match unsafe {
-        fs_ref::<F>(fs).read(&request(req), ino, fh, off, bytes_mut(buf as *mut u8, len))
-    } {
-        Ok(n) => n as i64,
-        Err(e) => -i64::from(e.0),
-    }
-}
-
-unsafe extern "C" fn write<F: FileSystem>(
-    fs: *mut BentoFs,
-    req: *const BentoReq,
-    ino: u64,
-    fh: u64,
-    off: u64,
-    buf: *const c_void,
-    len: u64,
-) -> i64 {
-    let data: &[u8] = if len == 0 || buf.is_null() {
-        &[]
-    } else {
-        // SAFETY: bentofs passes folio memory valid for len bytes during the call.
-        unsafe { core::slice::from_raw_parts(buf as *const u8, len as usize) }
-    };
-    // SAFETY: arguments valid per the ABI.
-    match unsafe { fs_ref::<F>(fs).write(&request(req), ino, fh, off, data) } {
-        Ok(n) => n as i64,
-        Err(e) => -i64::from(e.0),
-    }
-}
-
-unsafe extern "C" fn fsync<F: FileSystem>(
-    fs: *mut BentoFs,
-    req: *const BentoReq,
-    ino: u64,
-    fh: u64,
-    datasync: u32,
-) -> c_int {
-    // SAFETY: arguments valid per the ABI.
-    status(unsafe { fs_ref::<F>(fs).fsync(&request(req), ino, fh, datasync != 0) })
-}
-
-unsafe extern "C" fn opendir<F: FileSystem>(
-    fs: *mut BentoFs,
-    req: *const BentoReq,
-    ino: u64,
-    flags: u32,
-    fh: *mut u64,
-) -> c_int {
-    // SAFETY: arguments valid per the ABI.
-    match unsafe { fs_ref::<F>(fs).opendir(&request(req), ino, flags as i32) } {
-        Ok(o) => {
-            // SAFETY: fh valid for a write.
-            unsafe { fh.write(o.fh) };
-            0
-        }
-        Err(e) => -e.0,
-    }
-}
-
-/// Feeds entries to bentofs's filldir callback.
-struct CFiller {
-    fill: Filldir,
-    ctx: *mut c_void,
-}
-
-impl DirFiller for CFiller {
-    fn add(&mut self, ino: Ino, offset: u64, kind: FileType, name: &[u8]) -> bool {
-        // SAFETY: fill and ctx come from bentofs for this readdir call; name is valid for its
-        // length during the call.
-        unsafe {
-            (self.fill)(
-                self.ctx,
-                name.as_ptr(),
-                name.len() as u32,
-                ino,
-                offset,
-                u32::from(kind.dirent_type()),
-            ) != 0
-        }
-    }
-}
-
-unsafe extern "C" fn readdir<F: FileSystem>(
-    fs: *mut BentoFs,
-    req: *const BentoReq,
-    ino: u64,
-    fh: u64,
-    off: u64,
-    fill: Filldir,
-    ctx: *mut c_void,
-) -> c_int {
-    let mut filler = CFiller { fill, ctx };
-    // SAFETY: arguments valid per the ABI.
-    status(unsafe { fs_ref::<F>(fs).readdir(&request(req), ino, fh, off, &mut filler) })
-}
-
-unsafe extern "C" fn releasedir<F: FileSystem>(
-    fs: *mut BentoFs,
-    req: *const BentoReq,
-    ino: u64,
-    fh: u64,
-) -> c_int {
-    // SAFETY: arguments valid per the ABI.
-    status(unsafe { fs_ref::<F>(fs).releasedir(&request(req), ino, fh) })
-}
-
-unsafe extern "C" fn fsyncdir<F: FileSystem>(
-    fs: *mut BentoFs,
-    req: *const BentoReq,
-    ino: u64,
-    fh: u64,
-    datasync: u32,
-) -> c_int {
-    // SAFETY: arguments valid per the ABI.
-    status(unsafe { fs_ref::<F>(fs).fsyncdir(&request(req), ino, fh, datasync != 0) })
-}
-
-unsafe extern "C" fn statfs<F: FileSystem>(
-    fs: *mut BentoFs,
-    req: *const BentoReq,
-    out: *mut BentoStatfs,
-) -> c_int {
-    // SAFETY: arguments valid per the ABI.
-    match unsafe { fs_ref::<F>(fs).statfs(&request(req), bento_api::fs::ROOT_INO) } {
-        Ok(s) => {
-            let st = BentoStatfs {
-                blocks: s.blocks,
-                bfree: s.bfree,
-                bavail: s.bavail,
-                files: s.files,
-                ffree: s.ffree,
-                bsize: s.bsize,
-                namelen: s.namelen,
-                frsize: s.frsize,
-                _pad: 0,
-            };
-            // SAFETY: out valid for a write.
-            unsafe { out.write(st) };
-            0
-        }
-        Err(e) => -e.0,
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-unsafe extern "C" fn setxattr<F: FileSystem>(
-    fs: *mut BentoFs,
-    req: *const BentoReq,
-    ino: u64,
-    name: *const u8,
-    namelen: u32,
-    value: *const c_void,
-    size: u32,
-    flags: u32,
-) -> c_int {
-    // SAFETY: arguments valid per the ABI.
-    status(unsafe {
-        fs_ref::<F>(fs).setxattr(
-            &request(req),
-            ino,
-            bytes(name, namelen),
-            bytes(value as *const u8, size),
-            flags as i32,
-        )
-    })
-}
-
-/// Copy a variable-length reply with the xattr size protocol.
-///
-/// # Safety
-/// `buf` must be valid for writes of `size` bytes.
-unsafe fn sized_reply(r: Result<Vec<u8>>, buf: *mut u8, size: u32) -> c_int {
-    match r {
-        Ok(v) if size == 0 => v.len() as c_int,
-        Ok(v) if v.len() > size as usize => -Errno::ERANGE.0,
-        Ok(v) => {
-            // SAFETY: per the contract above.
-            unsafe { bytes_mut(buf, u64::from(size))[..v.len()].copy_from_slice(&v) };
-            v.len() as c_int
-        }
-        Err(e) => -e.0,
-    }
-}
-
-unsafe extern "C" fn getxattr<F: FileSystem>(
-    fs: *mut BentoFs,
-    req: *const BentoReq,
-    ino: u64,
-    name: *const u8,
-    namelen: u32,
-    value: *mut c_void,
-    size: u32,
-) -> c_int {
-    // SAFETY: arguments valid per the ABI.
-    unsafe {
-        sized_reply(
-            fs_ref::<F>(fs).getxattr(&request(req), ino, bytes(name, namelen)),
-            value as *mut u8,
-            size,
-        )
-    }
-}
-
-unsafe extern "C" fn listxattr<F: FileSystem>(
-    fs: *mut BentoFs,
-    req: *const BentoReq,
-    ino: u64,
-    list: *mut u8,
-    size: u32,
-) -> c_int {
-    // SAFETY: arguments valid per the ABI.
-    unsafe { sized_reply(fs_ref::<F>(fs).listxattr(&request(req), ino), list, size) }
-}
-
-unsafe extern "C" fn removexattr<F: FileSystem>(
-    fs: *mut BentoFs,
-    req: *const BentoReq,
-    ino: u64,
-    name: *const u8,
-    namelen: u32,
-) -> c_int {
-    // SAFETY: arguments valid per the ABI.
-    status(unsafe { fs_ref::<F>(fs).removexattr(&request(req), ino, bytes(name, namelen)) })
-}
-
-#[allow(clippy::too_many_arguments)]
-unsafe extern "C" fn create<F: FileSystem>(
-    fs: *mut BentoFs,
-    req: *const BentoReq,
-    parent: u64,
-    name: *const u8,
-    namelen: u32,
-    mode: u32,
-    flags: u32,
-    out: *mut BentoAttr,
-    fh: *mut u64,
-) -> c_int {
-    // SAFETY: arguments valid per the ABI.
-    match unsafe {
-        fs_ref::<F>(fs).create(
-            &request(req),
-            parent,
-            bytes(name, namelen),
-            mode,
-            flags as i32,
-        )
-    } {
-        Ok((e, o)) => {
-            // SAFETY: out and fh valid for writes.
-            unsafe {
-                put_attr(out, &e.attr);
-                fh.write(o.fh);
-            }
-            0
-        }
-        Err(e) => -e.0,
-    }
-}
-
-unsafe extern "C" fn fallocate<F: FileSystem>(
-    fs: *mut BentoFs,
-    req: *const BentoReq,
-    ino: u64,
-    fh: u64,
-    off: u64,
-    len: u64,
-    mode: u32,
-) -> c_int {
-    // SAFETY: arguments valid per the ABI.
-    status(unsafe { fs_ref::<F>(fs).fallocate(&request(req), ino, fh, off, len, mode as i32) })
 }
