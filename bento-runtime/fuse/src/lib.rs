@@ -27,6 +27,7 @@
 
 mod adapter;
 mod convert;
+pub mod daemon;
 pub mod memfs;
 mod options;
 mod session;

@@ -6,17 +6,18 @@ use std::boxed::Box;
 use std::format;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixListener;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::string::String;
 use std::sync::{Arc, Condvar, Mutex};
 
+use bento_api::fs::FileSystem;
+use nix::mount::{MntFlags, umount2};
+
 use crate::adapter::{FuseAdapter, Shared};
 use crate::options::{FuseOptions, Negotiated};
 use crate::takeover::{self, Handover, Takeover, TakeoverError, TakeoverOffer};
-use bento_api::fs::FileSystem;
 
 /// How often the file system's `background` work runs.
 const BACKGROUND_INTERVAL: Duration = Duration::from_secs(5);
@@ -264,25 +265,15 @@ pub enum Unmounted {
 impl Unmounter {
     /// Unmount; if the mount is busy, detach it lazily.
     pub fn unmount(&mut self) -> io::Result<Unmounted> {
-        let path = std::ffi::CString::new(self.mountpoint.as_os_str().as_bytes())
-            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
         let result = match &mut self.inner {
             Some(inner) => inner.unmount(),
-            // SAFETY: `path` is a valid NUL-terminated string for the duration of the call.
-            None => match unsafe { libc::umount2(path.as_ptr(), 0) } {
-                0 => Ok(()),
-                _ => Err(io::Error::last_os_error()),
-            },
+            None => umount2(&self.mountpoint, MntFlags::empty()).map_err(io::Error::from),
         };
         match result {
             Ok(()) => Ok(Unmounted::Done),
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
-                // SAFETY: `path` is a valid NUL-terminated string for the duration of the call.
-                if unsafe { libc::umount2(path.as_ptr(), libc::MNT_DETACH) } == 0 {
-                    Ok(Unmounted::Detached)
-                } else {
-                    Err(io::Error::last_os_error())
-                }
+                umount2(&self.mountpoint, MntFlags::MNT_DETACH)?;
+                Ok(Unmounted::Detached)
             }
             Err(e) => Err(e),
         }

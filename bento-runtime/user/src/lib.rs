@@ -1,13 +1,17 @@
-//! The userspace backend: block devices over files, real block devices and memory, and the
-//! devices crash-consistency tests are built from ([`RecordingDevice`], [`CrashDevice`]).
+//! The userspace backend of libBentoKS's block devices: over image files, real block devices
+//! and memory, and the devices crash-consistency tests are built from ([`RecordingDevice`],
+//! [`CrashDevice`]). Its only `unsafe` is two system calls `nix` does not wrap
+//! (`sync_file_range`, the `BLKDISCARD` ioctl).
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io;
+use std::io::{self, Seek, SeekFrom};
 use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
+
+use nix::fcntl::FallocateFlags;
 use std::vec::Vec;
 
 use bento_api::errno::{Errno, Result};
@@ -20,7 +24,6 @@ pub struct FileDevice {
     is_block_device: bool,
 }
 
-const BLKGETSIZE64: libc::c_ulong = 0x8008_1272;
 /// Writes this large start their writeback at once.
 const STREAM_WRITE: usize = 1 << 20;
 const BLKDISCARD: libc::c_ulong = 0x1277;
@@ -38,13 +41,9 @@ impl FileDevice {
         }
         let file = opts.open(path)?;
         let bytes = if is_block_device {
-            let mut size: u64 = 0;
-            // SAFETY: BLKGETSIZE64 writes one u64 through the pointer, which is valid and aligned.
-            let rc = unsafe { libc::ioctl(file.as_raw_fd(), BLKGETSIZE64, &mut size as *mut u64) };
-            if rc != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            size
+            // A block device's size is where it ends (what BLKGETSIZE64 says); reads and writes
+            // are positioned, so the file offset this moves does not matter.
+            (&file).seek(SeekFrom::End(0))?
         } else if meta.file_type().is_file() {
             meta.len()
         } else {
@@ -125,15 +124,12 @@ impl BlockDevice for FileDevice {
             // SAFETY: BLKDISCARD reads two u64 (start, length) from the valid pointer.
             unsafe { libc::ioctl(fd, BLKDISCARD, range.as_ptr()) };
         } else {
-            // SAFETY: plain syscall on an owned descriptor; no memory is passed.
-            unsafe {
-                libc::fallocate(
-                    fd,
-                    libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
-                    start as libc::off_t,
-                    len as libc::off_t,
-                )
-            };
+            let _ = nix::fcntl::fallocate(
+                &self.file,
+                FallocateFlags::FALLOC_FL_PUNCH_HOLE | FallocateFlags::FALLOC_FL_KEEP_SIZE,
+                start as libc::off_t,
+                len as libc::off_t,
+            );
         }
         Ok(())
     }

@@ -1,5 +1,7 @@
 //! Unit tests of `takeover`: the state's encoding, and refusals.
 use super::*;
+use bento_api::upgrade;
+use fuser::{InitFlags, SessionACL};
 
 fn sample() -> (Negotiated, FuseOptions) {
     let negotiated = Negotiated {
