@@ -22,7 +22,8 @@ step "format and lints"
 cargo fmt --all --check
 (cd logfs/kmod && cargo fmt --check)
 cargo clippy --workspace --all-targets --release -- -D warnings
-cargo clippy -p bento-runtime --features kernel --release -- -D warnings
+# The API crate as the kernel sees it (no `std`), with the kernel crate.
+cargo clippy -p bento-api -p bento-kernel --release -- -D warnings
 
 step "build"
 cargo build --release

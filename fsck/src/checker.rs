@@ -2,8 +2,8 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use bento_runtime::fs::FileType;
-use bento_runtime::ks::block::BlockDevice;
+use bento_api::fs::FileType;
+use bento_api::ks::block::BlockDevice;
 use logfs::checkpoint::Checkpoint;
 use logfs::format::layout::Layout;
 use logfs::format::superblock::Superblock;

@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use bento_runtime::fs::{FileType, ROOT_INO};
-use bento_runtime::ks::block::BlockDevice;
+use bento_api::fs::{FileType, ROOT_INO};
+use bento_api::ks::block::BlockDevice;
 use logfs::format::node::{INODE_NAME_MAX, KIND_INODE};
 
 use crate::checker::{Fsck, NAT_BAD, Reach};

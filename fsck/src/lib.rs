@@ -37,7 +37,7 @@ mod volume;
 
 pub mod report;
 
-use bento_runtime::ks::block::BlockDevice;
+use bento_api::ks::block::BlockDevice;
 
 pub use report::{
     Finding, Issue, Object, Operational, Pass, Report, Severity, Stats, format_uuid, show_name,

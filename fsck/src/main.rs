@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use bento_runtime::user::FileDevice;
+use bento_user::FileDevice;
 use clap::Parser;
 use fsck::{CheckOptions, Pass, Report, Severity, format_uuid};
 

@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use bento_runtime::Errno;
+use bento_api::Errno;
 
 /// The passes of a check, in order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

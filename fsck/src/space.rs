@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use bento_runtime::ks::block::BlockDevice;
+use bento_api::ks::block::BlockDevice;
 use logfs::format::layout::SEG_BLOCKS;
 use logfs::format::node::{INODE_ADDRS, KIND_DIRECT, KIND_INODE, NODE_ADDRS};
 use logfs::format::summary::SummaryBlock;

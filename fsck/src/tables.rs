@@ -1,6 +1,6 @@
 //! Pass 3: the node address table and the segment usage table, current copies only.
 
-use bento_runtime::ks::block::BlockDevice;
+use bento_api::ks::block::BlockDevice;
 use logfs::BLOCK_SIZE;
 use logfs::format::header::{self as csum, MAGIC_NAT, MAGIC_SUT};
 use logfs::format::layout::{NAT_ENTRIES_PER_BLOCK, SUT_ENTRIES_PER_BLOCK};

@@ -3,8 +3,8 @@
 
 use std::collections::HashSet;
 
-use bento_runtime::fs::{FileType, ROOT_INO};
-use bento_runtime::ks::block::BlockDevice;
+use bento_api::fs::{FileType, ROOT_INO};
+use bento_api::ks::block::BlockDevice;
 use logfs::BLOCK_SIZE;
 use logfs::format::dir::{self, DirBlock};
 use logfs::format::geometry::{MAX_FILE_SIZE, N, child_node_offset, top_nodes};

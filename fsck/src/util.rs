@@ -1,7 +1,7 @@
 //! Plumbing: bounded device reads, and compact sets of blocks and nids (bitvec bitmaps).
 
-use bento_runtime::Errno;
-use bento_runtime::ks::block::BlockDevice;
+use bento_api::Errno;
+use bento_api::ks::block::BlockDevice;
 use bitvec::prelude::{BitVec, Lsb0};
 use logfs::BLOCK_SIZE;
 use logfs::format::tables::SegMap;

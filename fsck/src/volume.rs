@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use bento_runtime::ks::block::BlockDevice;
+use bento_api::ks::block::BlockDevice;
 use logfs::checkpoint::{CP_CLEAN, Checkpoint};
 use logfs::error::Error;
 use logfs::format::header::{self as csum, MAGIC_SUPERBLOCK};

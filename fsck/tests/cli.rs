@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use bento_runtime::fs::{FileSystem, Mount, MountOptions, ROOT_INO};
-use bento_runtime::user::FileDevice;
+use bento_api::fs::{FileSystem, Mount, MountOptions, ROOT_INO};
+use bento_user::FileDevice;
 use common::{R, Rng, mkfs_opts};
 use logfs::BLOCK_SIZE;
 use logfs::checkpoint::Checkpoint;
@@ -135,7 +135,7 @@ fn locate(path: &Path) -> Located {
 
 impl Located {
     fn read_block(&self, addr: u64) -> Vec<u8> {
-        use bento_runtime::ks::block::BlockDevice;
+        use bento_api::ks::block::BlockDevice;
         let mut b = vec![0u8; BLOCK_SIZE];
         self.dev.read_blocks(addr, &mut b).unwrap();
         b

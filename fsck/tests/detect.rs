@@ -5,8 +5,8 @@ mod common;
 
 use std::sync::Arc;
 
-use bento_runtime::fs::{FileSystem, ROOT_INO};
-use bento_runtime::user::MemDevice;
+use bento_api::fs::{FileSystem, ROOT_INO};
+use bento_user::MemDevice;
 use common::*;
 use fsck::{Finding, Issue, Object, Report};
 use logfs::BLOCK_SIZE;

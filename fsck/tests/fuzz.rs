@@ -6,7 +6,7 @@ mod common;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use bento_runtime::user::MemDevice;
+use bento_user::MemDevice;
 use common::*;
 use fsck::{CheckOptions, Report};
 use logfs::BLOCK_SIZE;

@@ -2,7 +2,7 @@
 
 mod common;
 
-use bento_runtime::fs::{FileSystem, ROOT_INO};
+use bento_api::fs::{FileSystem, ROOT_INO};
 use common::*;
 
 #[test]
@@ -73,26 +73,26 @@ fn volume_after_cleaning_is_clean() {
 /// A device that runs fsck on itself before every `every`-th write: the state a crash at that
 /// moment would leave. Every such state must be consistent (its last checkpoint is in force).
 struct CrashChecker {
-    inner: bento_runtime::user::MemDevice,
+    inner: bento_user::MemDevice,
     every: u64,
     writes: std::sync::atomic::AtomicU64,
     checks: std::sync::atomic::AtomicU64,
     failures: std::sync::Mutex<Vec<String>>,
 }
 
-impl bento_runtime::ks::block::BlockDevice for CrashChecker {
+impl bento_api::ks::block::BlockDevice for CrashChecker {
     fn block_count(&self) -> u64 {
         self.inner.block_count()
     }
-    fn read_blocks(&self, block: u64, buf: &mut [u8]) -> bento_runtime::errno::Result<()> {
+    fn read_blocks(&self, block: u64, buf: &mut [u8]) -> bento_api::errno::Result<()> {
         self.inner.read_blocks(block, buf)
     }
     fn write_blocks(
         &self,
         block: u64,
         buf: &[u8],
-        flags: bento_runtime::ks::block::WriteFlags,
-    ) -> bento_runtime::errno::Result<()> {
+        flags: bento_api::ks::block::WriteFlags,
+    ) -> bento_api::errno::Result<()> {
         use std::sync::atomic::Ordering::Relaxed;
         let n = self.writes.fetch_add(1, Relaxed);
         if n.is_multiple_of(self.every) {
@@ -113,16 +113,16 @@ impl bento_runtime::ks::block::BlockDevice for CrashChecker {
         }
         self.inner.write_blocks(block, buf, flags)
     }
-    fn flush(&self) -> bento_runtime::errno::Result<()> {
+    fn flush(&self) -> bento_api::errno::Result<()> {
         self.inner.flush()
     }
 }
 
 #[test]
 fn every_crash_point_is_consistent() {
-    use bento_runtime::fs::{Mount, MountOptions};
+    use bento_api::fs::{Mount, MountOptions};
     use std::sync::Arc;
-    let mem = bento_runtime::user::MemDevice::new(64 * 256);
+    let mem = bento_user::MemDevice::new(64 * 256);
     logfs::mkfs::format(&mem, &mkfs_opts()).unwrap();
     let dev = Arc::new(CrashChecker {
         inner: mem,
@@ -166,7 +166,7 @@ fn random_operations_leave_a_clean_volume() {
     }
 }
 
-fn assert_clean_or_orphans(dev: &bento_runtime::user::MemDevice, seed: u64) {
+fn assert_clean_or_orphans(dev: &bento_user::MemDevice, seed: u64) {
     let r = check(dev);
     if !r.is_clean() || r.warnings > 0 {
         dump(&r);
@@ -183,11 +183,11 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 
 #[test]
 fn every_crash_point_of_random_operations_is_consistent() {
-    use bento_runtime::fs::{Mount, MountOptions};
+    use bento_api::fs::{Mount, MountOptions};
     use std::sync::Arc;
     let seeds: u64 = env_or("FSCK_RANDOM_SEEDS", 1);
     for seed in 100..100 + seeds {
-        let mem = bento_runtime::user::MemDevice::new(64 * 256);
+        let mem = bento_user::MemDevice::new(64 * 256);
         logfs::mkfs::format(&mem, &mkfs_opts()).unwrap();
         let dev = Arc::new(CrashChecker {
             inner: mem,

@@ -10,7 +10,7 @@ use bento_runtime::Errno;
 use bento_runtime::fs::{
     FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FileSystem, Mount, MountOptions, ROOT_INO,
 };
-use bento_runtime::user::MemDevice;
+use bento_user::MemDevice;
 use common::*;
 use logfs::checkpoint::Checkpoint;
 use logfs::format::dir::DirBlock;

@@ -180,7 +180,7 @@ struct Harness {
     rng: Rng,
     model: Model,
     fs: Option<Fs>,
-    dev: std::sync::Arc<bento_runtime::user::MemDevice>,
+    dev: std::sync::Arc<bento_user::MemDevice>,
     totals: logfs::fs::Stats,
 }
 

@@ -5,7 +5,7 @@ mod common;
 use std::sync::Arc;
 
 use bento_runtime::fs::{FileSystem, ROOT_INO, SetAttr};
-use bento_runtime::user::MemDevice;
+use bento_user::MemDevice;
 use common::*;
 
 /// The device as a crash would leave it: everything written so far, nothing more.

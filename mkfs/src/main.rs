@@ -17,9 +17,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bento_runtime::fs::Timespec;
-use bento_runtime::ks::block::BlockDevice;
-use bento_runtime::user::FileDevice;
+use bento_api::fs::Timespec;
+use bento_api::ks::block::BlockDevice;
+use bento_user::FileDevice;
 use clap::Parser;
 use logfs::BLOCK_SIZE;
 use logfs::format::layout::{Layout, SEG_BLOCKS};

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use bento_runtime::user::FileDevice;
+use bento_user::FileDevice;
 use fsck::{CheckOptions, Operational, Report};
 
 const MKFS: &str = env!("CARGO_BIN_EXE_mkfs-logfs");

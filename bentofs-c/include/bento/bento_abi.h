@@ -23,6 +23,7 @@
 
 #ifdef __KERNEL__
 #include <linux/types.h>
+#include <linux/stddef.h>
 #else
 #include <stdint.h>
 #include <stddef.h>
@@ -295,5 +296,103 @@ void bento_ks_log(u32 level, const char *msg, u64 len);
 
 /* A Rust panic: print the message and BUG(). Never returns. */
 void bento_ks_panic(const char *msg, u64 len) __attribute__((noreturn));
+
+/*
+ * The layout is pinned: these assertions, and the same ones in Rust (bento-kernel's ffi.rs),
+ * fail the build if a size or an offset changes. A change is a new BENTO_ABI_VERSION.
+ */
+#define BENTO_ABI_SIZE(type, size, align) \
+	_Static_assert(sizeof(struct type) == (size) && _Alignof(struct type) == (align), \
+		       "struct " #type ": size or alignment changed")
+#define BENTO_ABI_OFFSET(type, field, off) \
+	_Static_assert(offsetof(struct type, field) == (off), "struct " #type "." #field " moved")
+
+BENTO_ABI_SIZE(bento_req, 16, 4);
+BENTO_ABI_OFFSET(bento_req, uid, 0);
+BENTO_ABI_OFFSET(bento_req, gid, 4);
+BENTO_ABI_OFFSET(bento_req, pid, 8);
+BENTO_ABI_OFFSET(bento_req, _pad, 12);
+BENTO_ABI_SIZE(bento_timespec, 16, 8);
+BENTO_ABI_OFFSET(bento_timespec, sec, 0);
+BENTO_ABI_OFFSET(bento_timespec, nsec, 8);
+BENTO_ABI_OFFSET(bento_timespec, _pad, 12);
+BENTO_ABI_SIZE(bento_attr, 120, 8);
+BENTO_ABI_OFFSET(bento_attr, ino, 0);
+BENTO_ABI_OFFSET(bento_attr, size, 8);
+BENTO_ABI_OFFSET(bento_attr, blocks, 16);
+BENTO_ABI_OFFSET(bento_attr, generation, 24);
+BENTO_ABI_OFFSET(bento_attr, atime, 32);
+BENTO_ABI_OFFSET(bento_attr, mtime, 48);
+BENTO_ABI_OFFSET(bento_attr, ctime, 64);
+BENTO_ABI_OFFSET(bento_attr, crtime, 80);
+BENTO_ABI_OFFSET(bento_attr, mode, 96);
+BENTO_ABI_OFFSET(bento_attr, nlink, 100);
+BENTO_ABI_OFFSET(bento_attr, uid, 104);
+BENTO_ABI_OFFSET(bento_attr, gid, 108);
+BENTO_ABI_OFFSET(bento_attr, rdev, 112);
+BENTO_ABI_OFFSET(bento_attr, blksize, 116);
+BENTO_ABI_SIZE(bento_setattr, 72, 8);
+BENTO_ABI_OFFSET(bento_setattr, valid, 0);
+BENTO_ABI_OFFSET(bento_setattr, mode, 4);
+BENTO_ABI_OFFSET(bento_setattr, uid, 8);
+BENTO_ABI_OFFSET(bento_setattr, gid, 12);
+BENTO_ABI_OFFSET(bento_setattr, size, 16);
+BENTO_ABI_OFFSET(bento_setattr, atime, 24);
+BENTO_ABI_OFFSET(bento_setattr, mtime, 40);
+BENTO_ABI_OFFSET(bento_setattr, ctime, 56);
+BENTO_ABI_SIZE(bento_statfs, 56, 8);
+BENTO_ABI_OFFSET(bento_statfs, blocks, 0);
+BENTO_ABI_OFFSET(bento_statfs, bfree, 8);
+BENTO_ABI_OFFSET(bento_statfs, bavail, 16);
+BENTO_ABI_OFFSET(bento_statfs, files, 24);
+BENTO_ABI_OFFSET(bento_statfs, ffree, 32);
+BENTO_ABI_OFFSET(bento_statfs, bsize, 40);
+BENTO_ABI_OFFSET(bento_statfs, namelen, 44);
+BENTO_ABI_OFFSET(bento_statfs, frsize, 48);
+BENTO_ABI_OFFSET(bento_statfs, _pad, 52);
+BENTO_ABI_SIZE(bento_ops, 296, 8);
+BENTO_ABI_OFFSET(bento_ops, abi_version, 0);
+BENTO_ABI_OFFSET(bento_ops, ops_size, 4);
+BENTO_ABI_OFFSET(bento_ops, mount, 8);
+BENTO_ABI_OFFSET(bento_ops, destroy, 16);
+BENTO_ABI_OFFSET(bento_ops, sync_fs, 24);
+BENTO_ABI_OFFSET(bento_ops, export_state, 32);
+BENTO_ABI_OFFSET(bento_ops, import_state, 40);
+BENTO_ABI_OFFSET(bento_ops, lookup, 48);
+BENTO_ABI_OFFSET(bento_ops, forget, 56);
+BENTO_ABI_OFFSET(bento_ops, getattr, 64);
+BENTO_ABI_OFFSET(bento_ops, setattr, 72);
+BENTO_ABI_OFFSET(bento_ops, readlink, 80);
+BENTO_ABI_OFFSET(bento_ops, mknod, 88);
+BENTO_ABI_OFFSET(bento_ops, mkdir, 96);
+BENTO_ABI_OFFSET(bento_ops, unlink, 104);
+BENTO_ABI_OFFSET(bento_ops, rmdir, 112);
+BENTO_ABI_OFFSET(bento_ops, symlink, 120);
+BENTO_ABI_OFFSET(bento_ops, rename, 128);
+BENTO_ABI_OFFSET(bento_ops, link, 136);
+BENTO_ABI_OFFSET(bento_ops, open, 144);
+BENTO_ABI_OFFSET(bento_ops, release, 152);
+BENTO_ABI_OFFSET(bento_ops, read, 160);
+BENTO_ABI_OFFSET(bento_ops, write, 168);
+BENTO_ABI_OFFSET(bento_ops, fsync, 176);
+BENTO_ABI_OFFSET(bento_ops, opendir, 184);
+BENTO_ABI_OFFSET(bento_ops, readdir, 192);
+BENTO_ABI_OFFSET(bento_ops, releasedir, 200);
+BENTO_ABI_OFFSET(bento_ops, fsyncdir, 208);
+BENTO_ABI_OFFSET(bento_ops, statfs, 216);
+BENTO_ABI_OFFSET(bento_ops, setxattr, 224);
+BENTO_ABI_OFFSET(bento_ops, getxattr, 232);
+BENTO_ABI_OFFSET(bento_ops, listxattr, 240);
+BENTO_ABI_OFFSET(bento_ops, removexattr, 248);
+BENTO_ABI_OFFSET(bento_ops, create, 256);
+BENTO_ABI_OFFSET(bento_ops, fallocate, 264);
+BENTO_ABI_OFFSET(bento_ops, background, 272);
+BENTO_ABI_OFFSET(bento_ops, reserve, 280);
+BENTO_ABI_OFFSET(bento_ops, drop, 288);
+BENTO_ABI_SIZE(bento_fs_type, 32, 8);
+BENTO_ABI_OFFSET(bento_fs_type, name, 0);
+BENTO_ABI_OFFSET(bento_fs_type, version, 8);
+BENTO_ABI_OFFSET(bento_fs_type, owner, 16);
+BENTO_ABI_OFFSET(bento_fs_type, ops, 24);
 
 #endif /* BENTO_ABI_H */

@@ -4,11 +4,11 @@
 
 use std::sync::Arc;
 
-use bento_runtime::fs::{
+use bento_api::fs::{
     FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FileSystem, Ino, Mount, MountOptions, ROOT_INO,
     RenameFlags, Request, S_IFCHR, S_IFIFO, SetAttr, Timespec,
 };
-use bento_runtime::user::MemDevice;
+use bento_user::MemDevice;
 use fsck::{CheckOptions, Report};
 use logfs::LogFs;
 use logfs::mkfs::{MkfsOptions, format};

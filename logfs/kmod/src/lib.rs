@@ -2,7 +2,7 @@
 //! operation table `logfs_rust_ops` that `logfs_main.c` registers.
 #![no_std]
 
-bento_runtime::declare_kernel_fs!(
+bento_kernel::declare_kernel_fs!(
     logfs_rust_ops,
-    logfs::LogFs<bento_runtime::kernel::KernelBlockDevice>
+    logfs::LogFs<bento_kernel::KernelBlockDevice>
 );

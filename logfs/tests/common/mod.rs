@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bento_runtime::fs::{
     DirFiller, FileSystem, FileType, Ino, Mount, MountOptions, Request, Timespec,
 };
-use bento_runtime::user::MemDevice;
+use bento_user::MemDevice;
 use logfs::LogFs;
 use logfs::mkfs::{MkfsOptions, format};
 

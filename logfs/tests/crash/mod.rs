@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bento_runtime::fs::{FileSystem, Mount};
-use bento_runtime::user::CrashDevice;
+use bento_user::CrashDevice;
 use logfs::LogFs;
 
 use model::{Op, Tree};
@@ -89,7 +89,7 @@ fn check_state(
     chk: &Check<'_>,
     c: &Candidate,
     out: &mut Outcome,
-) -> Option<(Tree, HashMap<u64, bento_runtime::user::BlockData>)> {
+) -> Option<(Tree, HashMap<u64, bento_user::BlockData>)> {
     let overlay = states::layered(&chk.rec.start, c);
     let dev = Arc::new(CrashDevice::with_overlay(
         base.image.clone(),
@@ -263,7 +263,7 @@ pub enum Crash {
 }
 
 impl Crash {
-    fn resolve(self, events: &[bento_runtime::user::IoEvent]) -> (Moment, Vec<(usize, u64)>) {
+    fn resolve(self, events: &[bento_user::IoEvent]) -> (Moment, Vec<(usize, u64)>) {
         let n = events.len();
         match self {
             Crash::AfterAll => (
@@ -282,7 +282,7 @@ impl Crash {
             ),
             Crash::LastTornHead => {
                 let head = match events.last() {
-                    Some(bento_runtime::user::IoEvent::Write { block, .. }) => *block,
+                    Some(bento_user::IoEvent::Write { block, .. }) => *block,
                     _ => u64::MAX,
                 };
                 (

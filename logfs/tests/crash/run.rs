@@ -9,7 +9,7 @@ use bento_runtime::fs::{
     SetAttr, Timespec,
 };
 use bento_runtime::ks::block::BLOCK_SIZE;
-use bento_runtime::user::{BlockData, CrashDevice, IoEvent, RecordingDevice, SparseImage};
+use bento_user::{BlockData, CrashDevice, IoEvent, RecordingDevice, SparseImage};
 use logfs::LogFs;
 use logfs::mkfs::{MkfsOptions, format};
 

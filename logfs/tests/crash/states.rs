@@ -20,7 +20,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use bento_runtime::user::{BlockData, IoEvent};
+use bento_user::{BlockData, IoEvent};
 
 /// When the crash hit: after `issued` requests of the log were issued, all completed except,
 /// with `inflight`, the last one.

@@ -1,0 +1,313 @@
+//! Sleeping locks.
+//!
+//! A file system holds these across block I/O, so in the kernel they are mutexes and
+//! rw-semaphores, never spinning locks. In userspace (`std`) they are the standard library's
+//! locks. Poisoning is not propagated: a panic in a file system is fatal in the kernel anyway.
+//!
+//! Without `std` a lock pairs the installed backend's sleeping lock (see [`super::host`]), which
+//! does the waiting, with a `spin` lock that owns the data and is never contended while the
+//! sleeping lock is held: that is how the data is reached without `unsafe` here. With no backend
+//! installed the spin lock alone excludes.
+
+#[cfg(feature = "std")]
+pub use with_std::*;
+
+#[cfg(not(feature = "std"))]
+pub use with_host::*;
+
+#[cfg(feature = "std")]
+mod with_std {
+    use core::ops::{Deref, DerefMut};
+    use std::sync as imp;
+
+    /// A mutual-exclusion lock that may be held while sleeping.
+    pub struct Mutex<T: ?Sized> {
+        inner: imp::Mutex<T>,
+    }
+
+    pub struct MutexGuard<'a, T: ?Sized> {
+        inner: imp::MutexGuard<'a, T>,
+    }
+
+    impl<T> Mutex<T> {
+        pub const fn new(value: T) -> Self {
+            Mutex {
+                inner: imp::Mutex::new(value),
+            }
+        }
+
+        /// As `new`; cannot fail here (the kernel's version allocates).
+        pub fn try_new(value: T) -> Result<Self, crate::Errno> {
+            Ok(Self::new(value))
+        }
+
+        pub fn into_inner(self) -> T {
+            self.inner.into_inner().unwrap_or_else(|e| e.into_inner())
+        }
+    }
+
+    impl<T: ?Sized> Mutex<T> {
+        pub fn lock(&self) -> MutexGuard<'_, T> {
+            let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            MutexGuard { inner }
+        }
+    }
+
+    impl<T: ?Sized> Deref for MutexGuard<'_, T> {
+        type Target = T;
+        fn deref(&self) -> &T {
+            &self.inner
+        }
+    }
+
+    impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
+        fn deref_mut(&mut self) -> &mut T {
+            &mut self.inner
+        }
+    }
+
+    /// A readers-writer lock that may be held while sleeping.
+    pub struct RwLock<T: ?Sized> {
+        inner: imp::RwLock<T>,
+    }
+
+    pub struct ReadGuard<'a, T: ?Sized> {
+        inner: imp::RwLockReadGuard<'a, T>,
+    }
+
+    pub struct WriteGuard<'a, T: ?Sized> {
+        inner: imp::RwLockWriteGuard<'a, T>,
+    }
+
+    impl<T> RwLock<T> {
+        pub const fn new(value: T) -> Self {
+            RwLock {
+                inner: imp::RwLock::new(value),
+            }
+        }
+
+        pub fn try_new(value: T) -> Result<Self, crate::Errno> {
+            Ok(Self::new(value))
+        }
+    }
+
+    impl<T: ?Sized> RwLock<T> {
+        pub fn read(&self) -> ReadGuard<'_, T> {
+            let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+            ReadGuard { inner }
+        }
+
+        pub fn write(&self) -> WriteGuard<'_, T> {
+            let inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+            WriteGuard { inner }
+        }
+    }
+
+    impl<T: ?Sized> Deref for ReadGuard<'_, T> {
+        type Target = T;
+        fn deref(&self) -> &T {
+            &self.inner
+        }
+    }
+
+    impl<T: ?Sized> Deref for WriteGuard<'_, T> {
+        type Target = T;
+        fn deref(&self) -> &T {
+            &self.inner
+        }
+    }
+
+    impl<T: ?Sized> DerefMut for WriteGuard<'_, T> {
+        fn deref_mut(&mut self) -> &mut T {
+            &mut self.inner
+        }
+    }
+}
+
+#[cfg(not(feature = "std"))]
+mod with_host {
+    use alloc::boxed::Box;
+    use core::ops::{Deref, DerefMut};
+
+    use crate::Errno;
+    use crate::ks::host::{self, Held, RawMutex, RawRwLock};
+
+    /// A mutual-exclusion lock that may be held while sleeping.
+    pub struct Mutex<T: ?Sized> {
+        raw: Option<Box<dyn RawMutex>>,
+        data: spin::Mutex<T>,
+    }
+
+    /// Fields drop in order: the data's spin guard first, then the sleeping lock, so the next
+    /// holder never finds the spin lock taken.
+    pub struct MutexGuard<'a, T: ?Sized> {
+        data: spin::MutexGuard<'a, T>,
+        _raw: Unlock<'a>,
+    }
+
+    /// Releases a backend mutex (if any) when dropped.
+    struct Unlock<'a>(Option<&'a dyn RawMutex>);
+
+    impl Drop for Unlock<'_> {
+        fn drop(&mut self) {
+            if let Some(raw) = self.0 {
+                raw.unlock(Held::new());
+            }
+        }
+    }
+
+    impl<T> Mutex<T> {
+        /// Fails with ENOMEM if the backend cannot allocate its lock.
+        pub fn try_new(value: T) -> Result<Self, Errno> {
+            let raw = match host::get() {
+                Some(h) => Some(h.new_mutex()?),
+                None => None,
+            };
+            Ok(Mutex {
+                raw,
+                data: spin::Mutex::new(value),
+            })
+        }
+
+        /// Panics (BUG in the kernel) if the lock cannot be allocated; mounts use `try_new`.
+        pub fn new(value: T) -> Self {
+            match Self::try_new(value) {
+                Ok(m) => m,
+                Err(_) => panic!("out of memory allocating a mutex"), // ok-panic: only callers that cannot fail use new
+            }
+        }
+
+        pub fn into_inner(self) -> T {
+            self.data.into_inner()
+        }
+    }
+
+    impl<T: ?Sized> Mutex<T> {
+        pub fn lock(&self) -> MutexGuard<'_, T> {
+            let raw = self.raw.as_deref();
+            if let Some(r) = raw {
+                r.lock();
+            }
+            let unlock = Unlock(raw);
+            MutexGuard {
+                data: self.data.lock(),
+                _raw: unlock,
+            }
+        }
+    }
+
+    impl<T: ?Sized> Deref for MutexGuard<'_, T> {
+        type Target = T;
+        fn deref(&self) -> &T {
+            &self.data
+        }
+    }
+
+    impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
+        fn deref_mut(&mut self) -> &mut T {
+            &mut self.data
+        }
+    }
+
+    /// A readers-writer lock that may be held while sleeping.
+    pub struct RwLock<T: ?Sized> {
+        raw: Option<Box<dyn RawRwLock>>,
+        data: spin::RwLock<T>,
+    }
+
+    /// As [`MutexGuard`]: the spin guard drops before the sleeping lock is released.
+    pub struct ReadGuard<'a, T: ?Sized> {
+        data: spin::RwLockReadGuard<'a, T>,
+        _raw: ReadUnlock<'a>,
+    }
+
+    pub struct WriteGuard<'a, T: ?Sized> {
+        data: spin::RwLockWriteGuard<'a, T>,
+        _raw: WriteUnlock<'a>,
+    }
+
+    struct ReadUnlock<'a>(Option<&'a dyn RawRwLock>);
+    struct WriteUnlock<'a>(Option<&'a dyn RawRwLock>);
+
+    impl Drop for ReadUnlock<'_> {
+        fn drop(&mut self) {
+            if let Some(raw) = self.0 {
+                raw.read_unlock(Held::new());
+            }
+        }
+    }
+
+    impl Drop for WriteUnlock<'_> {
+        fn drop(&mut self) {
+            if let Some(raw) = self.0 {
+                raw.write_unlock(Held::new());
+            }
+        }
+    }
+
+    impl<T> RwLock<T> {
+        pub fn try_new(value: T) -> Result<Self, Errno> {
+            let raw = match host::get() {
+                Some(h) => Some(h.new_rwlock()?),
+                None => None,
+            };
+            Ok(RwLock {
+                raw,
+                data: spin::RwLock::new(value),
+            })
+        }
+
+        pub fn new(value: T) -> Self {
+            match Self::try_new(value) {
+                Ok(l) => l,
+                Err(_) => panic!("out of memory allocating an rw-semaphore"), // ok-panic: as Mutex::new
+            }
+        }
+    }
+
+    impl<T: ?Sized> RwLock<T> {
+        pub fn read(&self) -> ReadGuard<'_, T> {
+            let raw = self.raw.as_deref();
+            if let Some(r) = raw {
+                r.read();
+            }
+            let unlock = ReadUnlock(raw);
+            ReadGuard {
+                data: self.data.read(),
+                _raw: unlock,
+            }
+        }
+
+        pub fn write(&self) -> WriteGuard<'_, T> {
+            let raw = self.raw.as_deref();
+            if let Some(r) = raw {
+                r.write();
+            }
+            let unlock = WriteUnlock(raw);
+            WriteGuard {
+                data: self.data.write(),
+                _raw: unlock,
+            }
+        }
+    }
+
+    impl<T: ?Sized> Deref for ReadGuard<'_, T> {
+        type Target = T;
+        fn deref(&self) -> &T {
+            &self.data
+        }
+    }
+
+    impl<T: ?Sized> Deref for WriteGuard<'_, T> {
+        type Target = T;
+        fn deref(&self) -> &T {
+            &self.data
+        }
+    }
+
+    impl<T: ?Sized> DerefMut for WriteGuard<'_, T> {
+        fn deref_mut(&mut self) -> &mut T {
+            &mut self.data
+        }
+    }
+}
