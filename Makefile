@@ -23,7 +23,8 @@ KDIR ?= /usr/src/linux-headers-$(KREL)
 LOGFS_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 
 RUST_TARGET := x86_64-unknown-none
-RUST_TARGET_DIR := $(CURDIR)/target/kmod
+# One target directory per kernel: the flags differ (see RUST_FLAGS), so switching would rebuild.
+RUST_TARGET_DIR := $(CURDIR)/target/kmod/$(KREL)
 RUST_LIB := $(RUST_TARGET_DIR)/$(RUST_TARGET)/release/liblogfs_kmod.a
 RUST_OBJ := logfs/kmod/logfs_rust.o_shipped
 # Match the kernel's mitigations (retpolines, return thunks) so objtool accepts the object.

@@ -212,6 +212,14 @@ static inline u64 bento_fh(struct file *file)
 
 /* ---- kernel-version shims (6.1 .. 6.12) ---------------------------------------------------- */
 
+/*
+ * A write-held percpu rw-semaphore handed from the task that took it to the one that releases
+ * it: lockdep bookkeeping only, as percpu_rwsem_release() and _acquire() do for freeze_super(),
+ * whose signatures differ between 6.1 and 6.12.
+ */
+#define bento_rwsem_handover(sem)	lock_release(&(sem)->dep_map, _THIS_IP_)
+#define bento_rwsem_takeover(sem)	lock_acquire(&(sem)->dep_map, 0, 1, 0, 1, NULL, _THIS_IP_)
+
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
 #define BENTO_IDMAP		struct mnt_idmap *idmap
 #define BENTO_IDMAP_ARG		idmap

@@ -39,8 +39,6 @@ struct bento_upgrade {
 	struct bento_fs_type *new;
 	atomic_t moving;		/* work items still quiescing and moving their state */
 	struct completion moved;	/* ... none left */
-	struct completion decided;	/* `commit` is set */
-	bool commit;
 };
 
 /* One mount being upgraded, by its own work item. */
@@ -118,8 +116,10 @@ static void bento_swap(struct bento_upgrade_slot *slot, struct bento_fs_type *ne
 }
 
 /*
- * One mount: quiesce it, move its state, then wait for the verdict over all mounts and apply it:
- * swap, or drop the new instance. The semaphore is taken and released in this task.
+ * One mount: quiesce it and move its state. The work item returns holding the upgrade semaphore
+ * for writing, handed over to the registering task, which applies the verdict: a work item that
+ * waited for the verdict would keep its worker, and with more mounts than the workqueue runs at
+ * once (512) the last ones would never start.
  */
 static void bento_upgrade_work(struct work_struct *work)
 {
@@ -127,7 +127,6 @@ static void bento_upgrade_work(struct work_struct *work)
 	struct bento_upgrade *up = slot->up;
 	struct bento_sb_info *sbi = slot->sbi;
 	ktime_t t0 = ktime_get();
-	unsigned int nofs;
 
 	percpu_down_write(&sbi->upgrade);
 	slot->held = ktime_get();
@@ -135,15 +134,24 @@ static void bento_upgrade_work(struct work_struct *work)
 	/* No instance: the mount failed, or its last unmount raced with the pin. */
 	if (sbi->fs)
 		slot->err = bento_move_state(slot, up->new);
+	bento_rwsem_handover(&sbi->upgrade);
 	if (atomic_dec_and_test(&up->moving))
 		complete(&up->moved);
+}
 
-	wait_for_completion(&up->decided);
-	if (up->commit && sbi->fs) {
-		bento_swap(slot, up->new);
+/* The verdict for one quiesced mount: swap, or drop the new instance; then let calls in. */
+static void bento_upgrade_finish(struct bento_upgrade_slot *slot, struct bento_fs_type *new,
+				 bool commit)
+{
+	struct bento_sb_info *sbi = slot->sbi;
+	unsigned int nofs;
+
+	bento_rwsem_takeover(&sbi->upgrade);
+	if (commit && sbi->fs) {
+		bento_swap(slot, new);
 	} else if (slot->new_fs) {
 		nofs = memalloc_nofs_save();
-		up->new->ops->drop(slot->new_fs);
+		new->ops->drop(slot->new_fs);
 		memalloc_nofs_restore(nofs);
 		slot->new_fs = NULL;
 	}
@@ -229,13 +237,12 @@ int bento_upgrade_locked(struct bento_registration *reg, struct bento_fs_type *n
 
 	/*
 	 * Every mount in parallel, each by a work item: quiesce, export, import (so the stall is
-	 * the slowest mount's, not the sum); then, once all are done, the verdict: every mount
-	 * switches, or none. bento_swap() changes sbi->type for us: we hold bento_registry_lock
-	 * and wait.
+	 * the slowest mount's, not the sum); then, once all are done, the verdict, applied here:
+	 * every mount switches, or none (bento_swap() changes sbi->type under our
+	 * bento_registry_lock).
 	 */
 	atomic_set(&up.moving, n);
 	init_completion(&up.moved);
-	init_completion(&up.decided);
 	up.new = new;
 	for (i = 0; i < n; i++) {
 		slots[i].up = &up;
@@ -252,12 +259,10 @@ int bento_upgrade_locked(struct bento_registration *reg, struct bento_fs_type *n
 		export_us = max(export_us, slots[i].export_us);
 		import_us = max(import_us, slots[i].import_us);
 	}
-	up.commit = !err;
 	if (!err)
 		reg->type = new;
-	complete_all(&up.decided);
 	for (i = 0; i < n; i++) {
-		flush_work(&slots[i].work);
+		bento_upgrade_finish(&slots[i], new, !err);
 		held_us = max(held_us, ktime_us_delta(ktime_get(), slots[i].held));
 	}
 

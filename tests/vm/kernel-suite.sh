@@ -206,7 +206,7 @@ guest_parts=$(for p in a m b d f c e u; do if want "$p"; then printf '%s ' "$p";
 } >"$ov/etc/vmtest/suite.conf"
 bins=(-b /usr/bin/cp -b /usr/bin/sync -b "$bin/mkfs.logfs" -b "$bin/fsck.logfs" -b /usr/sbin/dmsetup)
 if want c; then bins+=(-b "$pjdfstest"); fi
-"$here/mkinitramfs.sh" -k dm-mod "${bins[@]}" -s "$here/suite/guest.sh" "$work/initramfs.gz" "$ov" >/dev/null
+"$here/mkinitramfs.sh" -k "dm-mod$(want u && echo ,loop)" "${bins[@]}" -s "$here/suite/guest.sh" "$work/initramfs.gz" "$ov" >/dev/null
 
 log=$logdir/console.log
 ks_say "booting the VM: parts '$guest_parts'g, $(( ${#disks[@]} / 2 )) disks (console: $log)"
