@@ -271,3 +271,45 @@ fn usage_count_disagrees_with_its_bitmap() {
     let r = LogFs::mount(v.dev.clone(), &MountOptions::default()).map(|_| ());
     assert_eq!(r.unwrap_err(), Errno::EUCLEAN);
 }
+
+/// The validators' limits are inclusive where the format allows the value: an inline file of
+/// exactly the inline area, preallocated (NEW_ADDR) blocks, and a sparse file of the largest
+/// size with its last block written all mount and read back, and fsck finds nothing.
+#[test]
+fn legal_edge_cases_still_mount() {
+    use logfs::format::geometry::MAX_FILE_SIZE;
+    use logfs::format::node::INLINE_MAX;
+
+    let dev = new_device(64);
+    let fs = mount(&dev);
+    let file = |fs: &Fs, name: &[u8]| fs.create(&R, ROOT_INO, name, 0o644, 0).unwrap().0.attr.ino;
+    let inline = file(&fs, b"inline");
+    fs.write(&R, inline, 0, 0, &vec![b'i'; INLINE_MAX]).unwrap();
+    let pre = file(&fs, b"prealloc");
+    fs.fallocate(&R, pre, 0, 0, 8 * BLOCK_SIZE as u64, 0)
+        .unwrap();
+    fs.fallocate(
+        &R,
+        pre,
+        0,
+        8 * BLOCK_SIZE as u64,
+        8 * BLOCK_SIZE as u64,
+        FALLOC_FL_KEEP_SIZE,
+    )
+    .unwrap();
+    let huge = file(&fs, b"huge");
+    let last = MAX_FILE_SIZE - BLOCK_SIZE as u64;
+    fs.write(&R, huge, 0, last, &[b'h'; BLOCK_SIZE]).unwrap();
+    unmount(fs);
+
+    let fs = mount(&dev);
+    assert_eq!(read_all(&fs, inline), vec![b'i'; INLINE_MAX]);
+    assert_eq!(read_all(&fs, pre), vec![0; 8 * BLOCK_SIZE]);
+    assert_eq!(fs.getattr(&R, huge).unwrap().size, MAX_FILE_SIZE);
+    let mut buf = vec![0; BLOCK_SIZE];
+    assert_eq!(fs.read(&R, huge, 0, last, &mut buf).unwrap(), BLOCK_SIZE);
+    assert_eq!(buf, vec![b'h'; BLOCK_SIZE]);
+    unmount(fs);
+    let report = fsck::check(&*dev, &fsck::CheckOptions::default());
+    assert!(report.is_clean(), "fsck: {:#?}", report.findings);
+}

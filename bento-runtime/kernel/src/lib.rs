@@ -12,6 +12,8 @@
 //! A file-system module is one line: `bento_kernel::declare_kernel_fs!(SYMBOL, Type);` defines
 //! the operation table the module's C stub registers, the global allocator and the panic handler.
 #![no_std]
+// Every unsafe operation sits in its own block with its SAFETY line, also in unsafe fns.
+#![deny(unsafe_op_in_unsafe_fn)]
 
 extern crate alloc;
 

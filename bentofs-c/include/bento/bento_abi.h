@@ -298,8 +298,10 @@ void bento_ks_log(u32 level, const char *msg, u64 len);
 void bento_ks_panic(const char *msg, u64 len) __attribute__((noreturn));
 
 /*
- * The layout is pinned: these assertions, and the same ones in Rust (bento-kernel's ffi.rs),
- * fail the build if a size or an offset changes. A change is a new BENTO_ABI_VERSION.
+ * The layout is pinned: these assertions, and their counterparts in Rust (bento-kernel's ffi.rs;
+ * bento_fs_type only here, as Rust never sees it), fail the build if a size or an offset
+ * changes. Function signatures are checked by the Rust compiler against ffi.rs only, not
+ * against this header. A change is a new BENTO_ABI_VERSION.
  */
 #define BENTO_ABI_SIZE(type, size, align) \
 	_Static_assert(sizeof(struct type) == (size) && _Alignof(struct type) == (align), \

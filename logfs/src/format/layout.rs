@@ -150,6 +150,10 @@ impl Layout {
         if end > self.total_blocks {
             return Err("main area extends past the end of the file system");
         }
+        // Block addresses are 32 bits (compute() caps there): past it they would wrap.
+        if end >= u64::from(NEW_ADDR) {
+            return Err("main area extends past the 32-bit block addresses");
+        }
         if self.main_segments < MIN_MAIN_SEGMENTS
             || self.reserved_segments < MIN_RESERVED_SEGMENTS
             || self.reserved_segments >= self.main_segments

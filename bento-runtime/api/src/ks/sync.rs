@@ -146,7 +146,10 @@ mod with_host {
     }
 
     /// Releases a backend mutex (if any) when dropped.
-    struct Unlock<'a>(Option<&'a dyn RawMutex>);
+    /// `NotSend`: a kernel mutex or rw-semaphore is released by the task that took it.
+    struct Unlock<'a>(Option<&'a dyn RawMutex>, NotSend);
+
+    type NotSend = core::marker::PhantomData<*const ()>;
 
     impl Drop for Unlock<'_> {
         fn drop(&mut self) {
@@ -159,9 +162,10 @@ mod with_host {
     impl<T> Mutex<T> {
         /// Fails with ENOMEM if the backend cannot allocate its lock.
         pub fn try_new(value: T) -> Result<Self, Errno> {
+            // Without a host the lock would only spin, and a holder may sleep: refuse.
             let raw = match host::get() {
                 Some(h) => Some(h.new_mutex()?),
-                None => None,
+                None => return Err(Errno::EINVAL),
             };
             Ok(Mutex {
                 raw,
@@ -173,7 +177,7 @@ mod with_host {
         pub fn new(value: T) -> Self {
             match Self::try_new(value) {
                 Ok(m) => m,
-                Err(_) => panic!("out of memory allocating a mutex"), // ok-panic: only callers that cannot fail use new
+                Err(_) => panic!("cannot make a mutex (out of memory, or no kernel host)"), // ok-panic: only callers that cannot fail use new
             }
         }
 
@@ -188,7 +192,7 @@ mod with_host {
             if let Some(r) = raw {
                 r.lock();
             }
-            let unlock = Unlock(raw);
+            let unlock = Unlock(raw, NotSend::default());
             MutexGuard {
                 data: self.data.lock(),
                 _raw: unlock,
@@ -226,8 +230,8 @@ mod with_host {
         _raw: WriteUnlock<'a>,
     }
 
-    struct ReadUnlock<'a>(Option<&'a dyn RawRwLock>);
-    struct WriteUnlock<'a>(Option<&'a dyn RawRwLock>);
+    struct ReadUnlock<'a>(Option<&'a dyn RawRwLock>, NotSend);
+    struct WriteUnlock<'a>(Option<&'a dyn RawRwLock>, NotSend);
 
     impl Drop for ReadUnlock<'_> {
         fn drop(&mut self) {
@@ -247,9 +251,10 @@ mod with_host {
 
     impl<T> RwLock<T> {
         pub fn try_new(value: T) -> Result<Self, Errno> {
+            // Without a host the lock would only spin, and a holder may sleep: refuse.
             let raw = match host::get() {
                 Some(h) => Some(h.new_rwlock()?),
-                None => None,
+                None => return Err(Errno::EINVAL),
             };
             Ok(RwLock {
                 raw,
@@ -260,7 +265,7 @@ mod with_host {
         pub fn new(value: T) -> Self {
             match Self::try_new(value) {
                 Ok(l) => l,
-                Err(_) => panic!("out of memory allocating an rw-semaphore"), // ok-panic: as Mutex::new
+                Err(_) => panic!("cannot make an rw-semaphore (out of memory, or no kernel host)"), // ok-panic: as Mutex::new
             }
         }
     }
@@ -271,7 +276,7 @@ mod with_host {
             if let Some(r) = raw {
                 r.read();
             }
-            let unlock = ReadUnlock(raw);
+            let unlock = ReadUnlock(raw, NotSend::default());
             ReadGuard {
                 data: self.data.read(),
                 _raw: unlock,
@@ -283,7 +288,7 @@ mod with_host {
             if let Some(r) = raw {
                 r.write();
             }
-            let unlock = WriteUnlock(raw);
+            let unlock = WriteUnlock(raw, NotSend::default());
             WriteGuard {
                 data: self.data.write(),
                 _raw: unlock,
