@@ -2,7 +2,7 @@
 # (default: the installed Debian cloud kernel headers). Userspace tools are built by cargo.
 #
 #   make                  both modules
-#   make upgrade-modules  also logfs/kmod/logfs_v2.ko (cargo feature v2: version 0.1.0+v2, and a
+#   make upgrade-modules  also logfs/kmod/logfs_v2.ko (cargo feature v2: version <version>+v2, and a
 #                         `trusted.logfs.stats` line "upgrades N"), and the deliberately bad
 #                         logfs_badstate.ko (bad-state) and logfs_badformat.ko (bad-format), to
 #                         live-upgrade to and from (docs/upgrade.md)

@@ -201,6 +201,7 @@ guest_parts=$(for p in a m b d f c e u; do if want "$p"; then printf '%s ' "$p";
 {
     echo "PARTS='$guest_parts'"
     echo "FSX_OPS=${KSUITE_FSX_OPS:-4000} FSX_ROUNDS=${KSUITE_FSX_ROUNDS:-3} UPG_ROUNDS=${KSUITE_UPGRADES:-20}"
+    echo "VER=$(sed -n 's/^version = "\(.*\)"/\1/p' "$repo/Cargo.toml" | head -n1)"
     echo "PATH=\$PATH:$bin:$(dirname "$pjdfstest")"
     printf '%s\n' "${conf[@]}"
 } >"$ov/etc/vmtest/suite.conf"

@@ -497,7 +497,7 @@ fi
 # ---- u: live upgrade ------------------------------------------------------------------------
 # Two logfs mounts under a checked workload (bento-t churn: 3 processes per mount writing,
 # fsyncing, renaming, reading back and comparing, listing, unlinking, mkdir/xattr/rmdir);
-# meanwhile UPG_ROUNDS upgrades alternate logfs.ko (0.1.0) and logfs_v2.ko (0.1.0+v2), the
+# meanwhile UPG_ROUNDS upgrades alternate logfs.ko ($VER) and logfs_v2.ko ($VER+v2), the
 # replaced module unloaded after each; then bad upgrades (a state version it does not read, another
 # format major) are refused with a log line while the workload goes on. Then: no failed call,
 # the data written before is intact, a remount sees the same tree, fsck is clean.
@@ -518,7 +518,7 @@ if want u; then
     sync
     manifest /mnt/u1/base /tmp/u1-base.manifest
     manifest /mnt/u2/base /tmp/u2-base.manifest
-    teq "/proc/fs/bento/mounts: both mounts on logfs 0.1.0" "0.1.0/logfs" upg_versions
+    teq "/proc/fs/bento/mounts: both mounts on logfs $VER" "$VER/logfs" upg_versions
     rm -f /tmp/upg-stop /tmp/upg-windows /tmp/churn-*
     pids=""
     for m in u1 u2; do for w in 1 2 3; do
@@ -529,8 +529,8 @@ if want u; then
     okn=0 badv=0 badrm=0 i=1
     t0=$(up)
     while [ $i -le "$UPG_ROUNDS" ]; do
-        if [ $((i % 2)) -eq 1 ]; then new=logfs_v2 old=logfs ver=0.1.0+v2
-        else new=logfs old=logfs_v2 ver=0.1.0; fi
+        if [ $((i % 2)) -eq 1 ]; then new=logfs_v2 old=logfs ver=$VER+v2
+        else new=logfs old=logfs_v2 ver=$VER; fi
         if w=$(bento-t insmod /lib/bento/$new.ko); then
             okn=$((okn + 1)); echo "$i $w" >>/tmp/upg-windows
         else
@@ -548,22 +548,22 @@ if want u; then
     [ "$okn" -eq "$UPG_ROUNDS" ] && ok "$UPG_ROUNDS upgrades of both mounts, each insmod succeeded$(took "$t0")" || nok "only $okn of $UPG_ROUNDS upgrades succeeded"
     [ $badv -eq 0 ] && ok "after each, /proc/fs/bento/mounts shows both mounts on the new version" || nok "$badv times a mount was not on the new version"
     [ $badrm -eq 0 ] && ok "after each, the replaced module unloads (rmmod)" || nok "$badrm times the replaced module could not be unloaded"
-    teq "/proc/fs/bento/filesystems: logfs 0.1.0, 2 mounts" "logfs 0.1.0 2" cat /proc/fs/bento/filesystems
+    teq "/proc/fs/bento/filesystems: logfs $VER, 2 mounts" "logfs $VER 2" cat /proc/fs/bento/filesystems
     dmesg | grep 'bento: upgraded logfs' | sed -n '1p;$p' | sed 's/^/# klog: /'
 
     # bad upgrades, while the workload goes on
     kclear
     teq "insmod logfs_badstate.ko (state version 0xbad only): refused" "errno=EINVAL" bento-t insmod /lib/bento/logfs_badstate.ko
-    klog "... log line: the state version" "logfs: upgrade state refused: state version 1 (from 0.1.0) is older than this version (0.1.0+bad-state) reads (2989)"
-    klog "... log line: nothing changed" "every mount stays on 0.1.0"
+    klog "... log line: the state version" "logfs: upgrade state refused: state version 1 (from $VER) is older than this version ($VER+bad-state) reads (2989)"
+    klog "... log line: nothing changed" "every mount stays on $VER"
     kshow 4
-    teq "... both mounts still on 0.1.0" "0.1.0/logfs" upg_versions
+    teq "... both mounts still on $VER" "$VER/logfs" upg_versions
     kclear
     teq "insmod logfs_badformat.ko (format major 2): refused" "errno=EINVAL" bento-t insmod /lib/bento/logfs_badformat.ko
     klog "... log line: the format" "logfs: upgrade state refused: the volume's format major version is not ours"
-    klog "... log line: nothing changed" "every mount stays on 0.1.0"
+    klog "... log line: nothing changed" "every mount stays on $VER"
     kshow 4
-    teq "... both mounts still on 0.1.0" "0.1.0/logfs" upg_versions
+    teq "... both mounts still on $VER" "$VER/logfs" upg_versions
     teq "... no bad module left loaded" "" sh -c 'grep -E "^logfs_bad" /proc/modules'
     sleep 2
 
@@ -597,17 +597,17 @@ if want u; then
     cmpf "after a remount, mount 1 holds what the workload left" /tmp/u1-all.manifest /tmp/u1-all.after
     cmpf "after a remount, mount 2 holds what the workload left" /tmp/u2-all.manifest /tmp/u2-all.after
     t "umount both" sh -c "umount /mnt/u1 && umount /mnt/u2"
-    teq "logfs 0.1.0 is registered, no mounts" "logfs 0.1.0 0" cat /proc/fs/bento/filesystems
+    teq "logfs $VER is registered, no mounts" "logfs $VER 0" cat /proc/fs/bento/filesystems
     # without mounts: the registration alone moves; new mounts get the new version
     t "insmod logfs_v2.ko without mounts" insmod /lib/bento/logfs_v2.ko
-    teq "... registered as 0.1.0+v2" "logfs 0.1.0+v2 0" cat /proc/fs/bento/filesystems
+    teq "... registered as $VER+v2" "logfs $VER+v2 0" cat /proc/fs/bento/filesystems
     t "... rmmod logfs (replaced)" rmmod logfs
     t "... a new mount" mount -t bento -o fs=logfs $U1 /mnt/u1
-    teq "... runs 0.1.0+v2 (/proc/fs/bento/mounts)" "$(kname "$U1") logfs 0.1.0+v2 logfs_v2" cat /proc/fs/bento/mounts
+    teq "... runs $VER+v2 (/proc/fs/bento/mounts)" "$(kname "$U1") logfs $VER+v2 logfs_v2" cat /proc/fs/bento/mounts
     teq "... logfs_v2 is in use (delete_module O_NONBLOCK: EAGAIN)" "errno=EAGAIN" bento-t rmmod logfs_v2
     t "... umount" umount /mnt/u1
     t "... back to logfs.ko, logfs_v2 unloaded" sh -c "insmod /lib/bento/logfs.ko && rmmod logfs_v2"
-    teq "... registered as 0.1.0" "logfs 0.1.0 0" cat /proc/fs/bento/filesystems
+    teq "... registered as $VER" "logfs $VER 0" cat /proc/fs/bento/filesystems
 
     # More mounts than the kernel runs work items at once (512): an upgrade whose work items
     # waited for each other used to hang there. Read-only loop mounts of one image (the export
@@ -629,16 +629,16 @@ if want u; then
     [ "$per" -le 1024 ] && ok "memory per read-only mount (with its loop device): $per KiB" || nok "memory per read-only mount: $per KiB (a segment buffer is 2 MiB)"
     kclear
     t "insmod logfs_v2.ko: one upgrade of all $many mounts" insmod /lib/bento/logfs_v2.ko
-    klog "... in one step" "upgraded logfs 0.1.0 -> 0.1.0+v2: $many mounts"
-    teq "... every mount runs 0.1.0+v2" "$many" sh -c "grep -c ' logfs 0.1.0+v2 logfs_v2\$' /proc/fs/bento/mounts"
+    klog "... in one step" "upgraded logfs $VER -> $VER+v2: $many mounts"
+    teq "... every mount runs $VER+v2" "$many" sh -c "grep -c ' logfs $VER+v2 logfs_v2\$' /proc/fs/bento/mounts"
     t "... and back: rmmod logfs, insmod logfs.ko" sh -c "rmmod logfs && insmod /lib/bento/logfs.ko"
-    teq "... every mount runs 0.1.0" "$many" sh -c "grep -c ' logfs 0.1.0 logfs\$' /proc/fs/bento/mounts"
+    teq "... every mount runs $VER" "$many" sh -c "grep -c ' logfs $VER logfs\$' /proc/fs/bento/mounts"
     t "... rmmod logfs_v2" rmmod logfs_v2
     teq "... the first and the last mount read the file" "hello hello" sh -c "echo \$(cat /mnt/many/0/f /mnt/many/$((many - 1))/f)"
     t0=$(up)
     t "umount all $many" sh -c 'for d in /mnt/many/*; do umount "$d" || exit 1; done'
     note "unmounted$(took "$t0")"
-    teq "logfs 0.1.0 is registered, no mounts" "logfs 0.1.0 0" cat /proc/fs/bento/filesystems
+    teq "logfs $VER is registered, no mounts" "logfs $VER 0" cat /proc/fs/bento/filesystems
     part_end
 fi
 
