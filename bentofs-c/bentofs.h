@@ -20,7 +20,10 @@
 #define BENTO_ROOT_INO		1ULL
 #define BENTO_BLOCK_SHIFT	12		/* bento_ks block I/O unit, and s_blocksize */
 
-/* The size of the operation table this bentofs needs (the whole table of ABI version 1). */
+/*
+ * The size of the operation table this bentofs needs: ABI version 1's table up to `reserve`;
+ * the fields after it (export_state, import_state, drop) are needed only for live upgrade.
+ */
 #define BENTO_OPS_SIZE_MIN	offsetofend(struct bento_ops, reserve)
 
 /* ---- registry ------------------------------------------------------------------------------ */

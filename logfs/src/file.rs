@@ -1,9 +1,11 @@
 //! File data: mapping file blocks to addresses through the node tree, and reading, writing,
 //! truncating and preallocating.
 //!
-//! Writes go straight to the data log (the page cache above us already batches them); only the
-//! nodes that point at the new blocks wait in memory for the next checkpoint. Small files and
-//! symlinks live inline in their inode until they outgrow it.
+//! Writes are appended to the data log, staged in its segment buffer until the segment fills or
+//! something flushes it (the page cache above us already batches them); the nodes that point at
+//! the new blocks stay dirty in memory until fsync writes them with a roll-forward record, or
+//! the next checkpoint commits them. Small files and symlinks live inline in their inode until
+//! they outgrow it.
 
 use alloc::collections::BTreeSet;
 use alloc::vec::Vec;

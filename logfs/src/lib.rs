@@ -10,7 +10,8 @@
 //! * tables and caches: [`checkpoint`], [`segment`] (usage table), [`nat`] (node address table),
 //!   [`node`] (node cache), [`dir`] (hashed directories), [`xattr`];
 //! * mechanisms: [`log`] (append-only writing), [`file`] (block mapping, read, write, truncate),
-//!   [`gc`] (segment cleaning), [`recovery`] (orphans at mount), [`mkfs`];
+//!   [`gc`] (segment cleaning), [`recovery`] (roll-forward of fsync records and orphans at
+//!   mount), [`upgrade`] (the live-upgrade state), [`mkfs`];
 //! * [`fs`]: the mounted file system and the Bento `FileSystem` implementation.
 #![no_std]
 #![forbid(unsafe_code)]
