@@ -32,6 +32,10 @@
 #         logfs.ko and logfs_v2.ko (make upgrade-modules), the replaced module unloaded each
 #         time; logfs_badstate.ko and logfs_badformat.ko refused with a log line, the mounts
 #         staying on the old version; no failed call, data intact, remount, fsck
+#      r  upgrade between releases: the previous release (the newest vX.Y.Z tag older than the
+#         tree's version, built from `git archive` into target/releases/) keeps its bentofs.ko
+#         loaded while two busy mounts move from its logfs.ko to the tree's logfs_v2.ko and back
+#         (KSUITE_RELEASE_ROUNDS, default 6); no failed call, data intact, fsck
 #      g  rmmod logfs, rmmod bentofs; no BUG/Oops/WARNING/Call Trace/Rust panic in the log
 #    (run-vm.sh also fails the run on any of those in the whole console log);
 # 4. a summary with the time and result of every part.
@@ -42,7 +46,7 @@
 # target/vm-logs/kernel-suite-latest points at the last one.
 #
 # Environment:
-#   KSUITE_PARTS      parts to run (default "a b d f c e u"; g always runs; m is the main job's
+#   KSUITE_PARTS      parts to run (default "a b d f c e u r"; g always runs; m is the main job's
 #                     lighter workload, see main-job.sh)
 #   KSUITE_UPGRADES   upgrades in part u (default 20)
 #   KSUITE_FSX_OPS    operations per fsx run (default 4000)
@@ -60,7 +64,7 @@ repo=$(cd "$here/../.." && pwd)
 . "$here/suite/host-lib.sh"
 KS_NAME=${KS_NAME:-kernel-suite}
 
-PARTS=${KSUITE_PARTS:-a b d f c e u}
+PARTS=${KSUITE_PARTS:-a b d f c e u r}
 bin=$repo/target/release
 pjdfstest=$repo/target/pjdfstest/bin/pjdfstest
 pjd_version=0.2.2
@@ -90,7 +94,7 @@ passfail() { if [[ $1 == 1 ]]; then echo PASS; else echo FAIL; fi; }
 
 # ---- 1. build ---------------------------------------------------------------------------------
 s=$(ks_now) ok=1
-if want u; then ks_make "$logdir" upgrade-modules || ok=0; else ks_make "$logdir" || ok=0; fi
+if want u || want r; then ks_make "$logdir" upgrade-modules || ok=0; else ks_make "$logdir" || ok=0; fi
 ks_tools "$logdir"
 # make install / uninstall, staged: the tools, and the modules with the aliases autoload needs.
 stage=$work/stage
@@ -109,7 +113,13 @@ if want c && ! "$pjdfstest" --version 2>/dev/null | grep -qx "pjdfstest $pjd_ver
     env -u CARGO_TARGET_DIR cargo install pjdfstest --locked --version "$pjd_version" \
         --root "$repo/target/pjdfstest" --quiet || ks_die "cargo install pjdfstest failed"
 fi
-KS_UPGRADE=$(want u && echo 1 || true) ks_snapshot "$work" "$logdir" || ok=0
+KS_UPGRADE=$( (want u || want r) && echo 1 || true) ks_snapshot "$work" "$logdir" || ok=0
+# Part r: the previous release's bentofs.ko and logfs.ko, built from the git history.
+prev=
+if want r; then
+    prev=$(ks_prev_release) || ks_die "part r: no earlier release tag"
+    ks_build_release "$prev" "$work/overlay/usr/lib/bento/prev" "$logdir" || ok=0
+fi
 bento_t=$work/overlay/usr/bin/bento-t
 record "build: make -C repo (warning-free), module snapshot, bento-t" "$(passfail $ok)" "$(ks_since "$s")"
 
@@ -196,12 +206,14 @@ if want e; then
     scratch EIO "$work/eio.img" 256M
 fi
 if want u; then scratch UPG1 "$work/upg1.img" 512M; scratch UPG2 "$work/upg2.img" 512M; fi
+if want r; then scratch REL1 "$work/rel1.img" 512M; scratch REL2 "$work/rel2.img" 512M; fi
 scratch OUT "$work/out.img" 64M
-guest_parts=$(for p in a m b d f c e u; do if want "$p"; then printf '%s ' "$p"; fi; done)
+guest_parts=$(for p in a m b d f c e u r; do if want "$p"; then printf '%s ' "$p"; fi; done)
 {
     echo "PARTS='$guest_parts'"
     echo "FSX_OPS=${KSUITE_FSX_OPS:-4000} FSX_ROUNDS=${KSUITE_FSX_ROUNDS:-3} UPG_ROUNDS=${KSUITE_UPGRADES:-20}"
     echo "VER=$(sed -n 's/^version = "\(.*\)"/\1/p' "$repo/Cargo.toml" | head -n1)"
+    echo "PREV=${prev:-} RELEASE_ROUNDS=${KSUITE_RELEASE_ROUNDS:-6}"
     echo "PATH=\$PATH:$bin:$(dirname "$pjdfstest")"
     printf '%s\n' "${conf[@]}"
 } >"$ov/etc/vmtest/suite.conf"

@@ -624,8 +624,8 @@ if want u; then
     done
     [ $i -eq "$many" ] && ok "$many read-only loop mounts of it$(took "$t0")" || { nok "only $i of $many loop mounts"; sed 's/^/#   /' /tmp/many.err; }
     sync; echo 3 >/proc/sys/vm/drop_caches
-    n=$i; [ "$n" -gt 0 ] || n=1
-    per=$(( (m0 - $(memavail)) / n ))
+    mounted=$i; [ "$mounted" -gt 0 ] || mounted=1
+    per=$(( (m0 - $(memavail)) / mounted ))
     [ "$per" -le 1024 ] && ok "memory per read-only mount (with its loop device): $per KiB" || nok "memory per read-only mount: $per KiB (a segment buffer is 2 MiB)"
     kclear
     t "insmod logfs_v2.ko: one upgrade of all $many mounts" insmod /lib/bento/logfs_v2.ko
@@ -639,6 +639,60 @@ if want u; then
     t "umount all $many" sh -c 'for d in /mnt/many/*; do umount "$d" || exit 1; done'
     note "unmounted$(took "$t0")"
     teq "logfs $VER is registered, no mounts" "logfs $VER 0" cat /proc/fs/bento/filesystems
+    part_end
+fi
+
+# ---- r: upgrade between releases: the previous release's bentofs.ko stays loaded; busy mounts
+# move from its logfs.ko to the working tree's (logfs_v2.ko: $VER+v2) and back, RELEASE_ROUNDS
+# times, under the churn workload of part u.
+if want r; then
+    part_begin r "upgrade between releases: $PREV (its bentofs.ko stays) <-> the working tree ($VER+v2), two busy mounts"
+    P=/lib/bento/prev R1=$DISK_REL1 R2=$DISK_REL2
+    t "unload the working tree's modules" sh -c "rmmod logfs && rmmod bentofs"
+    t "insmod $PREV's bentofs.ko and logfs.ko" sh -c "insmod $P/bentofs.ko && insmod $P/logfs.ko"
+    teq "... logfs ${PREV#v} registered" "logfs ${PREV#v} 0" cat /proc/fs/bento/filesystems
+    mkdir -p /mnt/r1 /mnt/r2
+    t "mkfs.logfs $R1, $R2; mount both" sh -c "mkfs.logfs -q $R1 && mkfs.logfs -q $R2 && mount -t bento -o fs=logfs $R1 /mnt/r1 && mount -t bento -o fs=logfs $R2 /mnt/r2"
+    for m in r1 r2; do mkdir -p /mnt/$m/base; bento-t pwrite /mnt/$m/base/big 0 8M 41 >/dev/null; done
+    sync
+    manifest /mnt/r1/base /tmp/r1-base.manifest
+    manifest /mnt/r2/base /tmp/r2-base.manifest
+    rel_versions() { for d in $R1 $R2; do awk -v d="$(kname "$d")" '$1 == d { print $3 "/" $4 }' /proc/fs/bento/mounts; done | sort -u | tr '\n' ' ' | sed 's/ $//'; }
+    rm -f /tmp/rel-stop /tmp/churn-r*
+    pids=""
+    for m in r1 r2; do for w in 1 2 3; do
+        bento-t churn /mnt/$m/w$w /tmp/rel-stop /tmp/churn-r-$m-$w.out 2>/tmp/churn-r-$m-$w.err &
+        pids="$pids $!"
+    done; done
+    sleep 3
+    i=1 okn=0 bad=0
+    while [ $i -le "$RELEASE_ROUNDS" ]; do
+        if [ $((i % 2)) -eq 1 ]; then ko=/lib/bento/logfs_v2.ko new=logfs_v2 old=logfs ver=$VER+v2
+        else ko=$P/logfs.ko new=logfs old=logfs_v2 ver=${PREV#v}; fi
+        if w=$(bento-t insmod $ko); then okn=$((okn + 1)); else nok "upgrade $i to $ver: $w"; dmesg | tail -n 5 | sed 's/^/#   /'; fi
+        v=$(rel_versions)
+        [ "$v" = "$ver/$new" ] || { bad=$((bad + 1)); note "after upgrade $i: mounts on '$v', want '$ver/$new'"; }
+        r=$(bento-t rmmod $old) || { bad=$((bad + 1)); note "rmmod $old after upgrade $i: $r"; }
+        sleep 1
+        i=$((i + 1))
+    done
+    [ "$okn" -eq "$RELEASE_ROUNDS" ] && ok "$RELEASE_ROUNDS upgrades $PREV <-> $VER+v2 of both mounts succeeded" || nok "only $okn of $RELEASE_ROUNDS upgrades succeeded"
+    [ $bad -eq 0 ] && ok "after each, both mounts on the new version and the old module unloaded" || nok "$bad version or unload problems"
+    dmesg | grep 'bento: upgraded logfs' | sed -n '1,2p' | sed 's/^/# klog: /'
+    touch /tmp/rel-stop
+    wfail=0
+    for p in $pids; do wait $p || wfail=$((wfail + 1)); done
+    cat /tmp/churn-r-*.err | head -20 | sed 's/^/#   /'
+    tot=$(cat /tmp/churn-r-*.out | awk '/^calls/ { c += $2; f += $4; k += $6 } END { printf "%d calls, %d failed, %d reads checked", c, f, k }')
+    [ $wfail -eq 0 ] && ok "workload (6 processes on two mounts): no failed call, every read as written: $tot" || nok "workload: $wfail processes failed: $tot"
+    manifest /mnt/r1/base /tmp/r1-base.after
+    manifest /mnt/r2/base /tmp/r2-base.after
+    cmpf "the data written before the upgrades is intact (mount 1)" /tmp/r1-base.manifest /tmp/r1-base.after
+    cmpf "the data written before the upgrades is intact (mount 2)" /tmp/r2-base.manifest /tmp/r2-base.after
+    t "umount both" sh -c "umount /mnt/r1 && umount /mnt/r2"
+    fsck_clean "fsck.logfs -n $R1: clean" "$R1"
+    fsck_clean "fsck.logfs -n $R2: clean" "$R2"
+    t "back to the working tree's modules" sh -c "rmmod logfs && rmmod bentofs && insmod /lib/bento/bentofs.ko && insmod /lib/bento/logfs.ko"
     part_end
 fi
 

@@ -115,3 +115,30 @@ nogroup:x:65534:
 tests:x:999:
 EOF
 }
+
+# ks_prev_release: the newest release tag (vX.Y.Z) older than the tree's version.
+ks_prev_release() {
+    local ver t
+    ver=$(sed -n 's/^version = "\(.*\)"/\1/p' "$repo/Cargo.toml" | head -n1)
+    for t in $(git -C "$repo" tag -l 'v[0-9]*' --sort=-v:refname); do
+        if dpkg --compare-versions "${t#v}" lt "$ver"; then echo "$t"; return 0; fi
+    done
+    return 1
+}
+
+# ks_build_release TAG DEST LOGDIR: bentofs.ko and logfs.ko of release TAG, from `git archive`
+# of the tag into target/releases/TAG (kept: later runs reuse the build), installed into DEST.
+ks_build_release() {
+    local tag=$1 dest=$2 log=$3/build-$1.log src=$repo/target/releases/$1
+    if [[ ! -f $src/logfs/kmod/logfs.ko || ! -f $src/bentofs-c/bentofs.ko ]]; then
+        ks_say "building $tag's modules from the git history (target/releases/$tag)"
+        rm -rf "$src" && mkdir -p "$src"
+        git -C "$repo" archive "$tag" | tar -x -C "$src" ||
+            { ks_say "FAIL: git archive $tag"; return 1; }
+        if ! make -C "$src" KREL="$(vm_krel)" >"$log" 2>&1; then
+            cat "$log" >&2; ks_say "FAIL: building $tag (log $log)"; return 1
+        fi
+    fi
+    install -D -m 644 "$src/bentofs-c/bentofs.ko" "$dest/bentofs.ko"
+    install -D -m 644 "$src/logfs/kmod/logfs.ko" "$dest/logfs.ko"
+}
