@@ -120,8 +120,8 @@ KS_UPGRADE=$( (want u || want r) && echo 1 || true) ks_snapshot "$work" "$logdir
 # Part r: the previous release's bentofs.ko and logfs.ko, built from the git history.
 prev=
 if want r; then
-    prev=$(ks_prev_release) || ks_die "part r: no earlier release tag"
-    ks_build_release "$prev" "$work/overlay/usr/lib/bento/prev" "$logdir" || ok=0
+    read -r prev prev_rev < <(ks_prev_release) || ks_die "part r: no earlier release"
+    ks_build_release "$prev_rev" "$work/overlay/usr/lib/bento/prev" "$logdir" || ok=0
 fi
 bento_t=$work/overlay/usr/bin/bento-t
 record "build: make -C repo (warning-free), module snapshot, bento-t" "$(passfail $ok)" "$(ks_since "$s")"

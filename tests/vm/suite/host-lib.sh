@@ -116,18 +116,24 @@ tests:x:999:
 EOF
 }
 
-# ks_prev_release: the newest release tag (vX.Y.Z) older than the tree's version.
+# ks_prev_release: "vX.Y.Z REV" of the newest release older than the tree's version: its tag, or
+# in a clone without tags its commit from tests/vm/releases.txt ("vX.Y.Z COMMIT").
 ks_prev_release() {
-    local ver t
+    local ver t c
     ver=$(sed -n 's/^version = "\(.*\)"/\1/p' "$repo/Cargo.toml" | head -n1)
     for t in $(git -C "$repo" tag -l 'v[0-9]*' --sort=-v:refname); do
-        if dpkg --compare-versions "${t#v}" lt "$ver"; then echo "$t"; return 0; fi
+        if dpkg --compare-versions "${t#v}" lt "$ver"; then echo "$t $t"; return 0; fi
     done
+    while read -r t c; do
+        if dpkg --compare-versions "${t#v}" lt "$ver" && git -C "$repo" cat-file -e "$c^{commit}"; then
+            echo "$t $c"; return 0
+        fi
+    done < <(grep -v '^#' "$here/releases.txt" | sort -r -V)
     return 1
 }
 
-# ks_build_release TAG DEST LOGDIR: bentofs.ko and logfs.ko of release TAG, from `git archive`
-# of the tag into target/releases/TAG (kept: later runs reuse the build), installed into DEST.
+# ks_build_release REV DEST LOGDIR: bentofs.ko and logfs.ko of release REV (a tag or commit), from
+# `git archive` into target/releases/REV (kept: later runs reuse the build), installed into DEST.
 ks_build_release() {
     local tag=$1 dest=$2 log=$3/build-$1.log src=$repo/target/releases/$1
     if [[ ! -f $src/logfs/kmod/logfs.ko || ! -f $src/bentofs-c/bentofs.ko ]]; then
