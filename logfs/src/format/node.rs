@@ -336,9 +336,7 @@ impl Node {
                 .then_some("direct node (block address outside the main area)"),
             KIND_INDIRECT => (!self.slots().iter().all(|n| layout.nid_ok(n.get())))
                 .then_some("indirect node (node id out of range)"),
-            KIND_XATTR => XattrBody::parse(&self.body)
-                .is_none()
-                .then_some("xattr node (entries)"),
+            KIND_XATTR => (!XattrBody::is_valid(&self.body)).then_some("xattr node (entries)"),
             _ => Some("node (unknown kind)"),
         }
     }

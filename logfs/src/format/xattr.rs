@@ -53,13 +53,25 @@ impl XattrBody {
     /// The entries of an xattr node body; `None` unless they fit together and every entry has a
     /// known namespace and a name.
     pub fn parse(body: &[u8]) -> Option<Vec<XEntry<'_>>> {
+        let mut out = Vec::new();
+        Self::walk(body, |e| out.push(e))?;
+        Some(out)
+    }
+
+    /// Whether `parse` would accept `body`, without allocating (node decode runs it on every
+    /// xattr node read, in the kernel too).
+    pub fn is_valid(body: &[u8]) -> bool {
+        Self::walk(body, |_| ()).is_some()
+    }
+
+    /// Hands each entry to `f`; `None` as soon as one does not fit (see `parse`).
+    fn walk<'a>(body: &'a [u8], mut f: impl FnMut(XEntry<'a>)) -> Option<()> {
         let (used, rest) = U16::read_from_prefix(body).ok()?;
         let used = usize::from(used.get());
         if used > XATTR_SPACE {
             return None;
         }
         let mut data = rest.get(..used)?;
-        let mut out = Vec::new();
         while !data.is_empty() {
             let (hdr, tail) = RawXattrEntry::read_from_prefix(data).ok()?;
             let (nlen, vlen) = (usize::from(hdr.name_len), usize::from(hdr.value_len.get()));
@@ -68,14 +80,14 @@ impl XattrBody {
             }
             let name = tail.get(..nlen)?;
             let value = tail.get(nlen..nlen + vlen)?;
-            out.push(XEntry {
+            f(XEntry {
                 index: hdr.index,
                 name,
                 value,
             });
             data = tail.get(nlen + vlen..)?;
         }
-        Some(out)
+        Some(())
     }
 
     /// Write `entries` into `body` (zeroed first); false if they do not fit or a name or value
