@@ -392,6 +392,14 @@ static int bento_setattr(BENTO_IDMAP, struct dentry *dentry, struct iattr *ia)
 	}
 	if (v & (ATTR_KILL_SUID | ATTR_KILL_SGID))
 		set.valid |= BENTO_SET_KILL_SUID;
+	/* truncate(2) passes no times (ftruncate(2) does): a size change sets both, as ext4. */
+	if (size && ia->ia_size != oldsize && !(v & (ATTR_MTIME | ATTR_CTIME))) {
+		struct timespec64 now = current_time(inode);
+
+		set.valid |= BENTO_SET_MTIME | BENTO_SET_CTIME;
+		bento_to_ts(&set.mtime, now);
+		bento_to_ts(&set.ctime, now);
+	}
 	if (!set.valid)
 		return 0;
 

@@ -24,6 +24,7 @@
  *   fstype PATH                         statfs f_type in hex
  *   openx PATH                          open O_CREAT|O_EXCL: errno= on failure
  *   sizeof PATH                         st_size
+ *   trunc PATH SIZE                     truncate(2) (by path; ftruncate(2) is another VFS path)
  *   mmaptail PATH sync|nosync           5000-byte file; a shared mapping writes 0xff past
  *                                       the end of the file in its last page
  *   fsx PATH OPS SEED                   random writes, truncates, mmap writes and reads, hole
@@ -1162,6 +1163,11 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		close(fd);
+		return 0;
+	}
+	if (!strcmp(c, "trunc") && n == 2) {
+		if (truncate(a[0], num(a[1])))
+			die("truncate");
 		return 0;
 	}
 	if (!strcmp(c, "sizeof") && n == 1) {

@@ -212,6 +212,16 @@ workload_files() {
         t "... and on disk" bento-t pcheck zr 0 64K 11
     fi
     rm -f zr
+    # truncate(2) changes mtime and ctime when the size changes (xfstests generic/313)
+    echo data >tt; touch -d "2001-01-01 00:00:00" tt; c0=$(stat -c %Z tt)
+    sleep 1
+    t "truncate(2) up" bento-t trunc tt 5000
+    teq "... set mtime (not 2001 any more)" 1 sh -c "[ \$(stat -c %Y tt) -gt 978307200 ] && echo 1"
+    teq "... and ctime" 1 sh -c "[ \$(stat -c %Z tt) -gt $c0 ] && echo 1"
+    touch -d "2001-01-01 00:00:00" tt
+    t "truncate(2) down" bento-t trunc tt 10
+    teq "... set mtime" 1 sh -c "[ \$(stat -c %Y tt) -gt 978307200 ] && echo 1"
+    rm -f tt
     cd /
 }
 # check_files WHEN: what workload_files made is still there (also covered by the manifest)
