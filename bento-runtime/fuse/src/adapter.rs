@@ -126,6 +126,15 @@ impl<F: FileSystem> FuseAdapter<F> {
         GateGuard(self.gated.then_some(&self.shared.gate))
     }
 
+    /// A call whose answer is an empty reply, under the takeover gate.
+    fn reply_empty(&self, op: &str, reply: ReplyEmpty, f: impl FnOnce(&F) -> Result<()>) {
+        let _gate = self.gate();
+        match self.call(op, f) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
     /// Run one file-system call: converts a panic into `EIO` and refuses calls after one.
     fn call<T>(
         &self,
@@ -388,19 +397,15 @@ impl<F: FileSystem + 'static> fuser::Filesystem for FuseAdapter<F> {
     }
 
     fn unlink(&self, req: &fuser::Request, parent: INodeNo, n: &OsStr, reply: ReplyEmpty) {
-        let _gate = self.gate();
-        match self.call("unlink", |fs| fs.unlink(&request(req), parent.0, name(n))) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        self.reply_empty("unlink", reply, |fs| {
+            fs.unlink(&request(req), parent.0, name(n))
+        });
     }
 
     fn rmdir(&self, req: &fuser::Request, parent: INodeNo, n: &OsStr, reply: ReplyEmpty) {
-        let _gate = self.gate();
-        match self.call("rmdir", |fs| fs.rmdir(&request(req), parent.0, name(n))) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        self.reply_empty("rmdir", reply, |fs| {
+            fs.rmdir(&request(req), parent.0, name(n))
+        });
     }
 
     fn symlink(
@@ -543,11 +548,7 @@ impl<F: FileSystem + 'static> fuser::Filesystem for FuseAdapter<F> {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        let _gate = self.gate();
-        match self.call("flush", |fs| fs.flush(&request(req), ino.0, fh.0)) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        self.reply_empty("flush", reply, |fs| fs.flush(&request(req), ino.0, fh.0));
     }
 
     fn release(
@@ -560,14 +561,10 @@ impl<F: FileSystem + 'static> fuser::Filesystem for FuseAdapter<F> {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        let _gate = self.gate();
         let flags = self.open_flags(flags.0);
-        match self.call("release", |fs| {
+        self.reply_empty("release", reply, |fs| {
             fs.release(&request(req), ino.0, fh.0, flags)
-        }) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        });
     }
 
     fn fsync(
@@ -578,11 +575,9 @@ impl<F: FileSystem + 'static> fuser::Filesystem for FuseAdapter<F> {
         datasync: bool,
         reply: ReplyEmpty,
     ) {
-        let _gate = self.gate();
-        match self.call("fsync", |fs| fs.fsync(&request(req), ino.0, fh.0, datasync)) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        self.reply_empty("fsync", reply, |fs| {
+            fs.fsync(&request(req), ino.0, fh.0, datasync)
+        });
     }
 
     fn opendir(&self, req: &fuser::Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
@@ -626,11 +621,9 @@ impl<F: FileSystem + 'static> fuser::Filesystem for FuseAdapter<F> {
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        let _gate = self.gate();
-        match self.call("releasedir", |fs| fs.releasedir(&request(req), ino.0, fh.0)) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        self.reply_empty("releasedir", reply, |fs| {
+            fs.releasedir(&request(req), ino.0, fh.0)
+        });
     }
 
     fn fsyncdir(
@@ -641,13 +634,9 @@ impl<F: FileSystem + 'static> fuser::Filesystem for FuseAdapter<F> {
         datasync: bool,
         reply: ReplyEmpty,
     ) {
-        let _gate = self.gate();
-        match self.call("fsyncdir", |fs| {
+        self.reply_empty("fsyncdir", reply, |fs| {
             fs.fsyncdir(&request(req), ino.0, fh.0, datasync)
-        }) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        });
     }
 
     fn statfs(&self, req: &fuser::Request, ino: INodeNo, reply: ReplyStatfs) {
@@ -670,13 +659,9 @@ impl<F: FileSystem + 'static> fuser::Filesystem for FuseAdapter<F> {
         _position: u32,
         reply: ReplyEmpty,
     ) {
-        let _gate = self.gate();
-        match self.call("setxattr", |fs| {
+        self.reply_empty("setxattr", reply, |fs| {
             fs.setxattr(&request(req), ino.0, name(n), value, flags)
-        }) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        });
     }
 
     fn getxattr(
@@ -699,21 +684,15 @@ impl<F: FileSystem + 'static> fuser::Filesystem for FuseAdapter<F> {
     }
 
     fn removexattr(&self, req: &fuser::Request, ino: INodeNo, n: &OsStr, reply: ReplyEmpty) {
-        let _gate = self.gate();
-        match self.call("removexattr", |fs| {
+        self.reply_empty("removexattr", reply, |fs| {
             fs.removexattr(&request(req), ino.0, name(n))
-        }) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        });
     }
 
     fn access(&self, req: &fuser::Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
-        let _gate = self.gate();
-        match self.call("access", |fs| fs.access(&request(req), ino.0, mask.bits())) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        self.reply_empty("access", reply, |fs| {
+            fs.access(&request(req), ino.0, mask.bits())
+        });
     }
 
     fn create(
@@ -753,13 +732,9 @@ impl<F: FileSystem + 'static> fuser::Filesystem for FuseAdapter<F> {
         mode: i32,
         reply: ReplyEmpty,
     ) {
-        let _gate = self.gate();
-        match self.call("fallocate", |fs| {
+        self.reply_empty("fallocate", reply, |fs| {
             fs.fallocate(&request(req), ino.0, fh.0, offset, length, mode)
-        }) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        });
     }
 }
 
