@@ -2,28 +2,28 @@
 //! catch it: each must be reported as the right finding.
 
 mod common;
-
-use std::sync::Arc;
+#[path = "../../logfs/tests/common/image.rs"]
+mod image;
 
 use bento_api::fs::{FileSystem, ROOT_INO};
-use bento_user::MemDevice;
 use common::*;
 use fsck::{Finding, Issue, Object, Report};
+use image::Image;
 use logfs::BLOCK_SIZE;
-use logfs::checkpoint::Checkpoint;
-use logfs::format::dir::DirBlock;
-use logfs::format::header::{
-    self as csum, MAGIC_CHECKPOINT, MAGIC_DIR, MAGIC_NAT, MAGIC_NODE, MAGIC_SUMMARY, MAGIC_SUT,
-};
-use logfs::format::node::{Node, RawInode};
-use logfs::format::superblock::Superblock;
+use logfs::format::header::{self as csum, MAGIC_CHECKPOINT, MAGIC_NAT, MAGIC_SUMMARY, MAGIC_SUT};
+use logfs::format::node::Node;
 use zerocopy::FromBytes;
 
+/// The volume with detect's own helpers over the shared image editor.
 struct Vol {
-    dev: Arc<MemDevice>,
-    sb: Superblock,
-    cp: Checkpoint,
-    seed: u32,
+    img: Image,
+}
+
+impl std::ops::Deref for Vol {
+    type Target = Image;
+    fn deref(&self) -> &Image {
+        &self.img
+    }
 }
 
 /// Inode numbers of the populated volume's interesting files.
@@ -52,75 +52,17 @@ fn setup() -> (Vol, Inos) {
     unmount(fs);
     let r = check(&dev);
     assert!(r.is_clean() && r.warnings == 0);
-    let sb = Superblock::read(&*dev).unwrap();
-    let cp = Checkpoint::read_latest(&*dev, &sb).unwrap();
-    let seed = sb.csum_seed();
-    (Vol { dev, sb, cp, seed }, inos)
+    (
+        Vol {
+            img: Image::open(dev),
+        },
+        inos,
+    )
 }
 
 impl Vol {
-    fn read(&self, addr: u64) -> Vec<u8> {
-        self.dev.snapshot()[addr as usize * BLOCK_SIZE..(addr as usize + 1) * BLOCK_SIZE].to_vec()
-    }
-
-    /// Change block `addr` and seal it again as a `magic` block.
-    fn edit(&self, addr: u64, magic: u32, f: impl FnOnce(&mut [u8; BLOCK_SIZE])) {
-        let seed = self.seed;
-        self.dev.with_bytes(|img| {
-            let at = addr as usize * BLOCK_SIZE;
-            let blk: &mut [u8; BLOCK_SIZE] = (&mut img[at..at + BLOCK_SIZE]).try_into().unwrap();
-            f(blk);
-            csum::seal(seed, magic, blk);
-        });
-    }
-
-    fn nat_block_addr(&self, i: u32) -> u64 {
-        let copy = self.cp.nat_bitmap[i as usize / 8] & (1 << (i % 8)) != 0;
-        self.sb.layout.nat_copy_addr(i, copy)
-    }
-
-    fn node_addr(&self, nid: u32) -> u64 {
-        let b = self.read(self.nat_block_addr(nid / 1020));
-        let at = 16 + 4 * (nid % 1020) as usize;
-        u64::from(u32::from_le_bytes(b[at..at + 4].try_into().unwrap()))
-    }
-
-    fn edit_node(&self, nid: u32, f: impl FnOnce(&mut Node)) {
-        self.edit(self.node_addr(nid), MAGIC_NODE, |b| {
-            f(Node::mut_from_bytes(&mut b[..]).unwrap())
-        });
-    }
-
-    fn edit_inode(&self, ino: u32, f: impl FnOnce(&mut RawInode)) {
-        self.edit_node(ino, |n| f(n.inode_mut()));
-    }
-
     fn inode(&self, ino: u32) -> Vec<u8> {
         self.read(self.node_addr(ino))
-    }
-
-    /// The directory block of `dir` holding `name`, and the entry's slot.
-    fn find_entry(&self, dir: u32, name: &[u8]) -> (u64, usize) {
-        let raw = self.inode(dir);
-        let node = Node::ref_from_bytes(&raw[..]).unwrap();
-        for a in node.inode().addrs.iter().map(|a| u64::from(a.get())) {
-            if a == 0 {
-                continue;
-            }
-            let blk = self.read(a);
-            let d = DirBlock::ref_from_bytes(&blk[..]).unwrap();
-            if let Some(e) = d.entries_from(0).find(|e| e.name == name) {
-                return (a, e.slot);
-            }
-        }
-        panic!("no entry {name:?} in {dir}");
-    }
-
-    fn edit_entry(&self, dir: u32, name: &[u8], f: impl FnOnce(&mut DirBlock, usize)) {
-        let (addr, slot) = self.find_entry(dir, name);
-        self.edit(addr, MAGIC_DIR, |b| {
-            f(DirBlock::mut_from_bytes(&mut b[..]).unwrap(), slot)
-        });
     }
 
     fn current_pack_start(&self) -> u64 {

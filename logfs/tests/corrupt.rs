@@ -3,36 +3,35 @@
 //! refused mount), never a panic, and must leave the rest of the volume usable.
 
 mod common;
-
-use std::sync::Arc;
+#[path = "common/image.rs"]
+mod image;
 
 use bento_runtime::Errno;
 use bento_runtime::fs::{
     FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FileSystem, Mount, MountOptions, ROOT_INO,
 };
-use bento_user::MemDevice;
 use common::*;
-use logfs::checkpoint::Checkpoint;
-use logfs::format::dir::DirBlock;
-use logfs::format::header::{self as csum, MAGIC_DIR, MAGIC_NAT, MAGIC_NODE, MAGIC_SUT};
-use logfs::format::layout::{Layout, NAT_ENTRIES_PER_BLOCK};
-use logfs::format::node::{Node, RawInode};
-use logfs::format::superblock::Superblock;
-use logfs::format::tables::{RawNatBlock, RawSutBlock, copy_bit};
+use image::Image;
+use logfs::format::header::{MAGIC_NODE, MAGIC_SUT};
+use logfs::format::node::Node;
+use logfs::format::tables::{RawSutBlock, copy_bit};
 use logfs::{BLOCK_SIZE, LogFs};
 use zerocopy::FromBytes;
 
 /// A volume with an inline file, a regular file with blocks, and a directory holding a file.
 struct Vol {
-    dev: Arc<MemDevice>,
-    layout: Layout,
-    seed: u32,
-    nat_bitmap: Vec<u8>,
-    sut_bitmap: Vec<u8>,
+    img: Image,
     small: u32,
     big: u32,
     dir: u32,
     inner: u32,
+}
+
+impl std::ops::Deref for Vol {
+    type Target = Image;
+    fn deref(&self) -> &Image {
+        &self.img
+    }
 }
 
 fn setup() -> Vol {
@@ -56,14 +55,8 @@ fn setup() -> Vol {
     let inner = fs.create(&R, dir, b"inner", 0o644, 0).unwrap().0.attr.ino;
     fs.setxattr(&R, big, b"user.colour", b"blue", 0).unwrap();
     unmount(fs);
-    let sb = Superblock::read(&*dev).unwrap();
-    let cp = Checkpoint::read_latest(&*dev, &sb).unwrap();
     Vol {
-        seed: sb.csum_seed(),
-        layout: sb.layout,
-        nat_bitmap: cp.nat_bitmap,
-        sut_bitmap: cp.sut_bitmap,
-        dev,
+        img: Image::open(dev),
         small: small as u32,
         big: big as u32,
         dir: dir as u32,
@@ -72,70 +65,6 @@ fn setup() -> Vol {
 }
 
 impl Vol {
-    fn read(&self, addr: u64) -> Vec<u8> {
-        self.dev.snapshot()[addr as usize * BLOCK_SIZE..(addr as usize + 1) * BLOCK_SIZE].to_vec()
-    }
-
-    /// Change block `addr` and seal it again as a `magic` block.
-    fn edit(&self, addr: u64, magic: u32, f: impl FnOnce(&mut [u8; BLOCK_SIZE])) {
-        let seed = self.seed;
-        self.dev.with_bytes(|img| {
-            let at = addr as usize * BLOCK_SIZE;
-            let blk: &mut [u8; BLOCK_SIZE] = (&mut img[at..at + BLOCK_SIZE]).try_into().unwrap();
-            f(blk);
-            csum::seal(seed, magic, blk);
-        });
-    }
-
-    fn nat_block_addr(&self, nid: u32) -> u64 {
-        let b = nid / NAT_ENTRIES_PER_BLOCK;
-        self.layout
-            .nat_copy_addr(b, copy_bit(&self.nat_bitmap, b as usize))
-    }
-
-    fn edit_nat(&self, nid: u32, addr: u32) {
-        self.edit(self.nat_block_addr(nid), MAGIC_NAT, |b| {
-            let raw = RawNatBlock::mut_from_bytes(&mut b[..]).unwrap();
-            raw.entries[(nid % NAT_ENTRIES_PER_BLOCK) as usize] = addr.into();
-        });
-    }
-
-    fn node_addr(&self, nid: u32) -> u64 {
-        let b = self.read(self.nat_block_addr(nid));
-        let raw = RawNatBlock::ref_from_bytes(&b[..]).unwrap();
-        u64::from(raw.entries[(nid % NAT_ENTRIES_PER_BLOCK) as usize].get())
-    }
-
-    fn edit_node(&self, nid: u32, f: impl FnOnce(&mut Node)) {
-        self.edit(self.node_addr(nid), MAGIC_NODE, |b| {
-            f(Node::mut_from_bytes(&mut b[..]).unwrap())
-        });
-    }
-
-    fn edit_inode(&self, ino: u32, f: impl FnOnce(&mut RawInode)) {
-        self.edit_node(ino, |n| f(n.inode_mut()));
-    }
-
-    /// Edit the directory block of `dir` that holds `name`, given the entry's slot.
-    fn edit_entry(&self, dir: u32, name: &[u8], f: impl FnOnce(&mut DirBlock, usize)) {
-        let raw = self.read(self.node_addr(dir));
-        let node = Node::ref_from_bytes(&raw[..]).unwrap();
-        for a in node.inode().addrs.iter().map(|a| u64::from(a.get())) {
-            if a == 0 {
-                continue;
-            }
-            let blk = self.read(a);
-            let d = DirBlock::ref_from_bytes(&blk[..]).unwrap();
-            if let Some(slot) = d.entries_from(0).find(|e| e.name == name).map(|e| e.slot) {
-                self.edit(a, MAGIC_DIR, |b| {
-                    f(DirBlock::mut_from_bytes(&mut b[..]).unwrap(), slot)
-                });
-                return;
-            }
-        }
-        panic!("no entry {name:?} in {dir}");
-    }
-
     /// Mount; the untouched files must still work.
     fn mount_rest(&self, spare: &[u64]) -> Fs {
         let fs = mount(&self.dev);
@@ -183,7 +112,7 @@ fn directory_depth_past_the_limit() {
 #[test]
 fn node_ids_past_max_nid() {
     let v = setup();
-    let max = v.layout.max_nid;
+    let max = v.sb.layout.max_nid;
     v.edit_entry(v.dir, b"inner", |d, slot| d.dentries[slot].ino = max.into());
     v.edit_inode(v.big, |i| i.xattr_nid = (max + 7).into());
     v.edit_inode(v.small, |i| i.parent = u32::MAX.into());
@@ -263,7 +192,7 @@ fn xattr_body_overruns_its_node() {
 fn usage_count_disagrees_with_its_bitmap() {
     let v = setup();
     // Segment 0 holds the node log: one more live block counted than its bitmap shows.
-    let addr = v.layout.sut_copy_addr(0, copy_bit(&v.sut_bitmap, 0));
+    let addr = v.sb.layout.sut_copy_addr(0, copy_bit(&v.cp.sut_bitmap, 0));
     v.edit(addr, MAGIC_SUT, |b| {
         let e = &mut RawSutBlock::mut_from_bytes(&mut b[..]).unwrap().entries[0];
         e.valid = (e.valid.get() + 1).into();
