@@ -1,6 +1,6 @@
 //! The Bento adapter: `Mount` and `FileSystem` for [`LogFs`]. Each call takes the volume lock,
 //! runs the matching `Volume` operation and turns its error into an errno, logging what is worth
-//! logging ([`report`]).
+//! logging (`error::report`).
 
 use alloc::vec::Vec;
 
