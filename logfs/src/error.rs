@@ -6,6 +6,8 @@ use core::fmt;
 
 use bento_runtime::Errno;
 
+use crate::fs::now;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Error {
     /// On-disk data fails its checks: `what` names the structure, `block` where it was read.
@@ -65,4 +67,26 @@ impl fmt::Display for Error {
 /// Turn a device error into an [`Error::Io`].
 pub(crate) fn io(e: Errno) -> Error {
     Error::Io(e)
+}
+
+/// Seconds between two log lines about corruption: a damaged directory that every `ls` walks
+/// must not flood the log.
+const CORRUPT_LOG_INTERVAL_SECS: i64 = 5;
+
+/// Errors about the volume itself are worth a log line; plain errnos are the caller's business.
+/// Corruption is logged at most once per interval, naming the block; the runtime gives no
+/// device name to log (TODO once it does).
+pub(crate) fn report(e: Error, last_corrupt_log: &mut Option<i64>) -> Errno {
+    match e {
+        Error::Errno(_) => {}
+        Error::Corrupt { .. } => {
+            let t = now().sec;
+            if last_corrupt_log.is_none_or(|l| t.saturating_sub(l) >= CORRUPT_LOG_INTERVAL_SECS) {
+                *last_corrupt_log = Some(t);
+                bento_runtime::error!("logfs: {e} (EUCLEAN; run fsck.logfs)");
+            }
+        }
+        _ => bento_runtime::error!("logfs: {e}"),
+    }
+    e.errno()
 }

@@ -9,10 +9,15 @@
 //! * [`format`]: every on-disk structure and its validator, the one definition of the format;
 //! * tables and caches: [`checkpoint`], [`segment`] (usage table), [`nat`] (node address table),
 //!   [`node`] (node cache), [`dir`] (hashed directories), [`xattr`];
-//! * mechanisms: [`log`] (append-only writing), [`file`] (block mapping, read, write, truncate),
-//!   [`gc`] (segment cleaning), [`recovery`] (roll-forward of fsync records and orphans at
-//!   mount), [`upgrade`] (the live-upgrade state), [`mkfs`];
-//! * [`fs`]: the mounted file system and the Bento `FileSystem` implementation.
+//! * mechanisms: [`log`] (append-only writing), [`space`] (space accounting, delayed allocation,
+//!   node allocation), [`file`] (block mapping, read, write), [`truncate`] (truncate, holes,
+//!   preallocation), [`fsync`] (roll-forward records), [`inode`] (inode lifecycle, getattr,
+//!   setattr), [`namei`] (lookup, create, link, unlink, rename), [`gc`] (segment cleaning),
+//!   [`recovery`] (roll-forward of fsync records and orphans at mount), [`upgrade`] (the
+//!   live-upgrade state), [`mkfs`];
+//! * [`fs`]: the mounted file system ([`LogFs`], `Volume`, mount options, loading);
+//!   [`vfs`]: the Bento `Mount` and `FileSystem` implementations over it;
+//!   [`error`]: errors, and the rate-limited report of corruption.
 #![no_std]
 #![forbid(unsafe_code)]
 
@@ -24,14 +29,20 @@ pub mod error;
 pub mod file;
 pub mod format;
 pub mod fs;
+pub mod fsync;
 pub mod gc;
+pub mod inode;
 pub mod log;
 pub mod mkfs;
+pub mod namei;
 pub mod nat;
 pub mod node;
 pub mod recovery;
 pub mod segment;
+pub mod space;
+pub mod truncate;
 pub mod upgrade;
+pub mod vfs;
 pub mod xattr;
 
 pub use error::{Error, Result};

@@ -13,6 +13,7 @@ use bento_runtime::ks::block::{BlockDevice, WriteFlags};
 
 use crate::error::{Error, Result, io};
 use crate::format::layout::{BLOCK_SIZE, Layout, SEG_BLOCKS};
+use crate::fs::{Volume, now};
 use zerocopy::IntoBytes;
 
 use crate::format::summary::SummaryBlock;
@@ -155,5 +156,74 @@ impl Log {
         self.buf_start = 0;
         self.flushed = 0;
         Ok(())
+    }
+}
+
+// ---- the volume's logs ----------------------------------------------------------------------
+
+impl<D: BlockDevice> Volume<D> {
+    /// Make room in `log` for one more block, moving it to a fresh segment if it is full.
+    pub(crate) fn log_room(&mut self, log: usize) -> Result<()> {
+        let Some(l) = self.logs.get(log) else {
+            return Err(Errno::EIO.into());
+        };
+        if !l.is_full() {
+            return Ok(());
+        }
+        let (kind, old, next) = (l.kind, l.segno, l.next_segno);
+        let segno = match next {
+            Some(s) => s,
+            None => self
+                .sut
+                .allocate(kind, old + 1)
+                .ok_or(Error::Errno(Errno::ENOSPC))?,
+        };
+        self.logs[log].next_segno = None;
+        let (dev, layout, seed) = (&self.dev, &self.layout, self.seed);
+        self.logs[log].switch(dev, layout, seed, segno)?;
+        self.sut.retire(old);
+        Ok(())
+    }
+
+    /// Where the node log will put the block after the one it is about to write: the next block
+    /// of the segment, or the start of the segment it continues in (chosen now if need be).
+    pub(crate) fn node_log_next(&mut self) -> Result<u32> {
+        let Some(l) = self.logs.get(NODE_LOG) else {
+            return Err(Errno::EIO.into());
+        };
+        if l.next_off + 1 < crate::format::layout::SEG_BLOCKS {
+            return Ok(self.layout.segment_start(l.segno) + l.next_off + 1);
+        }
+        let next = match l.next_segno {
+            Some(s) => s,
+            None => {
+                let s = self
+                    .sut
+                    .allocate(l.kind, l.segno + 1)
+                    .ok_or(Error::Errno(Errno::ENOSPC))?;
+                self.logs[NODE_LOG].next_segno = Some(s);
+                s
+            }
+        };
+        Ok(self.layout.segment_start(next))
+    }
+
+    /// Append a block to `log`, owned by `(nid, ofs)`; returns its address.
+    pub(crate) fn append(
+        &mut self,
+        log: usize,
+        block: &[u8; BLOCK_SIZE],
+        nid: u32,
+        ofs: u16,
+    ) -> Result<u32> {
+        self.log_room(log)?;
+        let Some(l) = self.logs.get_mut(log) else {
+            return Err(Errno::EIO.into());
+        };
+        let addr = l.append(&self.layout, block, nid, ofs)?;
+        if let Some((segno, off)) = self.layout.locate(addr) {
+            self.sut.set_valid(segno, off, now().sec);
+        }
+        Ok(addr)
     }
 }

@@ -1,0 +1,82 @@
+//! fsync of a file: a roll-forward record instead of a checkpoint when recovery can replay the
+//! file, and the record of changes since the last checkpoint that it could not replay
+//! (`Volume::since_cp`).
+
+use bento_runtime::Errno;
+use bento_runtime::ks::block::{BlockDevice, WriteFlags};
+
+use crate::error::{Error, Result};
+use crate::fs::Volume;
+
+impl<D: BlockDevice> Volume<D> {
+    /// Record a change roll-forward recovery cannot replay.
+    pub(crate) fn note_since_cp(&mut self, ino: u32, what: u8) {
+        *self.since_cp.entry(ino).or_insert(0) |= what;
+    }
+
+    /// Make a file's data and attributes durable. When roll-forward recovery can replay the
+    /// file (it existed at the last checkpoint, or it is new in a directory that did and that
+    /// lost no name since; no name or xattr of it changed since, and no hole punched in it freed
+    /// an index node), write only its data and its changed direct nodes and inode, marked for
+    /// recovery, and flush: no checkpoint. Otherwise checkpoint.
+    pub fn fsync_file(&mut self, ino: u32) -> Result<()> {
+        if self.read_only || !self.dirty {
+            return Ok(());
+        }
+        if self.failed {
+            return Err(Errno::EIO.into());
+        }
+        let since = self.since_cp.get(&ino).copied().unwrap_or(0);
+        let (kind, nlink, parent) = {
+            let i = self.inode(ino)?.inode();
+            (
+                i.mode.get() & bento_runtime::fs::S_IFMT,
+                i.nlink.get(),
+                i.parent.get(),
+            )
+        };
+        let parent_since = self.since_cp.get(&parent).copied().unwrap_or(0);
+        let replayable = !self.options.fsync_checkpoint
+            && kind == bento_runtime::fs::S_IFREG
+            && since
+                & (crate::fs::SINCE_CP_NAMES
+                    | crate::fs::SINCE_CP_XATTR
+                    | crate::fs::SINCE_CP_FREED_NODES)
+                == 0
+            && (since & crate::fs::SINCE_CP_NEW == 0
+                || (nlink == 1
+                    && parent_since & (crate::fs::SINCE_CP_NEW | crate::fs::SINCE_CP_LOST_NAME)
+                        == 0));
+        if !replayable {
+            return self.checkpoint(false);
+        }
+        let mut nids = self.nodes.dirty_of(ino, crate::format::node::KIND_DIRECT);
+        if self.nodes.is_dirty(ino) {
+            nids.push(ino);
+        }
+        let flags = crate::format::node::FLAG_FSYNC
+            | if since & crate::fs::SINCE_CP_NEW != 0 {
+                crate::format::node::FLAG_DENTRY
+            } else {
+                0
+            };
+        let r = (|| {
+            // The data first: recovery may only point at blocks that are on disk.
+            let (dev, layout) = (&self.dev, &self.layout);
+            self.logs[crate::log::DATA_LOG].flush(dev, layout)?;
+            self.write_nodes(&nids, flags)?;
+            let (dev, layout) = (&self.dev, &self.layout);
+            if !self.logs[crate::log::NODE_LOG].flush_with(dev, layout, WriteFlags::COMMIT)? {
+                dev.flush().map_err(Error::Io)?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = r {
+            bento_runtime::error!("logfs: fsync failed ({e}); refusing further changes");
+            self.failed = true;
+            return Err(e);
+        }
+        self.stats.fsyncs += 1;
+        Ok(())
+    }
+}

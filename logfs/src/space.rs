@@ -1,0 +1,221 @@
+//! Space accounting: blocks in use, and blocks promised to data still dirty in a page cache
+//! (delayed allocation), so that writeback cannot run out of space; allocating and freeing
+//! nodes; and freeing blocks in the segment usage table.
+
+use alloc::collections::BTreeSet;
+use alloc::vec::Vec;
+
+use bento_runtime::Errno;
+use bento_runtime::ks::block::BlockDevice;
+
+use crate::error::{Error, Result};
+use crate::format::geometry::{DIRECT_BLOCKS, MAX_FILE_SIZE, N, block_path};
+use crate::format::layout::{BLOCK_SIZE, NEW_ADDR, NULL_ADDR};
+use crate::format::node::{INLINE_MAX, Node};
+use crate::fs::Volume;
+
+impl<D: BlockDevice> Volume<D> {
+    /// Count `n` more blocks in use, or ENOSPC if they do not fit.
+    pub(crate) fn reserve(&mut self, n: u64) -> Result<()> {
+        if self.committed_blocks() + n > self.layout.user_capacity() {
+            return Err(Errno::ENOSPC.into());
+        }
+        self.valid_blocks += n;
+        Ok(())
+    }
+
+    /// Blocks in use plus those promised to dirty page-cache data and the index nodes it needs.
+    pub(crate) fn committed_blocks(&self) -> u64 {
+        self.valid_blocks + self.delayed.len() as u64 + self.delayed_nodes.len() as u64
+    }
+
+    /// Promise space for bytes `[offset, offset+len)` that a page cache will write back later:
+    /// every hole they cover, and every index node those holes will need, is counted now (see
+    /// `Volume::delayed`), so the writeback cannot run out of space.
+    pub fn reserve_delayed(&mut self, ino: u32, offset: u64, len: u64) -> Result<()> {
+        if self.read_only {
+            return Err(Errno::EROFS.into());
+        }
+        let Some(end) = offset.checked_add(len).filter(|&e| e <= MAX_FILE_SIZE) else {
+            return Err(Errno::EFBIG.into());
+        };
+        if len == 0 {
+            return Ok(());
+        }
+        let (size, inline) = {
+            let i = self.inode(ino)?.inode();
+            (i.size.get(), i.is_inline())
+        };
+        if inline && end <= INLINE_MAX as u64 {
+            return Ok(());
+        }
+        let bs = BLOCK_SIZE as u64;
+        let (mut blocks, mut nodes) = (Vec::new(), BTreeSet::new());
+        let first = if inline && size > 0 { 0 } else { offset / bs };
+        for idx in first..end.div_ceil(bs) {
+            if self.delayed.contains(&(ino, idx))
+                || (!inline && self.block_addr(ino, idx)? != NULL_ADDR)
+            {
+                continue;
+            }
+            blocks
+                .try_reserve(1)
+                .map_err(|_| Error::Errno(Errno::ENOMEM))?;
+            blocks.push(idx);
+            for off in self.missing_index_nodes(ino, idx, inline)? {
+                if !self.delayed_nodes.contains(&(ino, off)) {
+                    nodes.insert(off);
+                }
+            }
+        }
+        if self.committed_blocks() + (blocks.len() + nodes.len()) as u64
+            > self.layout.user_capacity()
+        {
+            return Err(Errno::ENOSPC.into());
+        }
+        self.delayed
+            .extend(blocks.into_iter().map(|idx| (ino, idx)));
+        self.delayed_nodes
+            .extend(nodes.into_iter().map(|off| (ino, off)));
+        Ok(())
+    }
+
+    /// Tree positions of the index nodes file block `idx` needs that do not exist yet.
+    fn missing_index_nodes(&mut self, ino: u32, idx: u64, inline: bool) -> Result<Vec<u32>> {
+        let p = block_path(idx).ok_or(Error::Errno(Errno::EFBIG))?;
+        let mut missing = Vec::new();
+        let mut parent = ino;
+        for level in 0..p.depth {
+            let child = if inline {
+                0
+            } else {
+                let n = self.node(parent)?;
+                if level == 0 {
+                    n.inode().nids[p.top].get()
+                } else {
+                    n.slots()[p.slots[level - 1]].get()
+                }
+            };
+            if child == 0 {
+                missing.extend_from_slice(&p.offsets[level..p.depth]);
+                break;
+            }
+            parent = child;
+        }
+        Ok(missing)
+    }
+
+    /// Drop the promises for `[from, to)` of `ino` (the blocks were truncated or freed), and
+    /// the index-node promises once none of its blocks is promised any more.
+    pub(crate) fn forget_delayed(&mut self, ino: u32, from: u64, to: u64) {
+        if to > from {
+            let gone: Vec<(u32, u64)> = self
+                .delayed
+                .range((ino, from)..(ino, to))
+                .copied()
+                .collect();
+            for k in gone {
+                self.delayed.remove(&k);
+            }
+        }
+        if self
+            .delayed
+            .range((ino, 0)..=(ino, u64::MAX))
+            .next()
+            .is_none()
+        {
+            let gone: Vec<(u32, u32)> = self
+                .delayed_nodes
+                .range((ino, 0)..=(ino, u32::MAX))
+                .copied()
+                .collect();
+            for k in gone {
+                self.delayed_nodes.remove(&k);
+            }
+        }
+    }
+
+    /// Blocks a write of `len` bytes at `offset` may add: the holes it fills and the index
+    /// nodes it may need. Checked up front, so a write is refused whole rather than torn.
+    pub(crate) fn blocks_needed(&mut self, ino: u32, offset: u64, len: u64) -> Result<u64> {
+        let (size, inline) = {
+            let i = self.inode(ino)?.inode();
+            (i.size.get(), i.is_inline())
+        };
+        let end = offset + len;
+        if len == 0 || (inline && end <= INLINE_MAX as u64) {
+            return Ok(0);
+        }
+        let bs = BLOCK_SIZE as u64;
+        let (first, last) = (offset / bs, (end - 1) / bs);
+        let mut holes = 0;
+        if inline {
+            // Everything is new, and block 0 takes the inline data; but holes promised to
+            // delayed data are counted already (in `committed_blocks`).
+            let promised = self.delayed.range((ino, first)..=(ino, last)).count() as u64;
+            holes = last - first + 1 - promised;
+            if size > 0 && first > 0 && !self.delayed.contains(&(ino, 0)) {
+                holes += 1;
+            }
+        } else {
+            for idx in first..=last {
+                // A hole already promised to this data is counted in `committed_blocks`.
+                if self.block_addr(ino, idx)? == NULL_ADDR && !self.delayed.contains(&(ino, idx)) {
+                    holes += 1;
+                }
+            }
+        }
+        // Index nodes for holes that were promised are promised too.
+        let index_nodes = if last < DIRECT_BLOCKS || holes == 0 {
+            0
+        } else {
+            (last - first) / N + 3
+        };
+        Ok(holes + index_nodes)
+    }
+
+    /// A new node of `kind` for inode `ino` (which is the new nid itself for an inode).
+    pub(crate) fn new_node(&mut self, ino: Option<u32>, offset: u32, kind: u8) -> Result<u32> {
+        // An index node promised to delayed data was counted when the data was dirtied.
+        match ino {
+            Some(i) if self.delayed_nodes.remove(&(i, offset)) => self.valid_blocks += 1,
+            _ => self.reserve(1)?,
+        }
+        let nid = match self.nat.alloc(&self.dev, &self.layout, self.seed) {
+            Ok(nid) => nid,
+            Err(e) => {
+                self.valid_blocks -= 1;
+                return Err(e);
+            }
+        };
+        let mut node = Node::new_boxed()?;
+        node.init(nid, ino.unwrap_or(nid), offset, kind);
+        self.nodes.insert_dirty(node);
+        self.valid_nodes += 1;
+        self.dirty = true;
+        Ok(nid)
+    }
+
+    /// Free a node: its block dies and its nid is released.
+    pub(crate) fn free_node(&mut self, nid: u32) -> Result<()> {
+        let addr = self.nat.get(&self.dev, &self.layout, self.seed, nid)?;
+        self.invalidate(addr);
+        self.nat.release(&self.dev, &self.layout, self.seed, nid)?;
+        self.nodes.remove(nid);
+        self.valid_nodes = self.valid_nodes.saturating_sub(1);
+        self.valid_blocks = self.valid_blocks.saturating_sub(1);
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// A block at `addr` is no longer referenced.
+    pub(crate) fn invalidate(&mut self, addr: u32) {
+        if addr == NULL_ADDR || addr == NEW_ADDR {
+            return;
+        }
+        match self.layout.locate(addr) {
+            Some((segno, off)) if self.sut.set_invalid(segno, off) => {}
+            _ => bento_runtime::warn!("logfs: freeing block {addr} that was not in use"),
+        }
+    }
+}
