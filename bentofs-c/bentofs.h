@@ -276,11 +276,9 @@ bool bento_can_export(const struct bento_ops *ops);
 bool bento_can_import(const struct bento_ops *ops);
 
 /* inode.c */
-extern const struct inode_operations bento_dir_inode_ops;
 extern const struct inode_operations bento_file_inode_ops;
 extern const struct inode_operations bento_symlink_inode_ops;
 extern const struct inode_operations bento_special_inode_ops;
-extern const struct xattr_handler *bento_xattr_handlers[];
 int bento_inode_cache_init(void);
 void bento_inode_cache_exit(void);
 struct inode *bento_alloc_inode(struct super_block *sb);
@@ -290,6 +288,18 @@ int bento_write_inode(struct inode *inode, struct writeback_control *wbc);
 struct inode *bento_iget(struct super_block *sb, const struct bento_attr *attr, bool counted,
 			 u64 version);
 int bento_refresh_attr(struct inode *inode);
+bool bento_is_bad(struct inode *inode);
+void bento_inode_changed(struct inode *inode, int nlink);
+int bento_getattr(BENTO_IDMAP, const struct path *path, struct kstat *stat,
+		  u32 request_mask, unsigned int flags);
+int bento_setattr(BENTO_IDMAP, struct dentry *dentry, struct iattr *ia);
+
+/* namei.c */
+extern const struct inode_operations bento_dir_inode_ops;
+
+/* xattr.c */
+extern const struct xattr_handler *bento_xattr_handlers[];
+ssize_t bento_listxattr(struct dentry *dentry, char *list, size_t size);
 
 /* file.c */
 extern const struct file_operations bento_file_ops;

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * bentofs inodes: the inode cache keyed by the file system's inode numbers, attributes, and the
- * directory, symlink and xattr operations.
+ * symlink, file and special inode operations. Directory operations are in namei.c, extended
+ * attributes in xattr.c.
  *
  * Attributes are cached in the inode and the kernel serves stat from the cache. Who owns what:
  *  - regular files: once an inode is in the cache, the kernel owns its size (writes go to the
@@ -21,8 +22,6 @@
 #include <linux/fs.h>
 #include <linux/slab.h>
 #include <linux/pagemap.h>
-#include <linux/xattr.h>
-#include <linux/namei.h>
 #include <linux/writeback.h>
 #include <linux/kdev_t.h>
 #include "bentofs.h"
@@ -84,7 +83,7 @@ void bento_evict_inode(struct inode *inode)
 		bento_call_void(sbi, forget, bi->nodeid, nlookup);
 }
 
-static bool bento_is_bad(struct inode *inode)
+bool bento_is_bad(struct inode *inode)
 {
 	return test_bit(BENTO_I_BAD, &BENTO_I(inode)->state);
 }
@@ -147,7 +146,7 @@ static bool bento_apply_attr(struct inode *inode, const struct bento_attr *a, bo
  * An operation changed the inode's ctime and maybe its link count in the file system:
  * `nlink` -1 drops a link, -2 clears them, 0 leaves them.
  */
-static void bento_inode_changed(struct inode *inode, int nlink)
+void bento_inode_changed(struct inode *inode, int nlink)
 {
 	spin_lock(&inode->i_lock);
 	if (nlink == -2)
@@ -317,8 +316,8 @@ int bento_write_inode(struct inode *inode, struct writeback_control *wbc)
 #define bento_fillattr(idmap, mask, inode, stat) generic_fillattr(idmap, inode, stat)
 #endif
 
-static int bento_getattr(BENTO_IDMAP, const struct path *path, struct kstat *stat,
-			 u32 request_mask, unsigned int flags)
+int bento_getattr(BENTO_IDMAP, const struct path *path, struct kstat *stat,
+		  u32 request_mask, unsigned int flags)
 {
 	struct inode *inode = d_inode(path->dentry);
 	int err;
@@ -336,7 +335,7 @@ static int bento_getattr(BENTO_IDMAP, const struct path *path, struct kstat *sta
 	return 0;
 }
 
-static int bento_setattr(BENTO_IDMAP, struct dentry *dentry, struct iattr *ia)
+int bento_setattr(BENTO_IDMAP, struct dentry *dentry, struct iattr *ia)
 {
 	struct inode *inode = d_inode(dentry);
 	struct bento_sb_info *sbi = BENTO_SB(inode->i_sb);
@@ -452,243 +451,6 @@ static int bento_setattr(BENTO_IDMAP, struct dentry *dentry, struct iattr *ia)
 	return 0;
 }
 
-static struct dentry *bento_lookup(struct inode *dir, struct dentry *dentry, unsigned int flags)
-{
-	struct bento_sb_info *sbi = BENTO_SB(dir->i_sb);
-	struct bento_attr attr = {};
-	struct inode *inode = NULL;
-	u64 version = bento_attr_version(dir->i_sb);
-	BENTO_REQ(req);
-	int err;
-
-	if (dentry->d_name.len > NAME_MAX)
-		return ERR_PTR(-ENAMETOOLONG);
-	if (bento_is_bad(dir))
-		return ERR_PTR(-EIO);
-	err = bento_status(sbi, "lookup",
-			   bento_call(sbi, -EIO, lookup, &req, bento_ino(dir), dentry->d_name.name,
-				      dentry->d_name.len, &attr));
-	if (err && err != -ENOENT)
-		return ERR_PTR(err);
-	if (!err) {
-		inode = bento_iget(dir->i_sb, &attr, true, version);
-		if (IS_ERR(inode))
-			return ERR_CAST(inode);
-	}
-	/* A NULL inode makes a negative dentry: nobody but us changes the namespace. */
-	return d_splice_alias(inode, dentry);
-}
-
-/* A new entry from create/mknod/mkdir/symlink/link: attach its inode to the dentry. */
-static int bento_instantiate(struct inode *dir, struct dentry *dentry,
-			     const struct bento_attr *attr, u64 version)
-{
-	struct inode *inode;
-
-	inode = bento_iget(dir->i_sb, attr, true, version);
-	if (IS_ERR(inode))
-		return PTR_ERR(inode);
-	if (S_ISDIR(inode->i_mode)) {
-		struct dentry *alias = d_find_any_alias(inode);
-
-		if (alias) {
-			/* A "new" directory we already know: the file system is confused. */
-			pr_err_ratelimited("%s: new directory %llu already exists\n",
-					   BENTO_SB(dir->i_sb)->name, attr->ino);
-			dput(alias);
-			iput(inode);
-			return -EIO;
-		}
-	}
-	bento_invalidate_attr(dir);
-	d_instantiate(dentry, inode);
-	return 0;
-}
-
-static int bento_create(BENTO_IDMAP, struct inode *dir, struct dentry *dentry, umode_t mode,
-			bool excl)
-{
-	struct bento_sb_info *sbi = BENTO_SB(dir->i_sb);
-	u32 flags = O_CREAT | O_WRONLY | (excl ? O_EXCL : 0);
-	struct bento_attr attr = {};
-	u64 version = bento_attr_version(dir->i_sb);
-	BENTO_REQ(req);
-	u64 fh = 0;
-	int err;
-
-	err = bento_status(sbi, "create",
-			   bento_call(sbi, -EOPNOTSUPP, create, &req, bento_ino(dir),
-				      dentry->d_name.name, dentry->d_name.len, mode, flags, &attr,
-				      &fh));
-	if (err)
-		return err;
-	err = bento_instantiate(dir, dentry, &attr, version);
-	/* The VFS opens the file itself (f_op->open): this handle is not needed. */
-	bento_call(sbi, 0, release, &req, attr.ino, fh, flags);
-	return err;
-}
-
-static int bento_mknod(BENTO_IDMAP, struct inode *dir, struct dentry *dentry, umode_t mode,
-		       dev_t rdev)
-{
-	struct bento_sb_info *sbi = BENTO_SB(dir->i_sb);
-	struct bento_attr attr = {};
-	u64 version = bento_attr_version(dir->i_sb);
-	BENTO_REQ(req);
-	int err;
-
-	err = bento_status(sbi, "mknod",
-			   bento_call(sbi, -EOPNOTSUPP, mknod, &req, bento_ino(dir),
-				      dentry->d_name.name, dentry->d_name.len, mode,
-				      new_encode_dev(rdev), &attr));
-	if (err)
-		return err;
-	return bento_instantiate(dir, dentry, &attr, version);
-}
-
-static int bento_mkdir(BENTO_IDMAP, struct inode *dir, struct dentry *dentry, umode_t mode)
-{
-	struct bento_sb_info *sbi = BENTO_SB(dir->i_sb);
-	struct bento_attr attr = {};
-	u64 version = bento_attr_version(dir->i_sb);
-	BENTO_REQ(req);
-	int err;
-
-	err = bento_status(sbi, "mkdir",
-			   bento_call(sbi, -EOPNOTSUPP, mkdir, &req, bento_ino(dir),
-				      dentry->d_name.name, dentry->d_name.len, mode | S_IFDIR,
-				      &attr));
-	if (err)
-		return err;
-	return bento_instantiate(dir, dentry, &attr, version);
-}
-
-static int bento_symlink(BENTO_IDMAP, struct inode *dir, struct dentry *dentry,
-			 const char *target)
-{
-	struct bento_sb_info *sbi = BENTO_SB(dir->i_sb);
-	struct bento_attr attr = {};
-	u64 version = bento_attr_version(dir->i_sb);
-	BENTO_REQ(req);
-	int err;
-
-	err = bento_status(sbi, "symlink",
-			   bento_call(sbi, -EOPNOTSUPP, symlink, &req, bento_ino(dir),
-				      dentry->d_name.name, dentry->d_name.len, target,
-				      strlen(target), &attr));
-	if (err)
-		return err;
-	return bento_instantiate(dir, dentry, &attr, version);
-}
-
-static int bento_link(struct dentry *old, struct inode *dir, struct dentry *dentry)
-{
-	struct bento_sb_info *sbi = BENTO_SB(dir->i_sb);
-	struct inode *inode = d_inode(old);
-	struct bento_attr attr = {};
-	u64 version = bento_attr_version(dir->i_sb);
-	BENTO_REQ(req);
-	int err;
-
-	if (bento_is_bad(inode))
-		return -EIO;
-	err = bento_status(sbi, "link",
-			   bento_call(sbi, -EOPNOTSUPP, link, &req, bento_ino(inode),
-				      bento_ino(dir), dentry->d_name.name, dentry->d_name.len,
-				      &attr));
-	if (err)
-		return err;
-	err = bento_instantiate(dir, dentry, &attr, version);
-	if (!err && S_ISREG(inode->i_mode)) {
-		spin_lock(&inode->i_lock);
-		bento_set_ctime(inode, current_time(inode));
-		spin_unlock(&inode->i_lock);
-	}
-	return err;
-}
-
-static int bento_unlink(struct inode *dir, struct dentry *dentry)
-{
-	struct bento_sb_info *sbi = BENTO_SB(dir->i_sb);
-	struct inode *inode = d_inode(dentry);
-	BENTO_REQ(req);
-	int err;
-
-	err = bento_status(sbi, "unlink",
-			   bento_call(sbi, -EOPNOTSUPP, unlink, &req, bento_ino(dir),
-				      dentry->d_name.name, dentry->d_name.len));
-	if (err)
-		return err;
-	bento_invalidate_attr(dir);
-	bento_inode_changed(inode, -1);
-	return 0;
-}
-
-static int bento_rmdir(struct inode *dir, struct dentry *dentry)
-{
-	struct bento_sb_info *sbi = BENTO_SB(dir->i_sb);
-	struct inode *inode = d_inode(dentry);
-	BENTO_REQ(req);
-	int err;
-
-	err = bento_status(sbi, "rmdir",
-			   bento_call(sbi, -EOPNOTSUPP, rmdir, &req, bento_ino(dir),
-				      dentry->d_name.name, dentry->d_name.len));
-	if (err)
-		return err;
-	bento_invalidate_attr(dir);
-	bento_inode_changed(inode, -2);
-	return 0;
-}
-
-static int bento_rename(BENTO_IDMAP, struct inode *olddir, struct dentry *old,
-			struct inode *newdir, struct dentry *new, unsigned int flags)
-{
-	struct bento_sb_info *sbi = BENTO_SB(olddir->i_sb);
-	BENTO_REQ(req);
-	int err;
-
-	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE))
-		return -EINVAL;
-	/*
-	 * Replacing a file (the write-to-temp-then-rename idiom): hand the new file's dirty pages
-	 * to the file system first, so that no commit can hold the rename without the data and a
-	 * crash never leaves an empty file under the name (ext4's auto_da_alloc).
-	 */
-	if (d_really_is_positive(new)) {
-		struct inode *src = d_inode(old);
-
-		if (S_ISREG(src->i_mode)) {
-			err = filemap_write_and_wait(src->i_mapping);
-			if (err)
-				return err;
-		}
-		if ((flags & RENAME_EXCHANGE) && S_ISREG(d_inode(new)->i_mode)) {
-			err = filemap_write_and_wait(d_inode(new)->i_mapping);
-			if (err)
-				return err;
-		}
-	}
-	err = bento_status(sbi, "rename",
-			   bento_call(sbi, -EOPNOTSUPP, rename, &req, bento_ino(olddir),
-				      old->d_name.name, old->d_name.len, bento_ino(newdir),
-				      new->d_name.name, new->d_name.len, flags));
-	if (err)
-		return err;
-	bento_invalidate_attr(olddir);
-	bento_invalidate_attr(newdir);
-	bento_inode_changed(d_inode(old), 0);
-	if (d_really_is_positive(new)) {
-		struct inode *victim = d_inode(new);
-
-		if (flags & RENAME_EXCHANGE)
-			bento_inode_changed(victim, 0);
-		else
-			bento_inode_changed(victim, S_ISDIR(victim->i_mode) ? -2 : -1);
-	}
-	return 0;
-}
-
 static const char *bento_get_link(struct dentry *dentry, struct inode *inode,
 				  struct delayed_call *done)
 {
@@ -718,155 +480,7 @@ static const char *bento_get_link(struct dentry *dentry, struct inode *inode,
 	return buf;
 }
 
-/* ---- extended attributes ------------------------------------------------------------------- */
-
-static int bento_xattr_get(const struct xattr_handler *handler, struct dentry *dentry,
-			   struct inode *inode, const char *name, void *value, size_t size)
-{
-	struct bento_sb_info *sbi = BENTO_SB(inode->i_sb);
-	const char *full = xattr_full_name(handler, name);
-	BENTO_REQ(req);
-	int ret;
-
-	if (bento_is_bad(inode))
-		return -EIO;
-	size = min_t(size_t, size, XATTR_SIZE_MAX);
-	ret = bento_call(sbi, -EOPNOTSUPP, getxattr, &req, bento_ino(inode), full, strlen(full),
-			 value, size);
-	if (ret < 0)
-		return bento_status(sbi, "getxattr", ret);
-	if (size && ret > size)
-		return -EIO;
-	return ret;
-}
-
-static int bento_xattr_set(const struct xattr_handler *handler, BENTO_IDMAP,
-			   struct dentry *dentry, struct inode *inode, const char *name,
-			   const void *value, size_t size, int flags)
-{
-	struct bento_sb_info *sbi = BENTO_SB(inode->i_sb);
-	const char *full = xattr_full_name(handler, name);
-	BENTO_REQ(req);
-	int err;
-
-	if (bento_is_bad(inode))
-		return -EIO;
-	if (!value)
-		err = bento_call(sbi, -EOPNOTSUPP, removexattr, &req, bento_ino(inode), full,
-				 strlen(full));
-	else
-		err = bento_call(sbi, -EOPNOTSUPP, setxattr, &req, bento_ino(inode), full,
-				 strlen(full), value, size, flags);
-	err = bento_status(sbi, value ? "setxattr" : "removexattr", err);
-	if (!err)
-		bento_inode_changed(inode, 0);
-	return err;
-}
-
-/* Drops the trusted.* names from a list of NUL-terminated names; returns the new length. */
-static ssize_t bento_drop_trusted(char *list, ssize_t len)
-{
-	char *src = list, *dst = list, *end = list + len;
-
-	while (src < end) {
-		size_t n = strnlen(src, end - src) + 1;
-
-		if (strncmp(src, XATTR_TRUSTED_PREFIX, XATTR_TRUSTED_PREFIX_LEN)) {
-			memmove(dst, src, min_t(size_t, n, end - src));
-			dst += n;
-		}
-		src += n;
-	}
-	return min(dst, end) - list;
-}
-
-static ssize_t bento_list_raw(struct inode *inode, char *list, size_t size)
-{
-	struct bento_sb_info *sbi = BENTO_SB(inode->i_sb);
-	BENTO_REQ(req);
-	int ret;
-
-	ret = bento_call(sbi, -EOPNOTSUPP, listxattr, &req, bento_ino(inode), list, size);
-	if (ret < 0)
-		return bento_status(sbi, "listxattr", ret);
-	if (size && ret > size)
-		return -EIO;
-	return ret;
-}
-
-/* trusted.* names are listed only to CAP_SYS_ADMIN, as the kernel's own file systems do. */
-static ssize_t bento_listxattr(struct dentry *dentry, char *list, size_t size)
-{
-	struct inode *inode = d_inode(dentry);
-	ssize_t ret, len;
-	char *buf;
-
-	if (bento_is_bad(inode))
-		return -EIO;
-	size = min_t(size_t, size, XATTR_LIST_MAX);
-	if (capable(CAP_SYS_ADMIN))
-		return bento_list_raw(inode, list, size);
-	if (size) {
-		ret = bento_list_raw(inode, list, size);
-		return ret < 0 ? ret : bento_drop_trusted(list, ret);
-	}
-	/* The size a caller must allocate: what remains after dropping trusted.* names. */
-	len = bento_list_raw(inode, NULL, 0);
-	if (len <= 0)
-		return len;
-	buf = kvmalloc(len, GFP_KERNEL);
-	if (!buf)
-		return -ENOMEM;
-	ret = bento_list_raw(inode, buf, len);
-	if (ret >= 0)
-		ret = bento_drop_trusted(buf, ret);
-	else if (ret == -ERANGE)
-		ret = len;	/* grew meanwhile: an upper bound is still a valid answer */
-	kvfree(buf);
-	return ret;
-}
-
-static const struct xattr_handler bento_xattr_user = {
-	.prefix	= XATTR_USER_PREFIX,
-	.get	= bento_xattr_get,
-	.set	= bento_xattr_set,
-};
-
-static const struct xattr_handler bento_xattr_trusted = {
-	.prefix	= XATTR_TRUSTED_PREFIX,
-	.get	= bento_xattr_get,
-	.set	= bento_xattr_set,
-};
-
-static const struct xattr_handler bento_xattr_security = {
-	.prefix	= XATTR_SECURITY_PREFIX,
-	.get	= bento_xattr_get,
-	.set	= bento_xattr_set,
-};
-
-const struct xattr_handler *bento_xattr_handlers[] = {
-	&bento_xattr_user,
-	&bento_xattr_trusted,
-	&bento_xattr_security,
-	NULL,
-};
-
 /* ---- operation tables ---------------------------------------------------------------------- */
-
-const struct inode_operations bento_dir_inode_ops = {
-	.lookup		= bento_lookup,
-	.create		= bento_create,
-	.mknod		= bento_mknod,
-	.mkdir		= bento_mkdir,
-	.symlink	= bento_symlink,
-	.link		= bento_link,
-	.unlink		= bento_unlink,
-	.rmdir		= bento_rmdir,
-	.rename		= bento_rename,
-	.getattr	= bento_getattr,
-	.setattr	= bento_setattr,
-	.listxattr	= bento_listxattr,
-};
 
 const struct inode_operations bento_file_inode_ops = {
 	.getattr	= bento_getattr,
