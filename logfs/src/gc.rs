@@ -1,6 +1,6 @@
 //! Segment cleaning.
 //!
-//! Before an operation that needs space, [`Volume::ensure_space`] makes sure the logs can absorb
+//! Before an operation that needs space, `Volume::ensure_space` makes sure the logs can absorb
 //! it plus everything waiting for the next checkpoint, with a reserve left for cleaning. When
 //! they cannot, it checkpoints (segments emptied since the last one become free) and, if that is
 //! not enough, cleans: it picks the segment with the fewest live blocks (greedy), copies its live

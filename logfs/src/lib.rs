@@ -10,7 +10,7 @@
 //! * tables and caches: [`checkpoint`], [`segment`] (usage table), [`nat`] (node address table),
 //!   [`node`] (node cache), [`dir`] (hashed directories), [`xattr`];
 //! * mechanisms: [`log`] (append-only writing), [`space`] (space accounting, delayed allocation,
-//!   node allocation), [`file`] (block mapping, read, write), [`truncate`] (truncate, holes,
+//!   node allocation), [`file`](mod@file) (block mapping, read, write), [`truncate`] (truncate, holes,
 //!   preallocation), [`fsync`] (roll-forward records), [`inode`] (inode lifecycle, getattr,
 //!   setattr), [`namei`] (lookup, create, link, unlink, rename), [`gc`] (segment cleaning),
 //!   [`recovery`] (roll-forward of fsync records and orphans at mount), [`upgrade`] (the
