@@ -6,6 +6,8 @@
 #                         `trusted.logfs.stats` line "upgrades N"), and the deliberately bad
 #                         logfs_badstate.ko (bad-state) and logfs_badformat.ko (bad-format), to
 #                         live-upgrade to and from (docs/upgrade.md)
+#   make deb              Debian packages in target/debian/: logfs-tools (the tools, man pages,
+#                         completions, udev helper) and logfs-dkms (the module sources for DKMS)
 #   make clean
 #   make install          the tools to /usr/sbin (cargo build --release), the modules to
 #                         /lib/modules/KREL/updates, then depmod; DESTDIR= stages instead
@@ -20,7 +22,7 @@
 
 KREL ?= $(shell bash -c '. tests/vm/lib.sh && vm_krel' 2>/dev/null)
 KDIR ?= /usr/src/linux-headers-$(KREL)
-LOGFS_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
+LOGFS_VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 
 RUST_TARGET := x86_64-unknown-none
 # One target directory per kernel: the flags differ (see RUST_FLAGS), so switching would rebuild.
@@ -39,6 +41,14 @@ comma := ,
 RUST_FLAGS += $(if $(call kconfig,CONFIG_X86_KERNEL_IBT),-Zcf-protection=branch)
 RUST_FLAGS += $(if $(call kconfig,CONFIG_CALL_PADDING),-Zpatchable-function-entry=$\
 	$(call kconfig,CONFIG_FUNCTION_PADDING_BYTES)$(comma)$(call kconfig,CONFIG_FUNCTION_PADDING_BYTES))
+
+# The Rust object reaches the kernel only through bentofs's ABI (bento_abi.h) and the two
+# mitigation thunks, so one build serves every kernel built with the same flags: the DKMS package
+# ships one per flag set (logfs/kmod/prebuilt/, made by `make deb`; .o_shipped, which Kbuild's
+# clean leaves alone) and needs no Rust toolchain.
+RUST_FLAGS_ID := $(shell printf '%s' '$(RUST_FLAGS)' | sha256sum | cut -c1-12)
+RUST_PREBUILT_DIR := logfs/kmod/prebuilt
+RUST_PREBUILT := $(RUST_PREBUILT_DIR)/logfs_rust-$(RUST_FLAGS_ID).o_shipped
 
 KBUILD_ARGS := -C $(KDIR) M=$(CURDIR) LOGFS_VERSION=$(LOGFS_VERSION) CONFIG_DEBUG_INFO_BTF_MODULES=
 
@@ -76,8 +86,20 @@ endef
 $(RUST_LIB): FORCE
 	$(call rust_lib,$(RUST_TARGET_DIR),)
 
+ifneq ($(wildcard $(RUST_PREBUILT_DIR)),)
+# A DKMS tree: no Rust sources, only the prebuilt objects.
+$(RUST_OBJ): FORCE
+	@test -f $(RUST_PREBUILT) || { \
+		echo "logfs: no prebuilt Rust object for $(KREL): its code-generation flags" \
+			"($(RUST_FLAGS)) match none of those this package was built for:" >&2; \
+		cat $(RUST_PREBUILT_DIR)/*.flags >&2; \
+		echo "logfs: a logfs-dkms built on this kernel's headers (make deb) supports it" >&2; \
+		exit 1; }
+	cp $(RUST_PREBUILT) $@
+else
 $(RUST_OBJ): $(RUST_LIB)
 	$(call rust_obj,$<)
+endif
 
 logfs/kmod/logfs_rust_%.o_shipped: FORCE
 	$(call rust_lib,$(RUST_TARGET_DIR)-$*,--features $(feature_$*))
@@ -101,9 +123,44 @@ uninstall:
 	rm -f $(addprefix $(SBINDIR)/,$(TOOLS)) $(MODDIR)/bentofs.ko $(MODDIR)/logfs.ko
 	$(if $(DESTDIR),,depmod -a $(KREL))
 
+# ---- Debian packages (cargo-deb): target/debian/logfs-tools_*.deb and logfs-dkms_*.deb -----------
+# The DKMS package carries the C sources and one prebuilt Rust object per kernel line whose
+# headers are installed here (DEB_KRELS: Debian 12's 6.1 and 6.12 cloud lines by default).
+DEB_KRELS ?= $(foreach line,_ 6.12,$(shell VM_LINE=$(line:_=) bash -c '. tests/vm/lib.sh && vm_krel' 2>/dev/null))
+PKG := target/package
+DKMS_SRC := $(PKG)/dkms/usr/src/logfs-$(LOGFS_VERSION)
+DKMS_FILES := Makefile Kbuild bentofs-c/Kbuild bentofs-c/*.c bentofs-c/*.h bentofs-c/include \
+	logfs/kmod/Kbuild logfs/kmod/logfs_main.c
+MAN := $(PKG)/share/man
+COMPLETIONS := $(PKG)/share
+
+# rust-prebuilt PREBUILT_OUT=DIR: the Rust object for KREL, named after its flags, and the flags.
+rust-prebuilt: $(RUST_OBJ)
+	install -D -m 644 $(RUST_OBJ) $(PREBUILT_OUT)/logfs_rust-$(RUST_FLAGS_ID).o_shipped
+	echo "  $(RUST_FLAGS_ID) ($(KREL)): $(RUST_FLAGS)" >$(PREBUILT_OUT)/logfs_rust-$(RUST_FLAGS_ID).flags
+
+deb: tools
+	@test -n "$(DEB_KRELS)" || { echo "make deb: no kernel headers (tests/setup.sh installs them)" >&2; exit 1; }
+	rm -rf $(PKG)
+	mkdir -p $(DKMS_SRC) $(MAN)/man5 $(MAN)/man8 $(COMPLETIONS)/bash-completion/completions \
+		$(COMPLETIONS)/zsh/vendor-completions $(COMPLETIONS)/fish/vendor_completions.d
+	git ls-files -z -- $(DKMS_FILES) | xargs -0 cp --parents -t $(DKMS_SRC)
+	sed 's/@VERSION@/$(LOGFS_VERSION)/g' logfs/kmod/dkms/dkms.conf >$(DKMS_SRC)/dkms.conf
+	$(foreach k,$(DEB_KRELS),$(MAKE) --no-print-directory KREL=$(k) \
+		PREBUILT_OUT=$(CURDIR)/$(DKMS_SRC)/$(RUST_PREBUILT_DIR) rust-prebuilt &&) true
+	for t in $(TOOLS); do \
+		target/release/$$t --generate man | gzip -9n >$(MAN)/man8/$$t.8.gz && \
+		target/release/$$t --generate complete-bash >$(COMPLETIONS)/bash-completion/completions/$$t && \
+		target/release/$$t --generate complete-zsh >$(COMPLETIONS)/zsh/vendor-completions/_$$t && \
+		target/release/$$t --generate complete-fish >$(COMPLETIONS)/fish/vendor_completions.d/$$t.fish \
+		|| exit 1; done
+	gzip -9n <docs/man/logfs.5 >$(MAN)/man5/logfs.5.gz
+	cargo deb --no-build --quiet -p mkfs-logfs -o target/debian/
+	cargo deb --no-build --quiet --manifest-path logfs/kmod/Cargo.toml -o target/debian/
+
 clean:
 	$(MAKE) $(KBUILD_ARGS) LOGFS_UPGRADE_MODULES=m clean
 	rm -f $(RUST_OBJ) $(UPGRADE_OBJS)
 
 FORCE:
-.PHONY: all modules upgrade-modules tools install uninstall clean FORCE
+.PHONY: all modules upgrade-modules tools install uninstall deb rust-prebuilt clean FORCE

@@ -8,7 +8,9 @@
 #   4. the kernel modules (make, warning-free) and the VM suite against the real kernel;
 #   5. the VM power-cut test (power cuts during an fsync-heavy workload, recovery, checks);
 #   6. the main job on Debian 12's 6.12 kernel line (the whole suite there:
-#      VM_LINE=6.12 tests/vm/kernel-suite.sh).
+#      VM_LINE=6.12 tests/vm/kernel-suite.sh);
+#   7. the Debian packages (make deb): installed with dpkg, DKMS builds the modules for both
+#      kernel lines, one boot on each with them (tests/vm/dkms.sh).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 start=$SECONDS
@@ -45,5 +47,7 @@ if [[ -x tests/vm/main-job.sh ]]; then
     step "the main job on the 6.12 kernel line"
     VM_LINE=6.12 tests/vm/main-job.sh
 fi
+step "the packages: make deb, dpkg -i, DKMS on both kernel lines, one boot on each"
+tests/vm/dkms.sh
 
 step "all tests passed"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing need on Debian 12 (run as root). Idempotent and quick when
 # everything is present: apt only runs for what is missing.
-#   - Rust: clippy, rustfmt, rust-src and the x86_64-unknown-none target (the kernel build);
+#   - Rust: clippy, rustfmt, rust-src and the x86_64-unknown-none target (the kernel build),
+#     cargo-deb (make deb);
 #   - every Debian package whose commands the scripts and tests run (tests/packages.txt);
 #   - the VM: QEMU, Debian's cloud kernels (6.1 and 6.12) and their headers (tests/vm/setup.sh).
 set -euo pipefail
@@ -28,6 +29,9 @@ for c in clippy rustfmt rust-src; do
     grep -q "^$c" <<<"$components" || rustup component add "$c"
 done
 rustup target list --installed | grep -qx x86_64-unknown-none || rustup target add x86_64-unknown-none
+# cargo-deb, for `make deb` (the Debian packages; tests/vm/dkms.sh)
+cargo deb --version 2>/dev/null | grep -qx 'cargo-deb 3.8.0' ||
+    cargo install cargo-deb --locked --version 3.8.0 --quiet
 
 "$here/vm/setup.sh"
 VM_LINE=6.12 "$here/vm/setup.sh"    # the 6.12 kernel line too (tests/all.sh runs the main job there)
