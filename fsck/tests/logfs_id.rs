@@ -25,11 +25,17 @@ fn mkfs_bin() -> PathBuf {
     p
 }
 
-fn tmp(name: &str) -> PathBuf {
+fn scratch(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("logfs-id");
     std::fs::create_dir_all(&dir).unwrap();
     let p = dir.join(name);
     let _ = std::fs::remove_file(&p);
+    p
+}
+
+/// A zeroed 64 MiB image.
+fn tmp(name: &str) -> PathBuf {
+    let p = scratch(name);
     File::create(&p).unwrap().set_len(64 << 20).unwrap();
     p
 }
@@ -164,7 +170,7 @@ fn prints_nothing_for_anything_else() {
 
 #[test]
 fn errors_exit_2() {
-    assert_eq!(logfs_id(&tmp("x").with_file_name("missing.img")).0, 2);
+    assert_eq!(logfs_id(&scratch("missing.img")).0, 2);
     let o = Command::new(LOGFS_ID).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("usage: logfs_id DEVNODE"));
@@ -225,7 +231,7 @@ fn udev_rule_sets_the_type_and_links() {
     };
     let name = lo.0.trim_start_matches("/dev/").to_string();
     // The rule as shipped, but with this build's logfs_id instead of /usr/lib/udev/logfs_id.
-    let rules = tmp("59-logfs.rules");
+    let rules = scratch("59-logfs.rules");
     let text = std::fs::read_to_string(RULES).unwrap();
     assert!(text.contains("IMPORT{program}=\"logfs_id $devnode\""));
     std::fs::write(
@@ -233,8 +239,8 @@ fn udev_rule_sets_the_type_and_links() {
         text.replace("\"logfs_id ", &format!("\"{LOGFS_ID} ")),
     )
     .unwrap();
-    let old = tmp("dev");
-    std::fs::remove_file(&old).unwrap();
+    // Where the real /dev stays reachable inside the namespace (an empty mount point).
+    let old = scratch("dev");
     std::fs::create_dir_all(&old).unwrap();
     let o = Command::new("unshare")
         .args([
