@@ -9,7 +9,8 @@
 #   make deb              Debian packages in target/debian/: logfs-tools (the tools, man pages,
 #                         completions, udev helper) and logfs-dkms (the module sources for DKMS)
 #   make clean
-#   make install          the tools to /usr/sbin (cargo build --release), the modules to
+#   make install          the tools to /usr/sbin (cargo build --release), the udev helper
+#                         logfs_id and its rule to /usr/lib/udev, the modules to
 #                         /lib/modules/KREL/updates, then depmod; DESTDIR= stages instead
 #   make uninstall        removes what install put there
 #
@@ -108,6 +109,7 @@ logfs/kmod/logfs_rust_%.o_shipped: FORCE
 TOOLS := mkfs.logfs fsck.logfs logfs-fuse
 SBINDIR := $(DESTDIR)/usr/sbin
 MODDIR := $(DESTDIR)/lib/modules/$(KREL)/updates
+UDEVDIR := $(DESTDIR)/usr/lib/udev
 
 tools:
 	cargo build --release --quiet
@@ -116,11 +118,14 @@ tools:
 # bento-fs-logfs): no insmod.
 install: modules tools
 	install -D -m 755 -t $(SBINDIR) $(addprefix target/release/,$(TOOLS))
+	install -D -m 755 -t $(UDEVDIR) target/release/logfs_id
+	install -D -m 644 -t $(UDEVDIR)/rules.d fsck/udev/59-logfs.rules
 	install -D -m 644 -t $(MODDIR) bentofs-c/bentofs.ko logfs/kmod/logfs.ko
 	$(if $(DESTDIR),,depmod -a $(KREL))
 
 uninstall:
 	rm -f $(addprefix $(SBINDIR)/,$(TOOLS)) $(MODDIR)/bentofs.ko $(MODDIR)/logfs.ko
+	rm -f $(UDEVDIR)/logfs_id $(UDEVDIR)/rules.d/59-logfs.rules
 	$(if $(DESTDIR),,depmod -a $(KREL))
 
 # ---- Debian packages (cargo-deb): target/debian/logfs-tools_*.deb and logfs-dkms_*.deb -----------

@@ -36,6 +36,7 @@ mod util;
 mod volume;
 
 pub mod report;
+pub mod udev;
 
 use bento_api::ks::block::BlockDevice;
 

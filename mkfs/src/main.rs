@@ -5,8 +5,9 @@
 //! SIZE, as for mkfs.ext4 with 4 KiB blocks: a count of 4 KiB blocks, or a size with a K, M, G
 //! or T suffix (powers of 1024). The file system then covers only the start of the device.
 //!
-//! Without `-f` it refuses a target that already holds a file system (logfs or another known
-//! signature) or a partition table. It always refuses a mounted block device, or an image a
+//! Without `-f` it refuses a target that already holds a file system or a partition table:
+//! logfs, or anything libblkid's probe recognizes (`probe`; util-linux's blkid must be
+//! installed, else it refuses rather than guesses). It always refuses a mounted block device, or an image a
 //! logfs-fuse mount holds. Exit status: 0 done, 1 error (including usage errors).
 
 use std::fs::File;
@@ -23,8 +24,9 @@ use bento_user::FileDevice;
 use clap::Parser;
 use logfs::BLOCK_SIZE;
 use logfs::format::layout::{Layout, SEG_BLOCKS};
-use logfs::format::superblock::has_signature_at;
 use logfs::mkfs::{MkfsOptions, format_sized};
+
+mod probe;
 
 const LABEL_MAX: usize = 64;
 
@@ -178,64 +180,6 @@ fn human(bytes: u64) -> String {
     }
 }
 
-/// Bytes probed for signatures: up to btrfs's magic at 64 KiB + 64.
-const PROBE_BYTES: usize = 17 * BLOCK_SIZE;
-
-fn at(buf: &[u8], off: usize, magic: &[u8]) -> bool {
-    buf.get(off..off + magic.len()) == Some(magic)
-}
-
-/// What the first bytes of a device say it holds, if anything we know.
-fn identify(buf: &[u8]) -> Option<String> {
-    if has_signature_at(buf, 0) || has_signature_at(buf, BLOCK_SIZE) {
-        return Some("a logfs file system".into());
-    }
-    if at(buf, 0, b"LUKS\xba\xbe") {
-        return Some("a LUKS encrypted volume".into());
-    }
-    if at(buf, 0, b"XFSB") {
-        return Some("an XFS file system".into());
-    }
-    if at(buf, 65600, b"_BHRfS_M") {
-        return Some("a btrfs file system".into());
-    }
-    if at(buf, 1024, &0xF2F5_2010u32.to_le_bytes()) {
-        return Some("an F2FS file system".into());
-    }
-    if at(buf, 1080, &0xEF53u16.to_le_bytes()) {
-        let word = |off: usize| {
-            buf.get(off..off + 4)
-                .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        };
-        let (compat, incompat, ro_compat) =
-            (word(1024 + 0x5C), word(1024 + 0x60), word(1024 + 0x64));
-        // ext4: extents, 64bit, flex_bg, huge_file, dir_nlink, extra_isize, metadata_csum.
-        let kind = if incompat & (0x40 | 0x80 | 0x200) != 0
-            || ro_compat & (0x8 | 0x20 | 0x40 | 0x400) != 0
-        {
-            "ext4"
-        } else if compat & 0x4 != 0 {
-            "ext3"
-        } else {
-            "ext2"
-        };
-        return Some(format!("an {kind} file system"));
-    }
-    if at(buf, 1030, &0x3434u16.to_le_bytes()) {
-        return Some("a NILFS2 file system".into());
-    }
-    if at(buf, 4086, b"SWAPSPACE2") || at(buf, 4086, b"SWAP-SPACE") {
-        return Some("swap space".into());
-    }
-    if at(buf, 512, b"EFI PART") {
-        return Some("a GPT partition table".into());
-    }
-    if at(buf, 510, &[0x55, 0xAA]) {
-        return Some("a DOS partition table or boot sector".into());
-    }
-    None
-}
-
 /// Whether `/proc/mounts` lists `path` as a mounted source.
 fn is_mounted(path: &Path) -> bool {
     let Ok(canon) = std::fs::canonicalize(path) else {
@@ -342,10 +286,16 @@ fn run(cli: &Cli) -> Result<(), String> {
     }
     let layout = Layout::compute(blocks).map_err(|_| too_small())?;
 
-    let mut probe = vec![0u8; PROBE_BYTES.min(blocks as usize * BLOCK_SIZE)];
-    dev.read_blocks(0, &mut probe)
-        .map_err(|e| format!("{name}: cannot read: {e}"))?;
-    if let Some(what) = identify(&probe) {
+    // -f needs no probe (and so no blkid); a dry run reports what it would overwrite.
+    let found = match (cli.force, cli.dry_run) {
+        (true, false) => None,
+        (true, true) => probe::existing(path, &dev).unwrap_or_else(|e| {
+            eprintln!("mkfs.logfs: {e}");
+            None
+        }),
+        (false, _) => probe::existing(path, &dev)?,
+    };
+    if let Some(what) = found {
         if cli.dry_run {
             if !cli.quiet {
                 println!("{name} contains {what}; it would be overwritten");

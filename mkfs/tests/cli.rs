@@ -193,88 +193,191 @@ fn refuses_an_existing_logfs_without_force() {
     assert!(r.err.contains("contains a logfs file system"), "{}", r.err);
 }
 
-fn have(prog: &str) -> bool {
-    ["/sbin", "/usr/sbin", "/bin", "/usr/bin"]
-        .iter()
-        .any(|d| Path::new(d).join(prog).exists())
+/// Run a tool from util-linux, e2fsprogs, fdisk or cryptsetup-bin (tests/packages.txt) that
+/// must succeed, with `input` on its standard input.
+fn tool(cmd: &mut Command, input: &[u8]) {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(
+        o.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// An image holding what `make` puts on it.
+fn made_with(name: &str, make: impl FnOnce(&Path)) -> PathBuf {
+    let p = sized(&format!("{name}.img"), 64 << 20);
+    make(&p);
+    p
+}
+
+fn ext4(p: &Path) {
+    tool(Command::new("mkfs.ext4").args(["-q", "-F", s(p)]), b"");
+}
+
+#[track_caller]
+fn assert_refused_then_forced(p: &Path, what: &str) {
+    let r = mkfs(&["-q", s(p)]);
+    assert_eq!(r.code, 1, "{what}: {}", r.out);
+    assert!(
+        r.err.contains(&format!(
+            "{} contains {what}; use -f to overwrite",
+            p.display()
+        )),
+        "{what}: {}",
+        r.err
+    );
+    // A dry run says what it would overwrite, and writes nothing.
+    let before = std::fs::read(p).unwrap();
+    let r = mkfs(&["-n", s(p)]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert!(
+        r.out
+            .contains(&format!("contains {what}; it would be overwritten")),
+        "{}",
+        r.out
+    );
+    assert!(std::fs::read(p).unwrap() == before, "a dry run wrote");
+    let r = mkfs(&["-q", "-f", s(p)]);
+    assert_eq!(r.code, 0, "{what}: {}", r.err);
+    assert_clean(p);
+    // And now it holds logfs.
+    let r = mkfs(&["-q", s(p)]);
+    assert!(r.err.contains("contains a logfs file system"), "{}", r.err);
 }
 
 #[test]
 fn refuses_ext4_without_force() {
-    let p = sized("ext4.img", 64 << 20);
-    if have("mkfs.ext4") {
-        let ok = Command::new("mkfs.ext4")
-            .args(["-q", "-F", s(&p)])
-            .status()
-            .map(|st| st.success())
-            .unwrap_or(false);
-        assert!(ok, "mkfs.ext4 failed");
-    } else {
-        // The magic and the extents feature, as mke2fs writes them.
-        write_at(&p, 1080, &0xEF53u16.to_le_bytes());
-        write_at(&p, 1024 + 0x60, &0x40u32.to_le_bytes());
-    }
-    let r = mkfs(&[s(&p)]);
-    assert_eq!(r.code, 1);
-    assert!(
-        r.err.contains(&format!(
-            "{} contains an ext4 file system; use -f to overwrite",
-            p.display()
-        )),
-        "{}",
-        r.err
-    );
-    let r = mkfs(&["-f", "-q", s(&p)]);
-    assert_eq!(r.code, 0, "{}", r.err);
-    assert_clean(&p);
+    let p = made_with("ext4", ext4);
+    assert_refused_then_forced(&p, "an ext4 file system");
 }
 
 #[test]
-fn refuses_other_signatures() {
-    let cases: [(&str, u64, &[u8], &str); 9] = [
-        ("xfs", 0, b"XFSB", "an XFS file system"),
-        ("btrfs", 65600, b"_BHRfS_M", "a btrfs file system"),
-        (
-            "f2fs",
-            1024,
-            &0xF2F5_2010u32.to_le_bytes(),
-            "an F2FS file system",
-        ),
-        ("swap", 4086, b"SWAPSPACE2", "swap space"),
-        ("gpt", 512, b"EFI PART", "a GPT partition table"),
-        (
-            "mbr",
-            510,
-            &[0x55, 0xAA],
-            "a DOS partition table or boot sector",
-        ),
-        (
-            "nilfs",
-            1030,
-            &0x3434u16.to_le_bytes(),
-            "a NILFS2 file system",
-        ),
-        ("luks", 0, b"LUKS\xba\xbe", "a LUKS encrypted volume"),
-        (
-            "ext2",
-            1080,
-            &0xEF53u16.to_le_bytes(),
-            "an ext2 file system",
-        ),
-    ];
-    for (name, off, magic, what) in cases {
-        let p = sized(&format!("{name}.img"), 64 << 20);
-        write_at(&p, off, magic);
-        let r = mkfs(&["-q", s(&p)]);
-        assert_eq!(r.code, 1, "{name}");
+fn refuses_what_libblkid_finds() {
+    let swap = made_with("swap", |p| {
+        tool(Command::new("mkswap").args(["-q", s(p)]), b"");
+    });
+    assert_refused_then_forced(&swap, "swap space");
+    for (label, what) in [
+        ("gpt", "a GPT partition table"),
+        ("dos", "a DOS partition table"),
+    ] {
+        let p = made_with(label, |p| {
+            tool(
+                Command::new("sfdisk").args(["-q", s(p)]),
+                format!("label: {label}\n").as_bytes(),
+            );
+        });
+        assert_refused_then_forced(&p, what);
+    }
+    // A partition table written over a file system: both are reported.
+    let both = made_with("ext4-dos", |p| {
+        ext4(p);
+        tool(
+            Command::new("sfdisk").args(["-q", "--wipe", "never", s(p)]),
+            b"label: dos\n",
+        );
+    });
+    assert_refused_then_forced(&both, "an ext4 file system and a DOS partition table");
+    // Two file systems' signatures that exclude each other: libblkid will not choose.
+    let two = made_with("ext4-btrfs", |p| {
+        ext4(p);
+        write_at(p, 65600, b"_BHRfS_M");
+    });
+    assert_refused_then_forced(
+        &two,
+        "more than one file system signature (wipefs -n lists them)",
+    );
+}
+
+#[test]
+fn refuses_luks_without_force() {
+    let key = tmp("luks.key");
+    std::fs::write(&key, b"not a secret").unwrap();
+    let p = made_with("luks", |p| {
+        // The cheapest key derivation: the test is about the header, not the key.
+        tool(
+            Command::new("cryptsetup").args([
+                "luksFormat",
+                "--batch-mode",
+                "--type",
+                "luks2",
+                "--pbkdf",
+                "pbkdf2",
+                "--pbkdf-force-iterations",
+                "1000",
+                "--key-file",
+                s(&key),
+                s(p),
+            ]),
+            b"",
+        );
+    });
+    assert_refused_then_forced(&p, "a LUKS encrypted volume");
+}
+
+/// mkfs.logfs with `blkid` replaced by a script that prints `err` and exits with `code`.
+fn mkfs_with_fake_blkid(name: &str, code: i32, err: &str, args: &[&str]) -> Run {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("fake-blkid-{name}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fake = dir.join("blkid");
+    std::fs::write(&fake, format!("#!/bin/sh\necho '{err}' >&2\nexit {code}\n")).unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let o = Command::new(MKFS)
+        .env("PATH", path)
+        .args(args)
+        .output()
+        .unwrap();
+    Run {
+        code: o.status.code().unwrap_or(-1),
+        out: String::from_utf8_lossy(&o.stdout).into_owned(),
+        err: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn a_failing_blkid_stops_mkfs_without_force() {
+    let p = sized("blkid-fails.img", 64 << 20);
+    for (name, code, msg) in [
+        ("4", 4, "blkid: broken"),
+        ("2", 2, "blkid: error: cannot open"),
+    ] {
+        let r = mkfs_with_fake_blkid(name, code, msg, &["-q", s(&p)]);
+        assert_eq!(r.code, 1, "exit {code}: {}", r.out);
         assert!(
-            r.err.contains(&format!("contains {what}; use -f")),
-            "{name}: {}",
+            r.err.contains("cannot check")
+                && r.err.contains(msg)
+                && r.err
+                    .contains("use -f to make the file system without this check"),
+            "exit {code}: {}",
             r.err
         );
-        assert_eq!(mkfs(&["-q", "-f", s(&p)]).code, 0, "{name}");
+        assert_eq!(
+            check(&p).operational,
+            Some(Operational::NotLogfs),
+            "it wrote"
+        );
+        // -f does not ask blkid at all.
+        let r = mkfs_with_fake_blkid(name, code, msg, &["-q", "-f", s(&p)]);
+        assert_eq!(r.code, 0, "{}", r.err);
         assert_clean(&p);
         std::fs::remove_file(&p).unwrap();
+        File::create(&p).unwrap().set_len(64 << 20).unwrap();
     }
 }
 
