@@ -305,6 +305,10 @@ fn run(cli: &Cli) -> Result<(), String> {
         }
     }
 
+    if !cli.dry_run {
+        probe::wipe(path)?;
+    }
+
     let uuid = match uuid {
         Some(u) => u,
         None => random_uuid()?,

@@ -87,6 +87,34 @@ fn blkid(path: &Path) -> Result<Option<String>, String> {
     }
 }
 
+/// Erase every signature libblkid finds on `path` (`wipefs --all`), as mkfs.xfs and mkfs.btrfs
+/// do. Without -K the discard usually clears them, but not on every device; and a signature left
+/// beyond logfs's first blocks (a LUKS2 secondary header, a btrfs superblock at 64 KiB) would
+/// make blkid and udev report that file system instead of logfs.
+pub fn wipe(path: &Path) -> Result<(), String> {
+    let name = path.display();
+    let out = Command::new("wipefs")
+        .env("PATH", search_path())
+        // --force: mkfs.logfs itself holds a block device open with O_EXCL (and has checked
+        // that it is not mounted).
+        .args(["--all", "--force", "--quiet"])
+        .arg(path)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| {
+            format!("{name}: cannot run wipefs (util-linux) to erase old signatures: {e}")
+        })?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    Err(format!(
+        "{name}: wipefs could not erase the old signatures ({}): {}",
+        out.status,
+        stderr.trim().lines().next().unwrap_or("")
+    ))
+}
+
 /// PATH with /usr/sbin and /sbin appended, where they are missing.
 fn search_path() -> OsString {
     let mut dirs: Vec<_> = std::env::var_os("PATH")

@@ -247,9 +247,21 @@ fn assert_refused_then_forced(p: &Path, what: &str) {
         r.out
     );
     assert!(std::fs::read(p).unwrap() == before, "a dry run wrote");
-    let r = mkfs(&["-q", "-f", s(p)]);
+    // Without the discard (-K), which clears an image anyway: the old signatures are erased,
+    // so libblkid (and udev) see none that would hide logfs.
+    let r = mkfs(&["-q", "-f", "-K", s(p)]);
     assert_eq!(r.code, 0, "{what}: {}", r.err);
     assert_clean(p);
+    let blkid = Command::new("blkid")
+        .args(["--probe", s(p)])
+        .output()
+        .unwrap();
+    assert_eq!(
+        blkid.status.code(),
+        Some(2),
+        "{what}: blkid still finds {}",
+        String::from_utf8_lossy(&blkid.stdout)
+    );
     // And now it holds logfs.
     let r = mkfs(&["-q", s(p)]);
     assert!(r.err.contains("contains a logfs file system"), "{}", r.err);

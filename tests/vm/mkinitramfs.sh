@@ -11,6 +11,8 @@
 #   -E          leave out e2fsprogs (mke2fs/mkfs.ext4, e2fsck, tune2fs, dumpe2fs),
 #               which are included by default: busybox's mke2fs only makes ext2
 #
+# util-linux's blkid and wipefs are always included: mkfs.logfs runs them.
+#
 # Each OVERLAY_DIR is copied over the root (so callers add .ko files, static
 # binaries, scripts). A file /etc/vmtest/insmod in the overlay lists further
 # modules to load at boot, one "path [params]" per line.
@@ -77,6 +79,8 @@ if [[ -n $e2fs ]]; then
     done
     [[ ! -f /etc/mke2fs.conf ]] || cp /etc/mke2fs.conf "$tree/etc/"
 fi
+# util-linux's blkid and wipefs, which mkfs.logfs runs (busybox's blkid cannot --probe).
+for b in /sbin/blkid /sbin/wipefs; do copy_binary "$b"; done
 for b in "${bins[@]}"; do copy_binary "$b"; done
 
 : >"$tree/etc/vmtest/kmods"
