@@ -15,16 +15,60 @@ use bento_user::FileDevice;
 use clap::Parser;
 use fsck::{CheckOptions, Pass, Report, Severity, format_uuid};
 
+// The hidden `--generate KIND` (man page, shell completions), shared with mkfs.logfs.
+#[path = "../../mkfs/src/generate.rs"]
+mod generate;
+
 const EXIT_OK: u8 = 0;
 const EXIT_UNCORRECTED: u8 = 4;
 const EXIT_OPERATIONAL: u8 = 8;
 const EXIT_USAGE: u8 = 16;
 
+const DESCRIPTION: &str = "\
+fsck.logfs checks the logfs file system on DEVICE, a block device or an image file (see
+logfs(5)), in seven passes: the superblocks; the checkpoint packs; the node address and segment
+usage tables; the directory tree, with every inode, index node and directory block; connectivity
+and link counts; segment usage and the checkpoint's counters; the segment summaries.
+
+It reports what it finds and never writes: repair is not implemented yet. The repair options
+-y, -p, -a and -r are accepted for fsck(8) and check read-only, saying so; -p and -a also make
+the output terse (no pass headings; each finding prefixed with DEVICE). The check is always
+complete, so -f changes nothing.
+
+Run it on an unmounted file system. On a mounted block device it warns that the check may report
+spurious errors. An image file that a logfs-fuse mount holds is locked: fsck.logfs waits up to
+--lock-timeout seconds for the mount to let go of it.";
+
+const MORE: &str = "\
+EXIT STATUS
+The exit status follows fsck(8):
+  0   No errors were found (or help or the version was shown).
+  4   File system errors were found and left uncorrected, or the check could not be completed.
+  8   Operational error: DEVICE cannot be opened or read, or holds no logfs, or its format
+      version or features are not supported, or it is smaller than its file system, or memory
+      ran out, or a logfs-fuse mount did not let go of it in time.
+  16  Usage error.
+
+EXAMPLES
+Check a partition, with statistics:
+
+    fsck.logfs -v /dev/nvme0n1p2
+
+Unmount an image mounted with logfs-fuse and check it (fsck.logfs waits for the daemon's final
+checkpoint):
+
+    umount /mnt && fsck.logfs logfs.img
+
+SEE ALSO
+logfs(5), mkfs.logfs(8), logfs-fuse(8), fsck(8)";
+
 #[derive(Parser, Debug)]
 #[command(
     name = "fsck.logfs",
     version,
-    about = "Check a logfs file system (read-only; repair is not available yet)"
+    about = "Check a logfs file system (read-only; repair is not available yet)",
+    long_about = DESCRIPTION,
+    after_long_help = MORE
 )]
 struct Cli {
     /// Check only; answer "no" to every repair (the default: nothing is ever written).
@@ -55,11 +99,12 @@ struct Cli {
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     lock_timeout: u64,
     /// The device or image file to check.
+    #[arg(value_name = "DEVICE")]
     device: PathBuf,
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match generate::try_parse::<Cli>() {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };

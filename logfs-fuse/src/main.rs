@@ -15,46 +15,84 @@ use bento_fuse::daemon::{self, Daemon, Resumer, Settings};
 use bento_fuse::memfs::MemFs;
 use bento_user::FileDevice;
 use clap::{ArgAction, Parser};
+// The hidden `--generate KIND` (man page, shell completions), shared with mkfs.logfs.
+#[path = "../../mkfs/src/generate.rs"]
+mod generate;
+
 /// The file system mounted unless `-o fs=NAME` says otherwise.
 type DefaultFs = logfs::LogFs<FileDevice>;
 
-const AFTER_HELP: &str = "\
-Mount options (-o, comma-separated, may be repeated):
-  ro | rw             read-only or read-write (default rw)
-  allow_other         let every user use the mount (permission bits are still checked)
-  allow_root          let root use the mount as well as the mounting user
-  auto_unmount        unmount automatically if logfs-fuse dies
-  fsname=NAME         the source shown in /proc/mounts (default: the image path)
-  threads=N           worker threads (default: the number of CPUs, at least 2)
-  debug               log every request to standard error (implies -f)
-  fs=NAME             the file-system type: logfs (default), or memfs (in memory, for testing)
-  notakeover          do not offer the mount for --takeover (no control socket)
-  dev nodev suid nosuid exec noexec atime noatime sync async dirsync
-                      the usual mount flags (default nodev,nosuid)
-  anything else       passed to the file system
+const DESCRIPTION: &str = "\
+logfs-fuse mounts the logfs file system on IMAGE|DEVICE, an image file or a block device, on
+MOUNTPOINT through FUSE: the file system code that runs in the kernel on Bento, in a userspace
+daemon. See logfs(5).
 
-Without -f, logfs-fuse returns once the file system is mounted (exit status 0) or has failed
-to mount (1; the reason is printed), and keeps serving in the background.
+Without -f, logfs-fuse returns once the file system is mounted (exit status 0) or has failed to
+mount (1; the reason is printed), and keeps serving in the background; its messages then go
+nowhere (use -f to see them). It unmounts cleanly on SIGTERM, SIGINT and SIGHUP.
 
-Unmount with `umount MOUNTPOINT`, or send logfs-fuse SIGTERM (or SIGINT/SIGHUP). umount
-returns as soon as the kernel has let go of the mount, BEFORE logfs-fuse has written its final
-checkpoint. logfs-fuse holds an exclusive flock(2) on IMAGE|DEVICE for as long as it runs, so
-wait for that lock before copying, checking or mounting the image again:
+logfs-fuse holds an exclusive flock(2) on IMAGE|DEVICE for as long as it runs: a second
+logfs-fuse and mkfs.logfs refuse the image, and fsck.logfs waits for it. umount(8) returns as
+soon as the kernel has let go of the mount, BEFORE logfs-fuse has written its final checkpoint;
+wait for the lock before copying, checking or mounting the image again (see EXAMPLES).";
 
-    umount /mnt && flock IMAGE true
+const MORE: &str = "\
+MOUNT OPTIONS
+Given with -o, comma-separated; -o may be repeated.
+  ro, rw  Read-only or read-write (default rw).
+  allow_other  Let every user use the mount (permission bits are still checked).
+  allow_root  Let root use the mount as well as the mounting user.
+  auto_unmount  Unmount automatically if logfs-fuse dies.
+  fsname=NAME  The source shown in /proc/mounts (default: the image path).
+  threads=N  Worker threads, 1 to 1024 (default: the number of CPUs, at least 2).
+  debug  Log every request to standard error (implies -f).
+  fs=NAME  The file-system type: logfs (default), or memfs (in memory, for testing).
+  notakeover  Do not offer the mount for --takeover (no control socket).
+  dev, nodev, suid, nosuid, exec, noexec, atime, noatime, sync, async, dirsync
+      The usual mount flags (default nodev,nosuid).
+  defaults, auto, noauto, nofail, _netdev, user, users, nouser, x-*, default_permissions
+      Accepted and ignored (fstab words; permissions are always checked).
+  anything else  Passed to the file system: logfs takes discard, nodiscard,
+      fsync=rollforward and fsync=checkpoint (see logfs(5)) and refuses the mount for any other.
 
-The same lock makes a second logfs-fuse on the same image fail at once.
+LIVE UPGRADE
+logfs-fuse --takeover MOUNTPOINT starts this binary (a newer or older logfs-fuse) in place of the
+daemon serving MOUNTPOINT, without unmounting and without a failed call. The running daemon
+stops reading requests (they wait in the kernel), finishes those it has, commits a checkpoint and
+hands the /dev/fuse connection, the image lock and its state to the new one over its control
+socket, then exits. Image, options and open files carry over. If the new binary refuses the state
+(another file system, an unknown required field, damage), it exits with status 1 saying why, and
+the old daemon keeps serving. Only root or the daemon's own user may take a mount over.
 
-Live upgrade: `logfs-fuse --takeover MOUNTPOINT` starts this binary (a newer or older
-logfs-fuse) in place of the daemon serving MOUNTPOINT, without unmounting and without a failed
-call. The running daemon stops reading requests (they wait in the kernel), finishes those it
-has, commits a checkpoint and hands the /dev/fuse connection, the image lock and its state to
-the new one over its control socket (/run/logfs-fuse/MAJOR:MINOR.sock, the mount's device
-number; $LOGFS_FUSE_RUN_DIR overrides the directory), then exits. Image, options and open files
-carry over. If the new binary refuses the state (another file system, an unknown required
-field, damage), it exits with status 1 saying why, and the old daemon keeps serving. Only root
-or the daemon's own user may take a mount over.
-Exit status: 0 on success (with -f: after a clean unmount), 1 on errors, 2 on bad usage.";
+EXIT STATUS
+  0  Success: mounted (without -f), unmounted cleanly (with -f), or the mount taken over.
+  1  An error: the file system could not be mounted or served, or the takeover was refused.
+  2  A usage error: bad arguments or -o options, or an unknown fs= type.
+
+ENVIRONMENT
+  LOGFS_FUSE_RUN_DIR  The directory of the control sockets, instead of /run/logfs-fuse.
+
+FILES
+  /run/logfs-fuse/MAJOR:MINOR.sock
+      The control socket of the daemon serving the mount whose device number is MAJOR:MINOR
+      (mode 0600), which --takeover connects to.
+
+EXAMPLES
+Mount an image, unmount it and wait for the final checkpoint:
+
+    logfs-fuse logfs.img /mnt
+    umount /mnt && flock logfs.img true
+
+Mount a device read-only, for every user:
+
+    logfs-fuse -o ro,allow_other /dev/sdb1 /mnt
+
+Move the mount on /mnt to this logfs-fuse binary (live upgrade):
+
+    logfs-fuse --takeover /mnt
+
+SEE ALSO
+logfs(5), mkfs.logfs(8), fsck.logfs(8), fuse(4), mount(8), umount(8), flock(1)";
 
 /// Mount a logfs image or block device over FUSE.
 #[derive(Parser, Debug)]
@@ -62,7 +100,9 @@ Exit status: 0 on success (with -f: after a clean unmount), 1 on errors, 2 on ba
     name = "logfs-fuse",
     version = logfs::fs::VERSION,
     about,
-    after_help = AFTER_HELP,
+    long_about = DESCRIPTION,
+    after_help = "See --help for the mount options, live upgrade and the exit status.",
+    after_long_help = MORE,
     override_usage = "logfs-fuse [-f] [-d] [-o OPTIONS] IMAGE|DEVICE MOUNTPOINT\n       \
                       logfs-fuse [-f] [-d] --takeover MOUNTPOINT"
 )]
@@ -75,11 +115,11 @@ struct Args {
     #[arg(short = 'd', long = "debug")]
     debug: bool,
 
-    /// Mount options (see below)
+    /// Mount options (see MOUNT OPTIONS)
     #[arg(short = 'o', value_name = "OPTIONS", action = ArgAction::Append)]
     options: Vec<String>,
 
-    /// Take over the running logfs-fuse daemon's mount on MOUNTPOINT (live upgrade, see below)
+    /// Take over the running logfs-fuse daemon's mount on MOUNTPOINT (see LIVE UPGRADE)
     #[arg(
         long = "takeover",
         value_name = "MOUNTPOINT",
@@ -138,7 +178,7 @@ fn the_daemon() -> Daemon {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args = generate::try_parse::<Args>().unwrap_or_else(|e| e.exit());
     if let Some(mountpoint) = &args.takeover {
         daemon::close_inherited_fds();
         log_to_stderr(args.debug);

@@ -26,12 +26,56 @@ use logfs::BLOCK_SIZE;
 use logfs::format::layout::{Layout, SEG_BLOCKS};
 use logfs::mkfs::{MkfsOptions, format_sized};
 
+mod generate;
 mod probe;
 
 const LABEL_MAX: usize = 64;
 
+const DESCRIPTION: &str = "\
+mkfs.logfs makes a logfs file system on DEVICE, a block device or an image file. logfs is a
+log-structured file system for flash; it runs in the Linux kernel on Bento
+(mount -t bento -o fs=logfs) or in userspace over FUSE (logfs-fuse). See logfs(5).
+
+The file system covers the whole device, or its first SIZE. Unless -K is given, mkfs.logfs
+first discards those blocks (on an image file it punches a hole, which keeps the file sparse);
+a device that cannot discard is not an error.
+
+Without -f, mkfs.logfs refuses a target that already holds a file system it recognizes (logfs,
+ext2, ext3, ext4, XFS, btrfs, F2FS, NILFS2, a LUKS volume, swap space) or a partition table
+(GPT or DOS). It always refuses a mounted block device, and an image file that a logfs-fuse
+mount holds.";
+
+const MORE: &str = "\
+EXIT STATUS
+  0  The file system was made (or, with -n, would be made), or help or the version was shown.
+  1  An error, including a usage error; the reason is printed.
+
+EXAMPLES
+Make a logfs on a partition, labelled \"data\":
+
+    mkfs.logfs -L data /dev/nvme0n1p2
+
+Make a 20 GiB image file, a logfs on it, and mount it over FUSE:
+
+    truncate -s 20G logfs.img
+    mkfs.logfs logfs.img
+    logfs-fuse logfs.img /mnt
+
+Show what would be made on the first 512 MiB of a device, without writing:
+
+    mkfs.logfs -n /dev/sdb 512M
+
+SEE ALSO
+logfs(5), fsck.logfs(8), logfs-fuse(8), mount(8)";
+
 #[derive(Parser, Debug)]
-#[command(name = "mkfs.logfs", version, about = "Make a logfs file system")]
+#[command(
+    name = "mkfs.logfs",
+    version,
+    about = "Make a logfs file system",
+    long_about = DESCRIPTION,
+    after_long_help = MORE
+)]
 struct Cli {
     /// Overwrite an existing file system or partition table.
     #[arg(short = 'f', long)]
@@ -52,6 +96,7 @@ struct Cli {
     #[arg(short = 'K', long = "nodiscard")]
     nodiscard: bool,
     /// The block device or image file.
+    #[arg(value_name = "DEVICE")]
     device: PathBuf,
     /// Size of the file system (default: the whole device): a number of 4 KiB blocks, or
     /// bytes with a K, M, G or T suffix (powers of 1024).
@@ -96,7 +141,7 @@ fn parse_size(s: &str) -> Result<u64, String> {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match generate::try_parse::<Cli>() {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
