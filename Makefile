@@ -116,51 +116,58 @@ tools:
 
 # After depmod, mount -t bento loads bentofs.ko (alias fs-bento) and fs=logfs logfs.ko (alias
 # bento-fs-logfs): no insmod.
-install: modules tools
+install: modules share
 	install -D -m 755 -t $(SBINDIR) $(addprefix target/release/,$(TOOLS))
 	install -D -m 755 -t $(UDEVDIR) target/release/logfs_id
 	install -D -m 644 -t $(UDEVDIR)/rules.d fsck/udev/59-logfs.rules
 	install -D -m 644 -t $(MODDIR) bentofs-c/bentofs.ko logfs/kmod/logfs.ko
+	cd $(SHARE) && find . -type f -exec install -D -m 644 {} $(abspath $(SHAREDIR))/{} \;
 	$(if $(DESTDIR),,depmod -a $(KREL))
 
 uninstall:
 	rm -f $(addprefix $(SBINDIR)/,$(TOOLS)) $(MODDIR)/bentofs.ko $(MODDIR)/logfs.ko
 	rm -f $(UDEVDIR)/logfs_id $(UDEVDIR)/rules.d/59-logfs.rules
+	rm -f $(addprefix $(SHAREDIR)/,$(SHARE_FILES))
 	$(if $(DESTDIR),,depmod -a $(KREL))
+
+# Man pages and shell completions, from the tools themselves (`--generate`) and docs/man.
+SHARE := target/package/share
+SHAREDIR := $(DESTDIR)/usr/share
+SHARE_FILES := man/man5/logfs.5.gz $(foreach t,$(TOOLS),man/man8/$(t).8.gz \
+	bash-completion/completions/$(t) zsh/vendor-completions/_$(t) fish/vendor_completions.d/$(t).fish)
+share: tools
+	rm -rf $(SHARE)
+	mkdir -p $(SHARE)/man/man5 $(SHARE)/man/man8 $(SHARE)/bash-completion/completions \
+		$(SHARE)/zsh/vendor-completions $(SHARE)/fish/vendor_completions.d
+	for t in $(TOOLS); do \
+		target/release/$$t --generate man | gzip -9n >$(SHARE)/man/man8/$$t.8.gz && \
+		target/release/$$t --generate complete-bash >$(SHARE)/bash-completion/completions/$$t && \
+		target/release/$$t --generate complete-zsh >$(SHARE)/zsh/vendor-completions/_$$t && \
+		target/release/$$t --generate complete-fish >$(SHARE)/fish/vendor_completions.d/$$t.fish \
+		|| exit 1; done
+	gzip -9n <docs/man/logfs.5 >$(SHARE)/man/man5/logfs.5.gz
 
 # ---- Debian packages (cargo-deb): target/debian/logfs-tools_*.deb and logfs-dkms_*.deb -----------
 # The DKMS package carries the C sources and one prebuilt Rust object per kernel line whose
 # headers are installed here (DEB_KRELS: Debian 12's 6.1 and 6.12 cloud lines by default).
 DEB_KRELS ?= $(foreach line,_ 6.12,$(shell VM_LINE=$(line:_=) bash -c '. tests/vm/lib.sh && vm_krel' 2>/dev/null))
-PKG := target/package
-DKMS_SRC := $(PKG)/dkms/usr/src/logfs-$(LOGFS_VERSION)
+DKMS_SRC := target/package/dkms/usr/src/logfs-$(LOGFS_VERSION)
 DKMS_FILES := Makefile Kbuild bentofs-c/Kbuild bentofs-c/*.c bentofs-c/*.h bentofs-c/include \
 	logfs/kmod/Kbuild logfs/kmod/logfs_main.c
-MAN := $(PKG)/share/man
-COMPLETIONS := $(PKG)/share
 
 # rust-prebuilt PREBUILT_OUT=DIR: the Rust object for KREL, named after its flags, and the flags.
 rust-prebuilt: $(RUST_OBJ)
 	install -D -m 644 $(RUST_OBJ) $(PREBUILT_OUT)/logfs_rust-$(RUST_FLAGS_ID).o_shipped
 	echo "  $(RUST_FLAGS_ID) ($(KREL)): $(RUST_FLAGS)" >$(PREBUILT_OUT)/logfs_rust-$(RUST_FLAGS_ID).flags
 
-deb: tools
+deb: share
 	@test -n "$(DEB_KRELS)" || { echo "make deb: no kernel headers (tests/setup.sh installs them)" >&2; exit 1; }
-	rm -rf $(PKG)
-	mkdir -p $(DKMS_SRC) $(MAN)/man5 $(MAN)/man8 $(COMPLETIONS)/bash-completion/completions \
-		$(COMPLETIONS)/zsh/vendor-completions $(COMPLETIONS)/fish/vendor_completions.d
+	rm -rf target/package/dkms && mkdir -p $(DKMS_SRC)
 	git ls-files -z -- $(DKMS_FILES) | xargs -0 cp --parents -t $(DKMS_SRC)
 	sed 's/@VERSION@/$(LOGFS_VERSION)/g' logfs/kmod/dkms/dkms.conf >$(DKMS_SRC)/dkms.conf
 	$(foreach k,$(DEB_KRELS),$(MAKE) --no-print-directory KREL=$(k) \
 		PREBUILT_OUT=$(CURDIR)/$(DKMS_SRC)/$(RUST_PREBUILT_DIR) rust-prebuilt &&) true
-	for t in $(TOOLS); do \
-		target/release/$$t --generate man | gzip -9n >$(MAN)/man8/$$t.8.gz && \
-		target/release/$$t --generate complete-bash >$(COMPLETIONS)/bash-completion/completions/$$t && \
-		target/release/$$t --generate complete-zsh >$(COMPLETIONS)/zsh/vendor-completions/_$$t && \
-		target/release/$$t --generate complete-fish >$(COMPLETIONS)/fish/vendor_completions.d/$$t.fish \
-		|| exit 1; done
-	gzip -9n <docs/man/logfs.5 >$(MAN)/man5/logfs.5.gz
-	cargo deb --no-build --quiet -p mkfs-logfs -o target/debian/
+	cargo deb --no-build --quiet --strip -p mkfs-logfs -o target/debian/
 	cargo deb --no-build --quiet --manifest-path logfs/kmod/Cargo.toml -o target/debian/
 
 clean:
@@ -168,4 +175,4 @@ clean:
 	rm -f $(RUST_OBJ) $(UPGRADE_OBJS)
 
 FORCE:
-.PHONY: all modules upgrade-modules tools install uninstall deb rust-prebuilt clean FORCE
+.PHONY: all modules upgrade-modules tools share install uninstall deb rust-prebuilt clean FORCE
