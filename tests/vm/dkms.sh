@@ -24,13 +24,16 @@ logdir=$repo/target/vm-logs/dkms-$(date +%Y%m%d-%H%M%S)
 mkdir -p "$work" "$logdir"
 ln -sfn "$(basename "$logdir")" "$repo/target/vm-logs/dkms-latest"
 
-krels=("$(VM_LINE='' vm_krel)" "$(VM_LINE=6.12 vm_krel)")
+# lib.sh derives the kernel line's packages when sourced: one shell per line.
+line_krel() { VM_LINE=$1 bash -c ". '$here/lib.sh' && vm_krel"; }
+krels=("$(line_krel '')" "$(line_krel 6.12)")
 # A kernel whose headers ask for function padding no prebuilt object has (see the Makefile).
 fake=${krels[0]%-cloud-amd64}-logfstest
 fail=0
 say() { echo "dkms: $*"; }
 check() {  # DESCRIPTION COMMAND...
-    if "$@" >>"$logdir/checks.log" 2>&1; then say "ok - $1"; else say "not ok - $1"; fail=1; fi
+    local d=$1; shift
+    if "$@" >>"$logdir/checks.log" 2>&1; then say "ok - $d"; else say "not ok - $d"; fail=1; fi
 }
 
 purge() {
@@ -70,8 +73,9 @@ for k in "${krels[@]}"; do
     done
 done
 check "$fake: the failure is reported" grep -q "logfs-dkms: the modules could not be built for $fake" "$logdir/dpkg.log"
-check "$fake: make.log names the missing flags" \
-    grep -q "no prebuilt Rust object for $fake" "/var/lib/dkms/logfs/$ver/build/make.log"
+check "$fake: dkms build fails again, and make.log says why" sh -c \
+    "! dkms build -m logfs -v '$ver' -k '$fake' &&
+     grep -q 'no prebuilt Rust object for $fake' /var/lib/dkms/logfs/'$ver'/build/make.log"
 check "$fake: not installed" sh -c "! dkms status -k '$fake' | grep -q installed"
 for t in mkfs.logfs fsck.logfs logfs-fuse; do
     check "/usr/sbin/$t and its man page" sh -c "test -x /usr/sbin/$t && man -w $t | grep -q /usr/share/man/man8/"
