@@ -268,6 +268,14 @@ static inline struct timespec64 bento_get_ctime(struct inode *i) { return i->i_c
 
 /* ---- across files -------------------------------------------------------------------------- */
 
+/* registry.c */
+int bento_registry_init(void);
+void bento_registry_exit(void);
+int bento_get_type(const char *name, struct bento_fs_type **type,
+		   struct bento_registration **regp);
+bool bento_attach_mount(struct bento_sb_info *sbi, struct bento_registration *reg);
+void bento_detach_mount(struct bento_sb_info *sbi);
+
 /* upgrade.c */
 int bento_upgrade_locked(struct bento_registration *reg, struct bento_fs_type *new,
 			 struct super_block ***pinned, unsigned int *nr_pinned);

@@ -1,0 +1,275 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * bentofs: the registry of Bento file systems. Modules register a name (bento_register_fs);
+ * mounts look it up, loading the module on demand, and join its list of mounts; /proc/fs/bento
+ * shows both. super.c calls in here; nothing here calls super.c.
+ */
+#define pr_fmt(fmt) "bento: " fmt
+
+#include <linux/module.h>
+#include <linux/ctype.h>
+#include <linux/kmod.h>
+#include <linux/mutex.h>
+#include <linux/proc_fs.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include "bentofs.h"
+
+DEFINE_MUTEX(bento_registry_lock);
+static LIST_HEAD(bento_registry);
+
+static struct bento_registration *bento_find_locked(const char *name)
+{
+	struct bento_registration *reg;
+
+	list_for_each_entry(reg, &bento_registry, link)
+		if (!strcmp(reg->type->name, name))
+			return reg;
+	return NULL;
+}
+
+/**
+ * bento_register_fs - make a file system available to `mount -t bento -o fs=NAME`
+ * @type: name, version, owner module and operation table; must stay valid until
+ *	bento_unregister_fs() (normally static data of the calling module).
+ *
+ * A name another module registered is a live upgrade (upgrade.c): every mount of it moves to
+ * @type, or none does and this fails with the reason in the kernel log.
+ *
+ * Return: 0, -EINVAL for an incompatible or incomplete table, -EEXIST for a name this module
+ * already registered, or why the upgrade was refused.
+ */
+int bento_register_fs(struct bento_fs_type *type)
+{
+	const struct bento_ops *ops;
+	struct bento_registration *reg, *cur;
+	struct super_block **pinned = NULL;
+	unsigned int nr_pinned = 0;
+	const char *old_version = NULL;
+	int err = 0;
+
+	if (!type || !type->name || !type->name[0] || !type->ops) {
+		pr_err("register: incomplete bento_fs_type\n");
+		return -EINVAL;
+	}
+	ops = type->ops;
+	if (ops->abi_version != BENTO_ABI_VERSION) {
+		pr_err("register %s: ABI version %u, bentofs has %u\n", type->name,
+		       ops->abi_version, BENTO_ABI_VERSION);
+		return -EINVAL;
+	}
+	if (ops->ops_size < BENTO_OPS_SIZE_MIN) {
+		pr_err("register %s: operation table of %u bytes, bentofs needs %zu\n", type->name,
+		       ops->ops_size, (size_t)BENTO_OPS_SIZE_MIN);
+		return -EINVAL;
+	}
+	if (!ops->mount || !ops->destroy || !ops->lookup || !ops->getattr) {
+		pr_err("register %s: mount, destroy, lookup and getattr are required\n",
+		       type->name);
+		return -EINVAL;
+	}
+	if (strlen(type->name) > BENTO_NAME_MAX || strpbrk(type->name, ", \t\n=")) {
+		pr_err("register: bad file-system name \"%s\"\n", type->name);
+		return -EINVAL;
+	}
+
+	reg = kzalloc(sizeof(*reg), GFP_KERNEL);
+	if (!reg)
+		return -ENOMEM;
+	reg->type = type;
+	INIT_LIST_HEAD(&reg->mounts);
+
+	mutex_lock(&bento_registry_lock);
+	cur = bento_find_locked(type->name);
+	if (!cur) {
+		list_add_tail(&reg->link, &bento_registry);
+		reg = NULL;
+	} else if (cur->type == type || cur->type->owner == type->owner) {
+		err = -EEXIST;
+	} else {
+		old_version = bento_version(cur->type);
+		err = bento_upgrade_locked(cur, type, &pinned, &nr_pinned);
+	}
+	mutex_unlock(&bento_registry_lock);
+	/* After the lock: a last reference may unmount, which takes it. */
+	bento_unpin_supers(pinned, nr_pinned);
+	kfree(reg);
+	if (err == -EEXIST)
+		pr_err("register %s: this module already registered that name\n", type->name);
+	if (err)
+		return err;
+	if (old_version)
+		pr_info("file system %s is now version %s (was %s)\n", type->name,
+			bento_version(type), old_version);
+	else
+		pr_info("registered file system %s %s\n", type->name, bento_version(type));
+	return 0;
+}
+EXPORT_SYMBOL_GPL(bento_register_fs);
+
+/**
+ * bento_unregister_fs - withdraw a file system registered with bento_register_fs()
+ * @type: the same pointer that was registered
+ *
+ * New mounts fail from now on. Existing mounts pin the owner module, so a module unloading
+ * itself never gets here with mounts left; another caller that does is logged and the mounts
+ * are detached from the registry (they keep working with the old table). A type a live upgrade
+ * replaced is no longer registered: the registration, found by pointer, belongs to the new
+ * version and stays.
+ */
+void bento_unregister_fs(struct bento_fs_type *type)
+{
+	struct bento_registration *reg, *found = NULL;
+	struct bento_sb_info *sbi, *tmp;
+	bool replaced = false;
+
+	mutex_lock(&bento_registry_lock);
+	list_for_each_entry(reg, &bento_registry, link) {
+		if (reg->type == type) {
+			found = reg;
+			break;
+		}
+		if (type && type->name && !strcmp(reg->type->name, type->name))
+			replaced = true;
+	}
+	if (found) {
+		list_del(&found->link);
+		if (found->nr_mounts)
+			pr_err("unregister %s: %u mounts still use it\n", type->name,
+			       found->nr_mounts);
+		list_for_each_entry_safe(sbi, tmp, &found->mounts, type_link) {
+			list_del_init(&sbi->type_link);
+			sbi->reg = NULL;
+		}
+	}
+	mutex_unlock(&bento_registry_lock);
+	if (!found && replaced) {
+		pr_info("unloaded %s %s (replaced by a live upgrade)\n", type->name,
+			bento_version(type));
+		return;
+	}
+	if (!found) {
+		pr_err("unregister: %s is not registered\n", type && type->name ? type->name : "?");
+		return;
+	}
+	pr_info("unregistered file system %s\n", type->name);
+	kfree(found);
+}
+EXPORT_SYMBOL_GPL(bento_unregister_fs);
+
+/* /proc/fs/bento/filesystems: "NAME VERSION MOUNTS" per registered file system. */
+static int bento_filesystems_show(struct seq_file *m, void *v)
+{
+	struct bento_registration *reg;
+
+	mutex_lock(&bento_registry_lock);
+	list_for_each_entry(reg, &bento_registry, link)
+		seq_printf(m, "%s %s %u\n", reg->type->name, bento_version(reg->type),
+			   reg->nr_mounts);
+	mutex_unlock(&bento_registry_lock);
+	return 0;
+}
+
+/* /proc/fs/bento/mounts: "DEVICE NAME VERSION MODULE" per mount, the version it runs now. */
+static int bento_mounts_show(struct seq_file *m, void *v)
+{
+	struct bento_registration *reg;
+	struct bento_sb_info *sbi;
+
+	mutex_lock(&bento_registry_lock);
+	list_for_each_entry(reg, &bento_registry, link)
+		list_for_each_entry(sbi, &reg->mounts, type_link)
+			seq_printf(m, "%s %s %s %s\n", sbi->sb->s_id, sbi->name,
+				   bento_version(sbi->type), module_name(sbi->type->owner));
+	mutex_unlock(&bento_registry_lock);
+	return 0;
+}
+
+/*
+ * Finds the registration of @name and pins its module. An unregistered name loads the module
+ * that declares MODULE_ALIAS("bento-fs-NAME"), as the VFS loads fs-TYPE for mount -t TYPE.
+ * Return: 0, -EINVAL for a bad name, -ENODEV for no such file system.
+ */
+int bento_get_type(const char *name, struct bento_fs_type **type, struct bento_registration **regp)
+{
+	const char *c;
+	int tries;
+
+	for (c = name; *c; c++)
+		if (!isalnum(*c) && *c != '_' && *c != '-')
+			return -EINVAL;
+	if (!*name || c - name > BENTO_NAME_MAX)
+		return -EINVAL;
+
+	for (tries = 0; tries < 2; tries++) {
+		struct bento_registration *reg;
+
+		/* request_module sleeps in modprobe: never under the registry lock. */
+		if (tries && request_module("bento-fs-%s", name))
+			break;
+		mutex_lock(&bento_registry_lock);
+		reg = bento_find_locked(name);
+		if (reg && try_module_get(reg->type->owner)) {
+			*type = reg->type;
+			*regp = reg;
+		}
+		mutex_unlock(&bento_registry_lock);
+		if (*type)
+			return 0;
+	}
+	return -ENODEV;
+}
+
+/*
+ * Enters a new mount in the list of its registration @reg, unless the name was unregistered
+ * since bento_get_type(). Return: true when it is in.
+ */
+bool bento_attach_mount(struct bento_sb_info *sbi, struct bento_registration *reg)
+{
+	mutex_lock(&bento_registry_lock);
+	/* Still registered? (the module pin keeps the type itself valid either way) */
+	if (bento_find_locked(sbi->name) == reg) {
+		sbi->reg = reg;
+		list_add_tail(&sbi->type_link, &sbi->reg->mounts);
+		sbi->reg->nr_mounts++;
+		/* A live upgrade since get_tree: mount the version it installed. */
+		if (sbi->reg->type != sbi->type && try_module_get(sbi->reg->type->owner)) {
+			module_put(sbi->type->owner);
+			sbi->type = sbi->reg->type;
+			sbi->ops = sbi->type->ops;
+		}
+	}
+	mutex_unlock(&bento_registry_lock);
+	return sbi->reg;
+}
+
+void bento_detach_mount(struct bento_sb_info *sbi)
+{
+	mutex_lock(&bento_registry_lock);
+	if (sbi->reg) {
+		list_del_init(&sbi->type_link);
+		sbi->reg->nr_mounts--;
+		sbi->reg = NULL;
+	}
+	mutex_unlock(&bento_registry_lock);
+}
+
+static struct proc_dir_entry *bento_proc_dir;
+
+int bento_registry_init(void)
+{
+	bento_proc_dir = proc_mkdir("fs/bento", NULL);
+	if (!bento_proc_dir ||
+	    !proc_create_single("filesystems", 0444, bento_proc_dir, bento_filesystems_show) ||
+	    !proc_create_single("mounts", 0444, bento_proc_dir, bento_mounts_show)) {
+		proc_remove(bento_proc_dir);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void bento_registry_exit(void)
+{
+	proc_remove(bento_proc_dir);
+}
