@@ -40,6 +40,7 @@ struct bento_registration {
 	struct bento_fs_type *type;		/* the current version; under bento_registry_lock */
 	struct list_head mounts;		/* bento_sb_info.type_link, under bento_registry_lock */
 	unsigned int nr_mounts;
+	struct kobject *kobj;			/* /sys/fs/bento/NAME */
 };
 
 extern struct mutex bento_registry_lock;

@@ -2,13 +2,18 @@
 /*
  * bentofs: the registry of Bento file systems. Modules register a name (bento_register_fs);
  * mounts look it up, loading the module on demand, and join its list of mounts; /proc/fs/bento
- * shows both. super.c calls in here; nothing here calls super.c.
+ * and /sys/fs/bento show both. super.c calls in here; nothing here calls super.c.
+ *
+ * Locks: bento_registry_lock (bentofs.h) guards the list, and the sysfs show() callbacks take
+ * it. Removing a sysfs directory waits for show() calls in flight, so directories are created
+ * and removed only under bento_register_lock, never under bento_registry_lock.
  */
 #define pr_fmt(fmt) "bento: " fmt
 
 #include <linux/module.h>
 #include <linux/ctype.h>
 #include <linux/kmod.h>
+#include <linux/kobject.h>
 #include <linux/mutex.h>
 #include <linux/proc_fs.h>
 #include <linux/seq_file.h>
@@ -19,6 +24,13 @@
 DEFINE_MUTEX(bento_registry_lock);
 static LIST_HEAD(bento_registry);
 
+/*
+ * Serialises register and unregister (outside bento_registry_lock), so a name's directory in
+ * /sys/fs/bento is gone before a new registration of the name creates it again.
+ */
+static DEFINE_MUTEX(bento_register_lock);
+static struct kobject *bento_kobj;		/* /sys/fs/bento */
+
 static struct bento_registration *bento_find_locked(const char *name)
 {
 	struct bento_registration *reg;
@@ -27,6 +39,96 @@ static struct bento_registration *bento_find_locked(const char *name)
 		if (!strcmp(reg->type->name, name))
 			return reg;
 	return NULL;
+}
+
+/* ---- /sys/fs/bento/NAME/{version,mounts} ---- */
+
+/* The registration a directory belongs to; NULL while it is being added or removed. */
+static struct bento_registration *bento_kobj_reg_locked(struct kobject *kobj)
+{
+	struct bento_registration *reg;
+
+	list_for_each_entry(reg, &bento_registry, link)
+		if (reg->kobj == kobj)
+			return reg;
+	return NULL;
+}
+
+/* The version new mounts of the name get. */
+static ssize_t version_show(struct kobject *kobj, struct kobj_attribute *attr, char *buf)
+{
+	struct bento_registration *reg;
+	ssize_t len = 0;
+
+	mutex_lock(&bento_registry_lock);
+	reg = bento_kobj_reg_locked(kobj);
+	if (reg)
+		len = sysfs_emit(buf, "%s\n", bento_version(reg->type));
+	mutex_unlock(&bento_registry_lock);
+	return len;
+}
+
+/* "DEVICE VERSION" per mount, the version serving it now. */
+static ssize_t mounts_show(struct kobject *kobj, struct kobj_attribute *attr, char *buf)
+{
+	struct bento_registration *reg;
+	struct bento_sb_info *sbi;
+	int len = 0, n;
+
+	mutex_lock(&bento_registry_lock);
+	reg = bento_kobj_reg_locked(kobj);
+	if (reg) {
+		list_for_each_entry(sbi, &reg->mounts, type_link) {
+			n = sysfs_emit_at(buf, len, "%s %s\n", sbi->sb->s_id,
+					  bento_version(sbi->type));
+			/* One page: end at the last whole line (/proc/fs/bento/mounts has all). */
+			if (!n || buf[len + n - 1] != '\n')
+				break;
+			len += n;
+		}
+	}
+	mutex_unlock(&bento_registry_lock);
+	return len;
+}
+
+static struct kobj_attribute bento_kattr_version = __ATTR_RO(version);
+static struct kobj_attribute bento_kattr_mounts = __ATTR_RO(mounts);
+
+static struct attribute *bento_fs_attrs[] = {
+	&bento_kattr_version.attr,
+	&bento_kattr_mounts.attr,
+	NULL,
+};
+ATTRIBUTE_GROUPS(bento_fs);
+
+static void bento_kobj_release(struct kobject *kobj)
+{
+	kfree(kobj);
+}
+
+static const struct kobj_type bento_fs_ktype = {
+	.release	= bento_kobj_release,
+	.sysfs_ops	= &kobj_sysfs_ops,
+	.default_groups	= bento_fs_groups,
+};
+
+/* /sys/fs/bento/NAME with its attributes, for a registration not yet listed. */
+static int bento_sysfs_add(struct bento_registration *reg)
+{
+	struct kobject *kobj;
+	int err;
+
+	lockdep_assert_held(&bento_register_lock);
+	kobj = kzalloc(sizeof(*kobj), GFP_KERNEL);
+	if (!kobj)
+		return -ENOMEM;
+	err = kobject_init_and_add(kobj, &bento_fs_ktype, bento_kobj, "%s", reg->type->name);
+	if (err) {
+		kobject_put(kobj);
+		return err;
+	}
+	reg->kobj = kobj;
+	return 0;
 }
 
 /**
@@ -80,11 +182,19 @@ int bento_register_fs(struct bento_fs_type *type)
 	reg->type = type;
 	INIT_LIST_HEAD(&reg->mounts);
 
+	mutex_lock(&bento_register_lock);
 	mutex_lock(&bento_registry_lock);
 	cur = bento_find_locked(type->name);
 	if (!cur) {
-		list_add_tail(&reg->link, &bento_registry);
-		reg = NULL;
+		/* A new name: its directory first, outside bento_registry_lock (see the top);
+		 * bento_register_lock keeps the name free meanwhile. */
+		mutex_unlock(&bento_registry_lock);
+		err = bento_sysfs_add(reg);
+		mutex_lock(&bento_registry_lock);
+		if (!err) {
+			list_add_tail(&reg->link, &bento_registry);
+			reg = NULL;
+		}
 	} else if (cur->type == type || cur->type->owner == type->owner) {
 		err = -EEXIST;
 	} else {
@@ -92,6 +202,7 @@ int bento_register_fs(struct bento_fs_type *type)
 		err = bento_upgrade_locked(cur, type, &pinned, &nr_pinned);
 	}
 	mutex_unlock(&bento_registry_lock);
+	mutex_unlock(&bento_register_lock);
 	/* After the lock: a last reference may unmount, which takes it. */
 	bento_unpin_supers(pinned, nr_pinned);
 	kfree(reg);
@@ -124,6 +235,7 @@ void bento_unregister_fs(struct bento_fs_type *type)
 	struct bento_sb_info *sbi, *tmp;
 	bool replaced = false;
 
+	mutex_lock(&bento_register_lock);
 	mutex_lock(&bento_registry_lock);
 	list_for_each_entry(reg, &bento_registry, link) {
 		if (reg->type == type) {
@@ -144,6 +256,10 @@ void bento_unregister_fs(struct bento_fs_type *type)
 		}
 	}
 	mutex_unlock(&bento_registry_lock);
+	/* Waits for show() calls in flight, which take bento_registry_lock: after it. */
+	if (found)
+		kobject_put(found->kobj);
+	mutex_unlock(&bento_register_lock);
 	if (!found && replaced) {
 		pr_info("unloaded %s %s (replaced by a live upgrade)\n", type->name,
 			bento_version(type));
@@ -262,14 +378,21 @@ int bento_registry_init(void)
 	bento_proc_dir = proc_mkdir("fs/bento", NULL);
 	if (!bento_proc_dir ||
 	    !proc_create_single("filesystems", 0444, bento_proc_dir, bento_filesystems_show) ||
-	    !proc_create_single("mounts", 0444, bento_proc_dir, bento_mounts_show)) {
-		proc_remove(bento_proc_dir);
-		return -ENOMEM;
-	}
+	    !proc_create_single("mounts", 0444, bento_proc_dir, bento_mounts_show))
+		goto out_proc;
+	bento_kobj = kobject_create_and_add("bento", fs_kobj);
+	if (!bento_kobj)
+		goto out_proc;
 	return 0;
+
+out_proc:
+	proc_remove(bento_proc_dir);
+	return -ENOMEM;
 }
 
+/* Module exit: every file system has unregistered (each module holds a reference on ours). */
 void bento_registry_exit(void)
 {
+	kobject_put(bento_kobj);
 	proc_remove(bento_proc_dir);
 }
