@@ -272,8 +272,9 @@ static inline struct timespec64 bento_get_ctime(struct inode *i) { return i->i_c
 /* registry.c */
 int bento_registry_init(void);
 void bento_registry_exit(void);
-int bento_get_type(const char *name, struct bento_fs_type **type,
+int bento_get_type(const char *name, bool load, struct bento_fs_type **type,
 		   struct bento_registration **regp);
+char *bento_registered_names(void);
 bool bento_attach_mount(struct bento_sb_info *sbi, struct bento_registration *reg);
 void bento_detach_mount(struct bento_sb_info *sbi);
 

@@ -303,11 +303,12 @@ static int bento_mounts_show(struct seq_file *m, void *v)
 }
 
 /*
- * Finds the registration of @name and pins its module. An unregistered name loads the module
- * that declares MODULE_ALIAS("bento-fs-NAME"), as the VFS loads fs-TYPE for mount -t TYPE.
- * Return: 0, -EINVAL for a bad name, -ENODEV for no such file system.
+ * Finds the registration of @name and pins its module. With @load, an unregistered name loads
+ * the module that declares MODULE_ALIAS("bento-fs-NAME"), as the VFS loads fs-TYPE for
+ * mount -t TYPE. Return: 0, -EINVAL for a bad name, -ENODEV for no such file system.
  */
-int bento_get_type(const char *name, struct bento_fs_type **type, struct bento_registration **regp)
+int bento_get_type(const char *name, bool load, struct bento_fs_type **type,
+		   struct bento_registration **regp)
 {
 	const char *c;
 	int tries;
@@ -318,7 +319,7 @@ int bento_get_type(const char *name, struct bento_fs_type **type, struct bento_r
 	if (!*name || c - name > BENTO_NAME_MAX)
 		return -EINVAL;
 
-	for (tries = 0; tries < 2; tries++) {
+	for (tries = 0; tries < (load ? 2 : 1); tries++) {
 		struct bento_registration *reg;
 
 		/* request_module sleeps in modprobe: never under the registry lock. */
@@ -335,6 +336,31 @@ int bento_get_type(const char *name, struct bento_fs_type **type, struct bento_r
 			return 0;
 	}
 	return -ENODEV;
+}
+
+/*
+ * The registered names, oldest registration first, as "NAME,NAME" ("" for none), to try in
+ * turn for a mount without fs=. kfree() it; NULL when out of memory.
+ */
+char *bento_registered_names(void)
+{
+	struct bento_registration *reg;
+	size_t len = 1;
+	char *names;
+
+	mutex_lock(&bento_registry_lock);
+	list_for_each_entry(reg, &bento_registry, link)
+		len += strlen(reg->type->name) + 1;
+	names = kzalloc(len, GFP_KERNEL);
+	if (names) {
+		list_for_each_entry(reg, &bento_registry, link) {
+			if (names[0])
+				strcat(names, ",");
+			strcat(names, reg->type->name);
+		}
+	}
+	mutex_unlock(&bento_registry_lock);
+	return names;
 }
 
 /*

@@ -281,8 +281,8 @@ static int bento_fill_super(struct super_block *sb, struct fs_context *fc)
 	ctx->type = NULL;
 	strscpy(sbi->name, sbi->type->name, sizeof(sbi->name));
 	sbi->quiesce = READ_ONCE(quiesce);
-	sbi->options = ctx->options ? ctx->options : kstrdup("", GFP_KERNEL);
-	ctx->options = NULL;
+	/* A copy: without fs=, the next file system tried needs them too (bento_probe). */
+	sbi->options = kstrdup(ctx->options ? ctx->options : "", GFP_KERNEL);
 	if (!sbi->options)
 		return -ENOMEM;
 	sbi->options_len = ctx->options_len;
@@ -359,19 +359,80 @@ out_destroy:
 	return err;
 }
 
-static int bento_get_tree(struct fs_context *fc)
+/*
+ * Mount ctx->type. Then ctx->type is NULL if the new mount took over its module reference.
+ * With fs=, an existing mount of the device is shared only if it is of the same file system;
+ * when probing (@fs_name NULL) whatever is mounted there is what the device holds.
+ */
+static int bento_get_tree_type(struct fs_context *fc, const char *fs_name)
 {
-	struct bento_fs_context *ctx = fc->fs_private;
 	struct bento_sb_info *sbi;
 	struct super_block *sb;
 	int err;
 
-	if (!ctx->fs_name) {
-		bento_fc_err(fc, "missing fs= option");
+	err = get_tree_bdev(fc, bento_fill_super);
+	if (err)
+		return err;
+
+	sb = fc->root->d_sb;
+	sbi = BENTO_SB(sb);
+	if (fs_name && strcmp(sbi->name, fs_name)) {
+		bento_fc_err(fc, "%s is already mounted with fs=%s", sb->s_id, sbi->name);
+		dput(fc->root);
+		fc->root = NULL;
+		deactivate_locked_super(sb);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+/*
+ * No fs=: try each registered file system (its current version) in turn, as mount(8) without
+ * -t tries each type in /proc/filesystems. EINVAL is "not mine" and goes on to the next; any
+ * other error stops there.
+ */
+static int bento_probe(struct fs_context *fc)
+{
+	struct bento_fs_context *ctx = fc->fs_private;
+	char name[BENTO_NAME_MAX + 1];
+	char *names, *p, *end;
+	int err = -EINVAL;
+
+	if (!fc->source) {
+		bento_fc_err(fc, "no device given");
 		return -EINVAL;
 	}
+	names = bento_registered_names();
+	if (!names)
+		return -ENOMEM;
+	for (p = names; *p && err == -EINVAL; p = *end ? end + 1 : end) {
+		end = strchrnul(p, ',');
+		strscpy(name, p, min_t(size_t, end - p + 1, sizeof(name)));
+		/* Unregistered since: skip it. */
+		if (bento_get_type(name, false, &ctx->type, &ctx->reg))
+			continue;
+		err = bento_get_tree_type(fc, NULL);
+		if (ctx->type) {
+			module_put(ctx->type->owner);
+			ctx->type = NULL;
+		}
+	}
+	if (err == -EINVAL)
+		bento_fc_err(fc, "no registered Bento file system recognises %s; loaded: %s",
+			     fc->source, names[0] ? names : "none");
+	kfree(names);
+	return err;
+}
 
-	err = bento_get_type(ctx->fs_name, &ctx->type, &ctx->reg);
+static int bento_get_tree(struct fs_context *fc)
+{
+	struct bento_fs_context *ctx = fc->fs_private;
+	int err;
+
+	if (!ctx->fs_name)
+		return bento_probe(fc);
+
+	err = bento_get_type(ctx->fs_name, true, &ctx->type, &ctx->reg);
 	if (err == -EINVAL) {
 		bento_fc_err(fc, "invalid file system name \"%s\"", ctx->fs_name);
 		return err;
@@ -381,22 +442,7 @@ static int bento_get_tree(struct fs_context *fc)
 			     ctx->fs_name, ctx->fs_name);
 		return err;
 	}
-
-	err = get_tree_bdev(fc, bento_fill_super);
-	if (err)
-		return err;
-
-	/* An existing mount of the same device was reused: it must be the same file system. */
-	sb = fc->root->d_sb;
-	sbi = BENTO_SB(sb);
-	if (strcmp(sbi->name, ctx->fs_name)) {
-		bento_fc_err(fc, "%s is already mounted with fs=%s", sb->s_id, sbi->name);
-		dput(fc->root);
-		fc->root = NULL;
-		deactivate_locked_super(sb);
-		return -EBUSY;
-	}
-	return 0;
+	return bento_get_tree_type(fc, ctx->fs_name);
 }
 
 static int bento_reconfigure(struct fs_context *fc)
