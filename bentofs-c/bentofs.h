@@ -40,6 +40,7 @@ struct bento_registration {
 	struct bento_fs_type *type;		/* the current version; under bento_registry_lock */
 	struct list_head mounts;		/* bento_sb_info.type_link, under bento_registry_lock */
 	unsigned int nr_mounts;
+	struct kobject *kobj;			/* /sys/fs/bento/NAME */
 };
 
 extern struct mutex bento_registry_lock;
@@ -267,6 +268,15 @@ static inline struct timespec64 bento_get_ctime(struct inode *i) { return i->i_c
 #endif
 
 /* ---- across files -------------------------------------------------------------------------- */
+
+/* registry.c */
+int bento_registry_init(void);
+void bento_registry_exit(void);
+int bento_get_type(const char *name, bool load, struct bento_fs_type **type,
+		   struct bento_registration **regp);
+char *bento_registered_names(void);
+bool bento_attach_mount(struct bento_sb_info *sbi, struct bento_registration *reg);
+void bento_detach_mount(struct bento_sb_info *sbi);
 
 /* upgrade.c */
 int bento_upgrade_locked(struct bento_registration *reg, struct bento_fs_type *new,

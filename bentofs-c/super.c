@@ -1,195 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * bentofs: the file-system type "bento", the registry of Bento file systems, mount options,
- * super-block operations and the module itself.
+ * bentofs: the file-system type "bento", mount options, super-block operations and the module
+ * itself. The registry of file systems is in registry.c.
  */
 #define pr_fmt(fmt) "bento: " fmt
 
 #include <linux/module.h>
-#include <linux/ctype.h>
 #include <linux/fs_context.h>
 #include <linux/fs_parser.h>
 #include <linux/blkdev.h>
-#include <linux/mutex.h>
-#include <linux/proc_fs.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/statfs.h>
 #include <linux/writeback.h>
 #include <linux/string.h>
 #include "bentofs.h"
-
-/* ---- registry ------------------------------------------------------------------------------ */
-
-DEFINE_MUTEX(bento_registry_lock);
-static LIST_HEAD(bento_registry);
-
-static struct bento_registration *bento_find_locked(const char *name)
-{
-	struct bento_registration *reg;
-
-	list_for_each_entry(reg, &bento_registry, link)
-		if (!strcmp(reg->type->name, name))
-			return reg;
-	return NULL;
-}
-
-/**
- * bento_register_fs - make a file system available to `mount -t bento -o fs=NAME`
- * @type: name, version, owner module and operation table; must stay valid until
- *	bento_unregister_fs() (normally static data of the calling module).
- *
- * A name another module registered is a live upgrade (upgrade.c): every mount of it moves to
- * @type, or none does and this fails with the reason in the kernel log.
- *
- * Return: 0, -EINVAL for an incompatible or incomplete table, -EEXIST for a name this module
- * already registered, or why the upgrade was refused.
- */
-int bento_register_fs(struct bento_fs_type *type)
-{
-	const struct bento_ops *ops;
-	struct bento_registration *reg, *cur;
-	struct super_block **pinned = NULL;
-	unsigned int nr_pinned = 0;
-	const char *old_version = NULL;
-	int err = 0;
-
-	if (!type || !type->name || !type->name[0] || !type->ops) {
-		pr_err("register: incomplete bento_fs_type\n");
-		return -EINVAL;
-	}
-	ops = type->ops;
-	if (ops->abi_version != BENTO_ABI_VERSION) {
-		pr_err("register %s: ABI version %u, bentofs has %u\n", type->name,
-		       ops->abi_version, BENTO_ABI_VERSION);
-		return -EINVAL;
-	}
-	if (ops->ops_size < BENTO_OPS_SIZE_MIN) {
-		pr_err("register %s: operation table of %u bytes, bentofs needs %zu\n", type->name,
-		       ops->ops_size, (size_t)BENTO_OPS_SIZE_MIN);
-		return -EINVAL;
-	}
-	if (!ops->mount || !ops->destroy || !ops->lookup || !ops->getattr) {
-		pr_err("register %s: mount, destroy, lookup and getattr are required\n",
-		       type->name);
-		return -EINVAL;
-	}
-	if (strlen(type->name) > BENTO_NAME_MAX || strpbrk(type->name, ", \t\n=")) {
-		pr_err("register: bad file-system name \"%s\"\n", type->name);
-		return -EINVAL;
-	}
-
-	reg = kzalloc(sizeof(*reg), GFP_KERNEL);
-	if (!reg)
-		return -ENOMEM;
-	reg->type = type;
-	INIT_LIST_HEAD(&reg->mounts);
-
-	mutex_lock(&bento_registry_lock);
-	cur = bento_find_locked(type->name);
-	if (!cur) {
-		list_add_tail(&reg->link, &bento_registry);
-		reg = NULL;
-	} else if (cur->type == type || cur->type->owner == type->owner) {
-		err = -EEXIST;
-	} else {
-		old_version = bento_version(cur->type);
-		err = bento_upgrade_locked(cur, type, &pinned, &nr_pinned);
-	}
-	mutex_unlock(&bento_registry_lock);
-	/* After the lock: a last reference may unmount, which takes it. */
-	bento_unpin_supers(pinned, nr_pinned);
-	kfree(reg);
-	if (err == -EEXIST)
-		pr_err("register %s: this module already registered that name\n", type->name);
-	if (err)
-		return err;
-	if (old_version)
-		pr_info("file system %s is now version %s (was %s)\n", type->name,
-			bento_version(type), old_version);
-	else
-		pr_info("registered file system %s %s\n", type->name, bento_version(type));
-	return 0;
-}
-EXPORT_SYMBOL_GPL(bento_register_fs);
-
-/**
- * bento_unregister_fs - withdraw a file system registered with bento_register_fs()
- * @type: the same pointer that was registered
- *
- * New mounts fail from now on. Existing mounts pin the owner module, so a module unloading
- * itself never gets here with mounts left; another caller that does is logged and the mounts
- * are detached from the registry (they keep working with the old table). A type a live upgrade
- * replaced is no longer registered: the registration, found by pointer, belongs to the new
- * version and stays.
- */
-void bento_unregister_fs(struct bento_fs_type *type)
-{
-	struct bento_registration *reg, *found = NULL;
-	struct bento_sb_info *sbi, *tmp;
-	bool replaced = false;
-
-	mutex_lock(&bento_registry_lock);
-	list_for_each_entry(reg, &bento_registry, link) {
-		if (reg->type == type) {
-			found = reg;
-			break;
-		}
-		if (type && type->name && !strcmp(reg->type->name, type->name))
-			replaced = true;
-	}
-	if (found) {
-		list_del(&found->link);
-		if (found->nr_mounts)
-			pr_err("unregister %s: %u mounts still use it\n", type->name,
-			       found->nr_mounts);
-		list_for_each_entry_safe(sbi, tmp, &found->mounts, type_link) {
-			list_del_init(&sbi->type_link);
-			sbi->reg = NULL;
-		}
-	}
-	mutex_unlock(&bento_registry_lock);
-	if (!found && replaced) {
-		pr_info("unloaded %s %s (replaced by a live upgrade)\n", type->name,
-			bento_version(type));
-		return;
-	}
-	if (!found) {
-		pr_err("unregister: %s is not registered\n", type && type->name ? type->name : "?");
-		return;
-	}
-	pr_info("unregistered file system %s\n", type->name);
-	kfree(found);
-}
-EXPORT_SYMBOL_GPL(bento_unregister_fs);
-
-/* /proc/fs/bento/filesystems: "NAME VERSION MOUNTS" per registered file system. */
-static int bento_filesystems_show(struct seq_file *m, void *v)
-{
-	struct bento_registration *reg;
-
-	mutex_lock(&bento_registry_lock);
-	list_for_each_entry(reg, &bento_registry, link)
-		seq_printf(m, "%s %s %u\n", reg->type->name, bento_version(reg->type),
-			   reg->nr_mounts);
-	mutex_unlock(&bento_registry_lock);
-	return 0;
-}
-
-/* /proc/fs/bento/mounts: "DEVICE NAME VERSION MODULE" per mount, the version it runs now. */
-static int bento_mounts_show(struct seq_file *m, void *v)
-{
-	struct bento_registration *reg;
-	struct bento_sb_info *sbi;
-
-	mutex_lock(&bento_registry_lock);
-	list_for_each_entry(reg, &bento_registry, link)
-		list_for_each_entry(sbi, &reg->mounts, type_link)
-			seq_printf(m, "%s %s %s %s\n", sbi->sb->s_id, sbi->name,
-				   bento_version(sbi->type), module_name(sbi->type->owner));
-	mutex_unlock(&bento_registry_lock);
-	return 0;
-}
 
 int bento_status(struct bento_sb_info *sbi, const char *op, long ret)
 {
@@ -419,17 +244,6 @@ static int bento_parse_param(struct fs_context *fc, struct fs_parameter *param)
 	return 0;
 }
 
-static void bento_detach_mount(struct bento_sb_info *sbi)
-{
-	mutex_lock(&bento_registry_lock);
-	if (sbi->reg) {
-		list_del_init(&sbi->type_link);
-		sbi->reg->nr_mounts--;
-		sbi->reg = NULL;
-	}
-	mutex_unlock(&bento_registry_lock);
-}
-
 static int bento_fill_super(struct super_block *sb, struct fs_context *fc)
 {
 	struct bento_fs_context *ctx = fc->fs_private;
@@ -467,27 +281,13 @@ static int bento_fill_super(struct super_block *sb, struct fs_context *fc)
 	ctx->type = NULL;
 	strscpy(sbi->name, sbi->type->name, sizeof(sbi->name));
 	sbi->quiesce = READ_ONCE(quiesce);
-	sbi->options = ctx->options ? ctx->options : kstrdup("", GFP_KERNEL);
-	ctx->options = NULL;
+	/* A copy: without fs=, the next file system tried needs them too (bento_probe). */
+	sbi->options = kstrdup(ctx->options ? ctx->options : "", GFP_KERNEL);
 	if (!sbi->options)
 		return -ENOMEM;
 	sbi->options_len = ctx->options_len;
 
-	mutex_lock(&bento_registry_lock);
-	/* Still registered? (the module pin keeps the type itself valid either way) */
-	if (bento_find_locked(sbi->name) == ctx->reg) {
-		sbi->reg = ctx->reg;
-		list_add_tail(&sbi->type_link, &sbi->reg->mounts);
-		sbi->reg->nr_mounts++;
-		/* A live upgrade since get_tree: mount the version it installed. */
-		if (sbi->reg->type != sbi->type && try_module_get(sbi->reg->type->owner)) {
-			module_put(sbi->type->owner);
-			sbi->type = sbi->reg->type;
-			sbi->ops = sbi->type->ops;
-		}
-	}
-	mutex_unlock(&bento_registry_lock);
-	if (!sbi->reg) {
+	if (!bento_attach_mount(sbi, ctx->reg)) {
 		bento_fc_err(fc, "file system %s was unregistered", sbi->name);
 		return -ENODEV;
 	}
@@ -560,52 +360,79 @@ out_destroy:
 }
 
 /*
- * Finds the registration for fs=NAME and pins its module. An unregistered name loads the module
- * that declares MODULE_ALIAS("bento-fs-NAME"), as the VFS loads fs-TYPE for mount -t TYPE.
+ * Mount ctx->type. Then ctx->type is NULL if the new mount took over its module reference.
+ * With fs=, an existing mount of the device is shared only if it is of the same file system;
+ * when probing (@fs_name NULL) whatever is mounted there is what the device holds.
  */
-static int bento_get_type(struct bento_fs_context *ctx)
+static int bento_get_tree_type(struct fs_context *fc, const char *fs_name)
 {
-	const char *c;
-	int tries;
+	struct bento_sb_info *sbi;
+	struct super_block *sb;
+	int err;
 
-	for (c = ctx->fs_name; *c; c++)
-		if (!isalnum(*c) && *c != '_' && *c != '-')
-			return -EINVAL;
-	if (!*ctx->fs_name || c - ctx->fs_name > BENTO_NAME_MAX)
-		return -EINVAL;
+	err = get_tree_bdev(fc, bento_fill_super);
+	if (err)
+		return err;
 
-	for (tries = 0; tries < 2; tries++) {
-		struct bento_registration *reg;
-
-		/* request_module sleeps in modprobe: never under the registry lock. */
-		if (tries && request_module("bento-fs-%s", ctx->fs_name))
-			break;
-		mutex_lock(&bento_registry_lock);
-		reg = bento_find_locked(ctx->fs_name);
-		if (reg && try_module_get(reg->type->owner)) {
-			ctx->type = reg->type;
-			ctx->reg = reg;
-		}
-		mutex_unlock(&bento_registry_lock);
-		if (ctx->type)
-			return 0;
+	sb = fc->root->d_sb;
+	sbi = BENTO_SB(sb);
+	if (fs_name && strcmp(sbi->name, fs_name)) {
+		bento_fc_err(fc, "%s is already mounted with fs=%s", sb->s_id, sbi->name);
+		dput(fc->root);
+		fc->root = NULL;
+		deactivate_locked_super(sb);
+		return -EBUSY;
 	}
-	return -ENODEV;
+	return 0;
+}
+
+/*
+ * No fs=: try each registered file system (its current version) in turn, as mount(8) without
+ * -t tries each type in /proc/filesystems. EINVAL is "not mine" and goes on to the next; any
+ * other error stops there.
+ */
+static int bento_probe(struct fs_context *fc)
+{
+	struct bento_fs_context *ctx = fc->fs_private;
+	char name[BENTO_NAME_MAX + 1];
+	char *names, *p, *end;
+	int err = -EINVAL;
+
+	if (!fc->source) {
+		bento_fc_err(fc, "no device given");
+		return -EINVAL;
+	}
+	names = bento_registered_names();
+	if (!names)
+		return -ENOMEM;
+	for (p = names; *p && err == -EINVAL; p = *end ? end + 1 : end) {
+		end = strchrnul(p, ',');
+		strscpy(name, p, min_t(size_t, end - p + 1, sizeof(name)));
+		/* Unregistered since: skip it. */
+		if (bento_get_type(name, false, &ctx->type, &ctx->reg))
+			continue;
+		err = bento_get_tree_type(fc, NULL);
+		if (ctx->type) {
+			module_put(ctx->type->owner);
+			ctx->type = NULL;
+		}
+	}
+	if (err == -EINVAL)
+		bento_fc_err(fc, "no registered Bento file system recognises %s; loaded: %s",
+			     fc->source, names[0] ? names : "none");
+	kfree(names);
+	return err;
 }
 
 static int bento_get_tree(struct fs_context *fc)
 {
 	struct bento_fs_context *ctx = fc->fs_private;
-	struct bento_sb_info *sbi;
-	struct super_block *sb;
 	int err;
 
-	if (!ctx->fs_name) {
-		bento_fc_err(fc, "missing fs= option");
-		return -EINVAL;
-	}
+	if (!ctx->fs_name)
+		return bento_probe(fc);
 
-	err = bento_get_type(ctx);
+	err = bento_get_type(ctx->fs_name, true, &ctx->type, &ctx->reg);
 	if (err == -EINVAL) {
 		bento_fc_err(fc, "invalid file system name \"%s\"", ctx->fs_name);
 		return err;
@@ -615,22 +442,7 @@ static int bento_get_tree(struct fs_context *fc)
 			     ctx->fs_name, ctx->fs_name);
 		return err;
 	}
-
-	err = get_tree_bdev(fc, bento_fill_super);
-	if (err)
-		return err;
-
-	/* An existing mount of the same device was reused: it must be the same file system. */
-	sb = fc->root->d_sb;
-	sbi = BENTO_SB(sb);
-	if (strcmp(sbi->name, ctx->fs_name)) {
-		bento_fc_err(fc, "%s is already mounted with fs=%s", sb->s_id, sbi->name);
-		dput(fc->root);
-		fc->root = NULL;
-		deactivate_locked_super(sb);
-		return -EBUSY;
-	}
-	return 0;
+	return bento_get_tree_type(fc, ctx->fs_name);
 }
 
 static int bento_reconfigure(struct fs_context *fc)
@@ -734,8 +546,6 @@ MODULE_ALIAS_FS("bento");
 
 /* ---- module -------------------------------------------------------------------------------- */
 
-static struct proc_dir_entry *bento_proc_dir;
-
 static int __init bento_init(void)
 {
 	int err;
@@ -743,21 +553,18 @@ static int __init bento_init(void)
 	err = bento_inode_cache_init();
 	if (err)
 		return err;
-	bento_proc_dir = proc_mkdir("fs/bento", NULL);
-	if (!bento_proc_dir ||
-	    !proc_create_single("filesystems", 0444, bento_proc_dir, bento_filesystems_show) ||
-	    !proc_create_single("mounts", 0444, bento_proc_dir, bento_mounts_show)) {
-		err = -ENOMEM;
-		goto out_proc;
-	}
+	err = bento_registry_init();
+	if (err)
+		goto out_cache;
 	err = register_filesystem(&bento_fs_type);
 	if (err)
-		goto out_proc;
+		goto out_registry;
 	pr_info("Bento VFS glue loaded (ABI %u)\n", BENTO_ABI_VERSION);
 	return 0;
 
-out_proc:
-	proc_remove(bento_proc_dir);
+out_registry:
+	bento_registry_exit();
+out_cache:
 	bento_inode_cache_exit();
 	return err;
 }
@@ -765,7 +572,7 @@ out_proc:
 static void __exit bento_exit(void)
 {
 	unregister_filesystem(&bento_fs_type);
-	proc_remove(bento_proc_dir);
+	bento_registry_exit();
 	bento_inode_cache_exit();
 }
 

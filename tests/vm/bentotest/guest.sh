@@ -35,11 +35,16 @@ t "insmod bentofs" insmod /lib/bento/bentofs.ko background_ms=200
 t "insmod bento_memfs" insmod /lib/bento/bento_memfs.ko
 klog "registry refuses a taken name, another ABI version and a short table" "registry self-check ok"
 teq "/proc/fs/bento/filesystems lists memfs and memfs2" "memfs 1.0 0 memfs2 2.0 0" sh -c 'echo $(cat /proc/fs/bento/filesystems)'
+teq "/sys/fs/bento: a directory per name" "memfs memfs2" sh -c 'echo $(ls /sys/fs/bento)'
+teq "... version of each" "1.0 2.0" sh -c 'echo $(cat /sys/fs/bento/memfs/version /sys/fs/bento/memfs2/version)'
+teq "... no mounts" "" cat /sys/fs/bento/memfs/mounts
 mkdir -p $M $M2
 
 # ---- mount options ----
-tf "mount without fs= fails" mount -t bento $D1 $M
-klog "... with a log line" "bento: missing fs= option"
+# Without fs= every registered file system is tried in turn; memfs takes any device.
+t "mount without fs=: the first registered file system that accepts the device" mount -t bento $D1 $M
+t "... memfs, as /proc/mounts shows" grep -q "^$D1 $M bento rw,.*fs=memfs" /proc/mounts
+t "... umount" umount $M
 tf "mount with an unknown fs fails" mount -t bento -o fs=nosuch $D1 $M
 klog "... with a log line" "bento: no file system named nosuch"
 tf "mount with an option memfs refuses fails" mount -t bento -o fs=memfs,bogus=1 $D1 $M
@@ -267,10 +272,14 @@ sleep 1; b3=$(statval background)
 if [ "$b3" -gt "$b2" ]; then ok "... background work again"; else nok "background work after remount rw: $b2 -> $b3"; fi
 t "mount a second device read-only" mount -t bento -o ro,fs=memfs $D2 $M2
 teq "... two mounts counted" "memfs 1.0 2 memfs2 2.0 0" sh -c 'echo $(cat /proc/fs/bento/filesystems)' 
+kname2=$(basename "$(readlink -f "/sys/dev/block/$((0x$(stat -c %t "$D2"))):$((0x$(stat -c %T "$D2")))")")
+teq "... /sys/fs/bento/memfs/mounts lists both" "$(echo $(printf '%s 1.0\n' $kname $kname2 | sort))" sh -c 'echo $(sort /sys/fs/bento/memfs/mounts)'
+teq "... and memfs2 none" "" cat /sys/fs/bento/memfs2/mounts
 tf "... remount rw refused" mount -o remount,rw $M2
 klog "... with a log line" "cannot remount read-write a file system mounted read-only"
 tf "rmmod bento_memfs while mounted" rmmod bento_memfs
 t "umount" umount $M2
+teq "... its line is gone from /sys/fs/bento/memfs/mounts" "$kname 1.0" cat /sys/fs/bento/memfs/mounts
 t "umount" umount $M
 nolog "no lookup leaks" "leak:"
 nolog "no bad forgets" "forget of"
@@ -278,8 +287,10 @@ nolog "no background work on read-only mounts" "background work on a read-only m
 klog "memfs saw 0 leaks" "0 lookup leaks"
 teq "no mounts left" "memfs 1.0 0 memfs2 2.0 0" sh -c 'echo $(cat /proc/fs/bento/filesystems)' 
 t "rmmod bento_memfs" rmmod bento_memfs
+teq "... its directories are gone from /sys/fs/bento" "" ls /sys/fs/bento
 t "rmmod bentofs" rmmod bentofs
 t "/proc/fs/bento removed" test ! -e /proc/fs/bento
+t "/sys/fs/bento removed" test ! -e /sys/fs/bento
 
 echo "# bento kernel log:"
 dmesg | grep -E 'bento' | sed 's/^/#   /'

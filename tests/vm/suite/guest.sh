@@ -136,6 +136,8 @@ else
 fi
 klogre "logfs registered with bentofs" 'bento: registered file system logfs'
 teq "/proc/fs/bento/filesystems" "logfs" sh -c "cut -d' ' -f1 /proc/fs/bento/filesystems"
+teq "/sys/fs/bento/logfs/version: $VER" "$VER" cat /sys/fs/bento/logfs/version
+teq "... no mounts" "" cat /sys/fs/bento/logfs/mounts
 
 # ---- m: the main job (tests/vm/main-job.sh): copy, verify, remount, verify, fsck -------------
 if want m; then
@@ -360,8 +362,18 @@ if want e; then
     part_begin e "bad input: mount options, foreign and corrupt disks, rmmod, ENOSPC, EIO"
     B=$DISK_BAD
     kclear
-    teq "mount without fs=: EINVAL" "errno=EINVAL" bento-t mount "$B" /mnt/b bento ""
-    klog "... log line" "bento: missing fs= option"
+    # Without fs= bentofs tries every registered file system; none takes a zeroed disk.
+    teq "mount -t bento without fs= of a zeroed disk: EINVAL" "errno=EINVAL" bento-t mount "$B" /mnt/b bento ""
+    klog "... log line" "bento: no registered Bento file system recognises $B; loaded: logfs"
+    kclear
+    tf "mount -t bento $B (no options): fails" mount -t bento "$B" /mnt/b
+    t "... not mounted" sh -c "! grep -q ' /mnt/b ' /proc/mounts"
+    klog "... log line" "bento: no registered Bento file system recognises $B; loaded: logfs"
+    kclear
+    tf "mount $B (no -t: every type in /proc/filesystems): fails" mount "$B" /mnt/b
+    t "... not mounted" sh -c "! grep -q ' /mnt/b ' /proc/mounts"
+    klog "... log line" "bento: no registered Bento file system recognises $B; loaded: logfs"
+    kshow 4
     kclear
     teq "mount with fs=nosuch: ENODEV" "errno=ENODEV" bento-t mount "$B" /mnt/b bento fs=nosuch
     klog "... log line" "bento: no file system named nosuch"
@@ -377,6 +389,8 @@ if want e; then
     klogre "... log line" "logfs: cannot mount: .*(not a logfs|no logfs.*signature)"
     t "... the ext4 file system is untouched" fsck.ext4 -fn "$B"
     t "mkfs.logfs -f over it" mkfs.logfs -q -f "$B"
+    t "mount -t bento $B (no options): logfs found" sh -c "mount -t bento $B /mnt/b && grep -q '^$B /mnt/b bento rw,.*fs=logfs' /proc/mounts && umount /mnt/b"
+    t "mount $B (no -t): logfs found" sh -c "mount $B /mnt/b && grep -q '^$B /mnt/b bento rw,.*fs=logfs' /proc/mounts && umount /mnt/b"
     kclear
     teq "an unknown mount option: EINVAL" "errno=EINVAL" bento-t mount "$B" /mnt/b bento fs=logfs,bogus=1
     klogre "... log line" 'logfs: .*bogus'
@@ -513,6 +527,8 @@ fi
 # the data written before is intact, a remount sees the same tree, fsck is clean.
 # upg_versions: "VERSION/MODULE" that /proc/fs/bento/mounts shows for the two mounts
 upg_versions() { for d in $U1 $U2; do awk -v d="$(kname "$d")" '$1 == d { print $3 "/" $4 }' /proc/fs/bento/mounts; done | sort -u | tr '\n' ' ' | sed 's/ $//'; }
+# upg_sysfs VERSION: what /sys/fs/bento/logfs/mounts shows (sorted) with both mounts on VERSION
+upg_sysfs() { for d in $U1 $U2; do echo "$(kname "$d") $1"; done | sort; }
 if want u; then
     part_begin u "live upgrade: $UPG_ROUNDS upgrades v1 <-> v2 of two mounts under a checked workload; refused bad upgrades"
     U1=$DISK_UPG1 U2=$DISK_UPG2
@@ -529,6 +545,7 @@ if want u; then
     manifest /mnt/u1/base /tmp/u1-base.manifest
     manifest /mnt/u2/base /tmp/u2-base.manifest
     teq "/proc/fs/bento/mounts: both mounts on logfs $VER" "$VER/logfs" upg_versions
+    teq "/sys/fs/bento/logfs/mounts: both mounts on $VER" "$(upg_sysfs "$VER")" sort /sys/fs/bento/logfs/mounts
     rm -f /tmp/upg-stop /tmp/upg-windows /tmp/churn-*
     pids=""
     for m in u1 u2; do for w in 1 2 3; do
@@ -536,7 +553,7 @@ if want u; then
         pids="$pids $!"
     done; done
     sleep 3
-    okn=0 badv=0 badrm=0 i=1
+    okn=0 badv=0 badsys=0 badrm=0 i=1
     t0=$(up)
     while [ $i -le "$UPG_ROUNDS" ]; do
         if [ $((i % 2)) -eq 1 ]; then new=logfs_v2 old=logfs ver=$VER+v2
@@ -548,6 +565,8 @@ if want u; then
         fi
         v=$(upg_versions)
         [ "$v" = "$ver/$new" ] || { badv=$((badv + 1)); note "after upgrade $i: mounts on '$v', want '$ver/$new'"; }
+        v=$(cat /sys/fs/bento/logfs/version; sort /sys/fs/bento/logfs/mounts)
+        [ "$v" = "$(echo "$ver"; upg_sysfs "$ver")" ] || { badsys=$((badsys + 1)); note "after upgrade $i: /sys/fs/bento/logfs: $(echo $v)"; }
         if [ $i -eq $((UPG_ROUNDS - 1)) ] && [ $new = logfs_v2 ]; then
             teq "v2 reports the upgrades of the mount (trusted.logfs.stats)" "upgrades $i" sh -c "bento-t getx /mnt/u1 trusted.logfs.stats | grep upgrades"
         fi
@@ -557,6 +576,7 @@ if want u; then
     done
     [ "$okn" -eq "$UPG_ROUNDS" ] && ok "$UPG_ROUNDS upgrades of both mounts, each insmod succeeded$(took "$t0")" || nok "only $okn of $UPG_ROUNDS upgrades succeeded"
     [ $badv -eq 0 ] && ok "after each, /proc/fs/bento/mounts shows both mounts on the new version" || nok "$badv times a mount was not on the new version"
+    [ $badsys -eq 0 ] && ok "after each, /sys/fs/bento/logfs: version and both mounts' lines are the new version" || nok "$badsys times /sys/fs/bento/logfs did not show the new version"
     [ $badrm -eq 0 ] && ok "after each, the replaced module unloads (rmmod)" || nok "$badrm times the replaced module could not be unloaded"
     teq "/proc/fs/bento/filesystems: logfs $VER, 2 mounts" "logfs $VER 2" cat /proc/fs/bento/filesystems
     dmesg | grep 'bento: upgraded logfs' | sed -n '1p;$p' | sed 's/^/# klog: /'
@@ -611,11 +631,15 @@ if want u; then
     # without mounts: the registration alone moves; new mounts get the new version
     t "insmod logfs_v2.ko without mounts" insmod /lib/bento/logfs_v2.ko
     teq "... registered as $VER+v2" "logfs $VER+v2 0" cat /proc/fs/bento/filesystems
+    teq "... /sys/fs/bento/logfs/version: $VER+v2" "$VER+v2" cat /sys/fs/bento/logfs/version
     t "... rmmod logfs (replaced)" rmmod logfs
+    teq "... /sys/fs/bento/logfs stays" "$VER+v2" cat /sys/fs/bento/logfs/version
     t "... a new mount" mount -t bento -o fs=logfs $U1 /mnt/u1
     teq "... runs $VER+v2 (/proc/fs/bento/mounts)" "$(kname "$U1") logfs $VER+v2 logfs_v2" cat /proc/fs/bento/mounts
+    teq "... and /sys/fs/bento/logfs/mounts" "$(kname "$U1") $VER+v2" cat /sys/fs/bento/logfs/mounts
     teq "... logfs_v2 is in use (delete_module O_NONBLOCK: EAGAIN)" "errno=EAGAIN" bento-t rmmod logfs_v2
     t "... umount" umount /mnt/u1
+    teq "... its line is gone from /sys/fs/bento/logfs/mounts" "" cat /sys/fs/bento/logfs/mounts
     t "... back to logfs.ko, logfs_v2 unloaded" sh -c "insmod /lib/bento/logfs.ko && rmmod logfs_v2"
     teq "... registered as $VER" "logfs $VER 0" cat /proc/fs/bento/filesystems
 
@@ -641,6 +665,8 @@ if want u; then
     t "insmod logfs_v2.ko: one upgrade of all $many mounts" insmod /lib/bento/logfs_v2.ko
     klog "... in one step" "upgraded logfs $VER -> $VER+v2: $many mounts"
     teq "... every mount runs $VER+v2" "$many" sh -c "grep -c ' logfs $VER+v2 logfs_v2\$' /proc/fs/bento/mounts"
+    # one page of whole lines, each a mount on the new version
+    teq "... /sys/fs/bento/logfs/mounts: at most a page of whole lines, all $VER+v2" "ok" sh -c "f=/sys/fs/bento/logfs/mounts; [ \$(wc -c <\$f) -le 4096 ] && [ \$(wc -l <\$f) -ge 100 ] && ! grep -qv '^loop[0-9]* $VER+v2\$' \$f && echo ok"
     t "... and back: rmmod logfs, insmod logfs.ko" sh -c "rmmod logfs && insmod /lib/bento/logfs.ko"
     teq "... every mount runs $VER" "$many" sh -c "grep -c ' logfs $VER logfs\$' /proc/fs/bento/mounts"
     t "... rmmod logfs_v2" rmmod logfs_v2
@@ -711,9 +737,11 @@ part_begin g "unload the modules, kernel log"
 teq "no bento mounts left" "" sh -c 'grep " bento " /proc/mounts'
 t "rmmod logfs" rmmod logfs
 klog "... unregistered" "bento: unregistered file system logfs"
+t "... /sys/fs/bento/logfs removed" test ! -e /sys/fs/bento/logfs
 t "rmmod bentofs" rmmod bentofs
 t "no Bento module left" sh -c '! grep -qE "^(bentofs|logfs|bento_memfs) " /proc/modules'
 t "/proc/fs/bento removed" test ! -e /proc/fs/bento
+t "/sys/fs/bento removed" test ! -e /sys/fs/bento
 part_end
 
 echo "# $n checks, $fails failed"
