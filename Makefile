@@ -168,7 +168,7 @@ deb: share
 	$(foreach k,$(DEB_KRELS),$(MAKE) --no-print-directory KREL=$(k) \
 		PREBUILT_OUT=$(CURDIR)/$(DKMS_SRC)/$(RUST_PREBUILT_DIR) rust-prebuilt &&) true
 	cargo deb --no-build --quiet --strip -p mkfs-logfs -o target/debian/
-	cargo deb --no-build --quiet --manifest-path logfs/kmod/Cargo.toml -o target/debian/
+	CARGO_TARGET_DIR=$(CURDIR)/target/kmod cargo deb --no-build --quiet --manifest-path logfs/kmod/Cargo.toml -o target/debian/
 
 clean:
 	$(MAKE) $(KBUILD_ARGS) LOGFS_UPGRADE_MODULES=m clean
