@@ -10,14 +10,25 @@
  */
 #define pr_fmt(fmt) "bento: " fmt
 
+/*
+ * With CONFIG_MODVERSIONS a module links against the CRC of bento_register_fs's expanded type,
+ * which depends on the kernel structures visible here. These are the headers super.c exported it
+ * under through v0.2.0; dropping one changes the CRC and a newer logfs.ko cannot load into an
+ * older bentofs.ko (ks_build_release compares Module.symvers with the previous release).
+ */
 #include <linux/module.h>
 #include <linux/ctype.h>
+#include <linux/fs_context.h>
+#include <linux/fs_parser.h>
+#include <linux/blkdev.h>
 #include <linux/kmod.h>
 #include <linux/kobject.h>
 #include <linux/mutex.h>
 #include <linux/proc_fs.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
+#include <linux/statfs.h>
+#include <linux/writeback.h>
 #include <linux/string.h>
 #include "bentofs.h"
 

@@ -147,4 +147,12 @@ ks_build_release() {
     fi
     install -D -m 644 "$src/bentofs-c/bentofs.ko" "$dest/bentofs.ko"
     install -D -m 644 "$src/logfs/kmod/logfs.ko" "$dest/logfs.ko"
+    # Modules link against bentofs's exports by CRC (MODVERSIONS): one that changed means a
+    # logfs.ko of one release cannot load into the other's bentofs.ko.
+    local changed
+    changed=$(awk 'NR == FNR { crc[$2] = $1; next } ($2 in crc) && crc[$2] != $1 { print $2 }' \
+        "$src/Module.symvers" "$repo/Module.symvers")
+    if [[ -n $changed ]]; then
+        ks_say "FAIL: exported symbols whose CRC changed since $tag:" $changed; return 1
+    fi
 }
