@@ -90,13 +90,13 @@ impl Log {
                 .map_err(|_| Error::Errno(Errno::ENOMEM))?;
             self.buf.resize(SEG_BYTES, 0);
         }
-        let addr = layout
-            .block_addr(self.segno, off)
-            .ok_or(Error::Errno(Errno::ENOSPC))?;
+        // A block past the end of the segment does not fit (ENOSPC, as it always was); the
+        // segment itself was allocated or validated at mount, so it lies in the main area.
         let next = off.checked_add(1).ok_or(Error::Errno(Errno::ENOSPC))?;
         let dst = byte_range(off, next)
             .and_then(|r| self.buf.get_mut(r))
             .ok_or(Error::Errno(Errno::ENOSPC))?;
+        let addr = layout.block_addr(self.segno, off).ok_or_else(invariant)?;
         dst.copy_from_slice(block);
         self.summary.set(off, nid, ofs);
         self.next_off = next;
