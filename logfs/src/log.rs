@@ -93,8 +93,9 @@ impl Log {
         // A block past the end of the segment does not fit (ENOSPC, as it always was); the
         // segment itself was allocated or validated at mount, so it lies in the main area.
         let next = off.checked_add(1).ok_or(Error::Errno(Errno::ENOSPC))?;
-        let dst = byte_range(off, next)
-            .and_then(|r| self.buf.get_mut(r))
+        let (blocks, _) = self.buf.as_chunks_mut::<BLOCK_SIZE>();
+        let dst = blocks
+            .get_mut(off as usize)
             .ok_or(Error::Errno(Errno::ENOSPC))?;
         let addr = layout.block_addr(self.segno, off).ok_or_else(invariant)?;
         dst.copy_from_slice(block);
