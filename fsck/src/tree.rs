@@ -466,7 +466,10 @@ impl<D: BlockDevice + ?Sized> Fsck<'_, D> {
             if child == 0 {
                 continue;
             }
-            let child_offset = child_node_offset(offset, height, j);
+            // None only for a position no tree has: nothing under it to walk.
+            let Some(child_offset) = child_node_offset(offset, height, j) else {
+                continue;
+            };
             self.walk_index(
                 acc,
                 child,

@@ -15,7 +15,7 @@ use zerocopy::{FromZeros, IntoBytes};
 use bento_runtime::Errno;
 use bento_runtime::ks::block::{BlockDevice, WriteFlags};
 
-use crate::error::{Error, Result, io};
+use crate::error::{Error, Result, invariant, io};
 pub use crate::format::checkpoint::{CP_CLEAN, LogHead, NO_SEGMENT};
 use crate::format::checkpoint::{RawCpHeader, RawLogHead, RawOrphanBlock};
 use crate::format::header::{self as csum, MAGIC_CHECKPOINT, MAGIC_ORPHAN};
@@ -43,17 +43,24 @@ pub struct Checkpoint {
 }
 
 fn zeroed_blocks(n: usize) -> Result<Vec<u8>> {
+    let bytes = n
+        .checked_mul(BLOCK_SIZE)
+        .ok_or(Error::Errno(Errno::ENOMEM))?;
     let mut v = Vec::new();
-    v.try_reserve_exact(n * BLOCK_SIZE)
+    v.try_reserve_exact(bytes)
         .map_err(|_| Error::Errno(Errno::ENOMEM))?;
-    v.resize(n * BLOCK_SIZE, 0);
+    v.resize(bytes, 0);
     Ok(v)
 }
 
+/// The bytes of blocks `from..from + n` of a checkpoint body.
+fn blocks(from: usize, n: usize) -> Option<core::ops::Range<usize>> {
+    let start = from.checked_mul(BLOCK_SIZE)?;
+    Some(start..from.checked_add(n)?.checked_mul(BLOCK_SIZE)?)
+}
+
 fn block_of(body: &mut [u8], i: usize) -> Option<&mut [u8; BLOCK_SIZE]> {
-    body.get_mut(i * BLOCK_SIZE..(i + 1) * BLOCK_SIZE)?
-        .try_into()
-        .ok()
+    body.get_mut(blocks(i, 1)?)?.try_into().ok()
 }
 
 impl Checkpoint {
@@ -93,29 +100,41 @@ impl Checkpoint {
         let (nbm, sbm) = (hdr.nat_bitmap_blocks.get(), hdr.sut_bitmap_blocks.get());
         let (nsum, norph) = (hdr.summary_blocks.get(), hdr.orphan_blocks.get());
         let mut body = zeroed_blocks(hdr.body_blocks.get() as usize)?;
-        dev.read_blocks(start + 1, &mut body).map_err(io)?;
+        // The body follows the header (the pack lies inside the checkpoint area).
+        let body_start = start.checked_add(1).ok_or(bad("checkpoint body"))?;
+        dev.read_blocks(body_start, &mut body).map_err(io)?;
         if csum::crc32(seed, &body) != hdr.body_crc.get() {
             return Err(bad("checkpoint body (checksum)"));
         }
         let logs: Vec<LogHead> = heads.iter().take(nlogs).copied().collect();
-        let bm = |from: u32, n: u32| -> Result<Vec<u8>> {
-            body.get(from as usize * BLOCK_SIZE..(from + n) as usize * BLOCK_SIZE)
+        // The body holds the NAT bitmap, the SUT bitmap, the summaries, then the orphan blocks;
+        // verify() checked that their counts add up to its size.
+        let (nbm, sbm, nsum, norph) = (nbm as usize, sbm as usize, nsum as usize, norph as usize);
+        let bm = |from: usize, n: usize| -> Result<Vec<u8>> {
+            blocks(from, n)
+                .and_then(|r| body.get(r))
                 .map(<[u8]>::to_vec)
                 .ok_or(bad("checkpoint body"))
         };
         let nat_bitmap = bm(0, nbm)?;
         let sut_bitmap = bm(nbm, sbm)?;
+        let sum_start = nbm.checked_add(sbm).ok_or(bad("checkpoint body"))?;
+        let orph_start = sum_start.checked_add(nsum).ok_or(bad("checkpoint body"))?;
+        // Where body block idx lies on the device.
+        let addr_of = |idx: usize| {
+            body_start
+                .checked_add(idx as u64)
+                .ok_or(bad("checkpoint body"))
+        };
         let mut summaries = Vec::new();
-        for (i, head) in logs.iter().enumerate() {
-            let idx = (nbm + sbm) as usize + i;
-            let addr = start + 1 + idx as u64;
+        for (idx, head) in (sum_start..).zip(logs.iter()) {
+            let addr = addr_of(idx)?;
             let blk = block_of(&mut body, idx).ok_or(bad("checkpoint body"))?;
             summaries.push(SummaryBlock::decode(blk, seed, addr, head.segno)?);
         }
         let mut orphans = Vec::new();
-        for i in 0..norph as usize {
-            let idx = (nbm + sbm + nsum) as usize + i;
-            let addr = start + 1 + idx as u64;
+        for idx in (orph_start..).take(norph) {
+            let addr = addr_of(idx)?;
             let blk = block_of(&mut body, idx).ok_or(bad("checkpoint body"))?;
             let inos = RawOrphanBlock::decode(blk, seed, l, addr)?;
             orphans.extend(inos.iter().map(|i| i.get()));
@@ -155,20 +174,29 @@ impl Checkpoint {
         {
             return Err(Error::Errno(Errno::ENOSPC));
         }
-        let body_blocks = nbm + sbm + nsum + norph;
+        // Counts of a checkpoint area's blocks (its layout was validated): they fit.
+        let sum_start = nbm.checked_add(sbm).ok_or_else(invariant)?;
+        let orph_start = sum_start.checked_add(nsum).ok_or_else(invariant)?;
+        let body_blocks = orph_start.checked_add(norph).ok_or_else(invariant)?;
         let mut body = zeroed_blocks(body_blocks)?;
-        let nat_len = self.nat_bitmap.len().min(nbm * BLOCK_SIZE);
-        body[..nat_len].copy_from_slice(&self.nat_bitmap[..nat_len]);
-        let sut_len = self.sut_bitmap.len().min(sbm * BLOCK_SIZE);
-        body[nbm * BLOCK_SIZE..nbm * BLOCK_SIZE + sut_len]
-            .copy_from_slice(&self.sut_bitmap[..sut_len]);
-        for (i, s) in self.summaries.iter_mut().enumerate() {
-            if let Some(blk) = block_of(&mut body, nbm + sbm + i) {
+        // Each bitmap goes into its area, cut to it if longer.
+        for (bitmap, area) in [
+            (&self.nat_bitmap, blocks(0, nbm)),
+            (&self.sut_bitmap, blocks(nbm, sbm)),
+        ] {
+            let dst = area.and_then(|a| body.get_mut(a)).ok_or_else(invariant)?;
+            let n = bitmap.len().min(dst.len());
+            if let (Some(dst), Some(src)) = (dst.get_mut(..n), bitmap.get(..n)) {
+                dst.copy_from_slice(src);
+            }
+        }
+        for (idx, s) in (sum_start..).zip(self.summaries.iter_mut()) {
+            if let Some(blk) = block_of(&mut body, idx) {
                 blk.copy_from_slice(s.seal(seed));
             }
         }
-        for (i, chunk) in self.orphans.chunks(ORPHANS_PER_BLOCK as usize).enumerate() {
-            let Some(blk) = block_of(&mut body, nbm + sbm + nsum + i) else {
+        for (idx, chunk) in (orph_start..).zip(self.orphans.chunks(ORPHANS_PER_BLOCK as usize)) {
+            let Some(blk) = block_of(&mut body, idx) else {
                 continue;
             };
             let raw: &mut RawOrphanBlock = zerocopy::transmute_mut!(&mut *blk);
@@ -216,7 +244,8 @@ impl Checkpoint {
         csum::seal(seed, MAGIC_CHECKPOINT, bytes);
 
         let start = l.cp_pack_start((self.seq % 2) as u32);
-        dev.write_blocks(start + 1, &body, WriteFlags::NONE)
+        let body_start = start.checked_add(1).ok_or_else(invariant)?;
+        dev.write_blocks(body_start, &body, WriteFlags::NONE)
             .map_err(io)?;
         dev.write_blocks(start, bytes, WriteFlags::COMMIT)
             .map_err(io)?;
@@ -226,9 +255,11 @@ impl Checkpoint {
     /// An empty bitmap body for a fresh volume.
     pub fn empty_bitmaps(sb: &Superblock) -> (Vec<u8>, Vec<u8>) {
         let l = &sb.layout;
+        // A bitmap block per 32768 table blocks: a few blocks at most.
+        let bytes = |n: u32| (n as usize).saturating_mul(BLOCK_SIZE);
         (
-            vec![0u8; l.nat_bitmap_blocks() as usize * BLOCK_SIZE],
-            vec![0u8; l.sut_bitmap_blocks() as usize * BLOCK_SIZE],
+            vec![0u8; bytes(l.nat_bitmap_blocks())],
+            vec![0u8; bytes(l.sut_bitmap_blocks())],
         )
     }
 }
@@ -263,9 +294,9 @@ impl<D: BlockDevice> Volume<D> {
         // Directory blocks first: writing them changes the nodes that point at them.
         self.flush_dirs()?;
         self.write_dirty_nodes()?;
-        for i in 0..self.logs.len() {
-            let (dev, layout) = (&self.dev, &self.layout);
-            self.logs[i].flush(dev, layout)?;
+        let (dev, layout) = (&self.dev, &self.layout);
+        for log in &mut self.logs {
+            log.flush(dev, layout)?;
         }
         self.sut.write_dirty(&self.dev, &self.layout, self.seed)?;
         self.nat.write_dirty(&self.dev, &self.layout, self.seed)?;
@@ -280,7 +311,8 @@ impl<D: BlockDevice> Volume<D> {
             summaries.push(s);
         }
         let mut orphans: Vec<u32> = self.orphans.iter().copied().collect();
-        let room = (self.layout.orphan_blocks * crate::format::layout::ORPHANS_PER_BLOCK) as usize;
+        let room = (self.layout.orphan_blocks as usize)
+            .saturating_mul(crate::format::layout::ORPHANS_PER_BLOCK as usize);
         if orphans.len() > room {
             bento_runtime::warn!(
                 "logfs: {} open unlinked files; only {room} survive a crash",
@@ -288,8 +320,13 @@ impl<D: BlockDevice> Volume<D> {
             );
             orphans.truncate(room);
         }
+        // A sequence number read from disk at its largest cannot be followed.
+        let seq = self
+            .seq
+            .checked_add(1)
+            .ok_or(Error::corrupt("checkpoint (sequence number exhausted)", 0))?;
         let mut cp = Checkpoint {
-            seq: self.seq + 1,
+            seq,
             flags: if clean { CP_CLEAN } else { 0 },
             nat_written: self.nat.written(),
             valid_blocks: self.valid_blocks,
@@ -317,15 +354,15 @@ impl<D: BlockDevice> Volume<D> {
         self.dirty = false;
         self.since_cp.clear();
         self.last_checkpoint = cp.time;
-        self.stats.checkpoints += 1;
+        self.stats.checkpoints = self.stats.checkpoints.saturating_add(1);
         let freed = self.sut.commit();
         self.nat.commit();
         if self.options.discard {
-            for segno in freed {
-                let _ = self.dev.discard(
-                    u64::from(self.layout.segment_start(segno)),
-                    u64::from(SEG_BLOCKS),
-                );
+            for start in freed
+                .into_iter()
+                .filter_map(|s| self.layout.segment_start(s))
+            {
+                let _ = self.dev.discard(u64::from(start), u64::from(SEG_BLOCKS));
             }
         }
         Ok(())
@@ -350,7 +387,7 @@ impl<D: BlockDevice> Volume<D> {
                 continue;
             };
             node.header.flags = flags;
-            let log = &mut self.logs[NODE_LOG];
+            let log = self.logs.get_mut(NODE_LOG).ok_or_else(invariant)?;
             let addr = log.append(&layout, node.seal(seed, seq, next), nid, 0)?;
             if let Some((segno, off)) = layout.locate(addr) {
                 self.sut.set_valid(segno, off, crate::fs::now().sec);
@@ -360,7 +397,7 @@ impl<D: BlockDevice> Volume<D> {
             if old != NEW_ADDR {
                 self.invalidate(old);
             }
-            self.stats.node_blocks_written += 1;
+            self.stats.node_blocks_written = self.stats.node_blocks_written.saturating_add(1);
         }
         Ok(())
     }

@@ -24,13 +24,19 @@ pub const FIRST_COOKIE: u64 = 2;
 
 /// The readdir cookie of the position right after `slot` of directory block `block`.
 pub fn cookie_after(block: u64, slot: usize, span: usize) -> u64 {
-    FIRST_COOKIE + block * SLOTS as u64 + (slot + span) as u64
+    // Directory blocks stay below 2^27 (level_start(MAX_DEPTH)) and slots below SLOTS: the
+    // cookie is far from overflowing.
+    FIRST_COOKIE
+        .saturating_add(block.saturating_mul(SLOTS_U64))
+        .saturating_add(slot.saturating_add(span) as u64)
 }
+
+const SLOTS_U64: u64 = SLOTS as u64;
 
 /// Split a cookie (>= FIRST_COOKIE) into a block and a slot.
 pub fn cookie_position(cookie: u64) -> (u64, usize) {
-    let p = cookie - FIRST_COOKIE;
-    (p / SLOTS as u64, (p % SLOTS as u64) as usize)
+    let p = cookie.saturating_sub(FIRST_COOKIE);
+    (p / SLOTS_U64, (p % SLOTS_U64) as usize)
 }
 
 /// Directory blocks in memory, keyed by (directory, file block). Changes wait here for the next
@@ -65,10 +71,10 @@ impl DirCache {
     fn insert(&mut self, dir: u32, idx: u64, block: Box<DirBlock>, dirty: bool) {
         if self.blocks.len() >= self.capacity {
             let dirty_set = &self.dirty;
-            let mut excess = self.blocks.len() - self.capacity / 2;
+            let mut excess = self.blocks.len().saturating_sub(self.capacity / 2);
             self.blocks.retain(|k, _| {
                 if excess > 0 && !dirty_set.contains(k) {
-                    excess -= 1;
+                    excess = excess.saturating_sub(1);
                     false
                 } else {
                     true
@@ -185,7 +191,8 @@ impl<D: BlockDevice> Volume<D> {
     pub(crate) fn dir_add(&mut self, dir: u32, name: &[u8], ino: u32, kind: u8) -> Result<()> {
         let depth = self.dir_depth(dir)?;
         let hash = name_hash(&self.sb.hash_seed, name);
-        for level in 0..(depth + 1).min(MAX_DEPTH) {
+        // dir_depth() is at most MAX_DEPTH: depth + 1 does not overflow.
+        for level in 0..depth.saturating_add(1).min(MAX_DEPTH) {
             for idx in bucket_range(level, hash) {
                 let slot = match self.dir_block(dir, idx)? {
                     Some(b) => match b.find_space(name.len()) {
@@ -205,8 +212,9 @@ impl<D: BlockDevice> Volume<D> {
                 self.dirty = true;
                 if level == depth {
                     let i = self.inode_mut(dir)?;
-                    i.dir_depth = (depth + 1).into();
-                    i.size = (level_start(depth + 1) * BLOCK_SIZE as u64).into();
+                    let depth = depth.saturating_add(1);
+                    i.dir_depth = depth.into();
+                    i.size = level_start(depth).saturating_mul(BLOCK_SIZE as u64).into();
                 }
                 return Ok(());
             }
@@ -222,7 +230,7 @@ impl<D: BlockDevice> Volume<D> {
         self.reserve(1)?;
         self.set_node_addr(holder, ofs, NEW_ADDR)?;
         let i = self.inode_mut(dir)?;
-        i.blocks = (i.blocks.get() + 1).into();
+        i.blocks = i.blocks.get().saturating_add(1).into();
         let mut b = DirBlock::new_box_zeroed().map_err(|_| Error::Errno(Errno::ENOMEM))?;
         b.ino = dir.into();
         self.dirs.insert(dir, idx, b, true);
@@ -243,7 +251,7 @@ impl<D: BlockDevice> Volume<D> {
         self.dirty = true;
         if empty {
             self.dirs.remove(dir, f.block);
-            self.free_blocks(dir, f.block, f.block + 1)?;
+            self.free_blocks(dir, f.block, f.block.saturating_add(1))?;
         }
         Ok(())
     }

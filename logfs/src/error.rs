@@ -64,6 +64,12 @@ impl fmt::Display for Error {
     }
 }
 
+/// An invariant of the in-memory state does not hold (say, a log position that was validated
+/// when it was loaded is out of range): the call fails with EIO instead of panicking.
+pub(crate) fn invariant() -> Error {
+    Error::Errno(Errno::EIO)
+}
+
 /// Turn a device error into an [`Error::Io`].
 pub(crate) fn io(e: Errno) -> Error {
     Error::Io(e)

@@ -14,12 +14,15 @@ use bento_runtime::Errno;
 use bento_runtime::fs::FileType;
 use bento_runtime::ks::block::BlockDevice;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, invariant};
 use crate::format::geometry::block_path;
 use crate::format::layout::{BLOCK_SIZE, NEW_ADDR, NULL_ADDR};
 use crate::format::node::{INLINE_MAX, INODE_INLINE_DATA, KIND_DIRECT, KIND_INDIRECT, KIND_INODE};
 use crate::fs::Volume;
 use crate::log::DATA_LOG;
+
+/// Bytes of a block, for file positions.
+pub(crate) const BS: u64 = BLOCK_SIZE as u64;
 
 impl<D: BlockDevice> Volume<D> {
     /// The index node `nid` of inode `ino`, checked to be what the tree says it is.
@@ -46,46 +49,40 @@ impl<D: BlockDevice> Volume<D> {
         if p.depth == 0 {
             return Ok(Some((ino, p.top)));
         }
+        // block_path's slots are inside their nodes: a slot not there is an in-memory bug.
         let mut parent = ino;
-        for level in 0..p.depth {
-            let kind = if level + 1 == p.depth {
-                KIND_DIRECT
-            } else {
-                KIND_INDIRECT
-            };
-            let slot = if level == 0 {
-                p.top
-            } else {
-                p.slots[level - 1]
-            };
+        for (level, (slot, offset, direct)) in p.index_levels().enumerate() {
+            let kind = if direct { KIND_DIRECT } else { KIND_INDIRECT };
             let child = {
                 let n = self.node(parent)?;
-                if level == 0 {
-                    n.inode().nids[slot].get()
+                let s = if level == 0 {
+                    n.inode().nids.get(slot)
                 } else {
-                    n.slots()[slot].get()
-                }
+                    n.slots().get(slot)
+                };
+                s.ok_or_else(invariant)?.get()
             };
             let child = if child != 0 {
-                self.index_node(ino, child, kind, p.offsets[level])?;
+                self.index_node(ino, child, kind, offset)?;
                 child
             } else if create {
-                let nid = self.new_node(Some(ino), p.offsets[level], kind)?;
+                let nid = self.new_node(Some(ino), offset, kind)?;
                 let n = self.node_mut(parent)?;
-                if level == 0 {
-                    n.inode_mut().nids[slot] = nid.into();
+                let s = if level == 0 {
+                    n.inode_mut().nids.get_mut(slot)
                 } else {
-                    n.slots_mut()[slot] = nid.into();
-                }
+                    n.slots_mut().get_mut(slot)
+                };
+                *s.ok_or_else(invariant)? = nid.into();
                 let i = self.inode_mut(ino)?;
-                i.blocks = (i.blocks.get() + 1).into();
+                i.blocks = i.blocks.get().saturating_add(1).into();
                 nid
             } else {
                 return Ok(None);
             };
             parent = child;
         }
-        Ok(Some((parent, p.slots[p.depth - 1])))
+        Ok(Some((parent, p.leaf_slot())))
     }
 
     /// The address in slot `ofs` of node `holder` (an inode or a direct node).
@@ -153,11 +150,11 @@ impl<D: BlockDevice> Volume<D> {
         {
             return Err(Errno::EFBIG.into());
         }
-        let blocks = (data.len() / BLOCK_SIZE) as u64 + 2;
-        self.ensure_space(blocks + blocks / 512 + 4)?;
-        if self.committed_blocks() + self.blocks_needed(ino, offset, data.len() as u64)?
-            > self.layout.user_capacity()
-        {
+        // Sums of block counts of a write below MAX_FILE_SIZE: they cannot overflow.
+        let blocks = ((data.len() / BLOCK_SIZE) as u64).saturating_add(2);
+        self.ensure_space(blocks.saturating_add(blocks / 512).saturating_add(4))?;
+        let needed = self.blocks_needed(ino, offset, data.len() as u64)?;
+        if self.committed_blocks().saturating_add(needed) > self.layout.user_capacity() {
             return Err(Errno::ENOSPC.into());
         }
         // Times are not touched: a front end with a page cache (the kernel, FUSE's writeback
@@ -201,52 +198,57 @@ impl<D: BlockDevice> Volume<D> {
         if offset >= size || buf.is_empty() {
             return Ok(0);
         }
-        let len = (size - offset).min(buf.len() as u64) as usize;
-        let buf = &mut buf[..len];
+        let len = size.saturating_sub(offset).min(buf.len() as u64) as usize;
+        let buf = buf.get_mut(..len).ok_or_else(invariant)?;
         if inline {
             let data = self.inode(ino)?.inode().inline_data();
             let start = (offset as usize).min(INLINE_MAX);
-            let end = (start + len).min(INLINE_MAX);
-            buf[..end - start].copy_from_slice(&data[start..end]);
-            buf[end - start..].fill(0);
+            let end = start.saturating_add(len).min(INLINE_MAX);
+            let src = data.get(start..end).ok_or_else(invariant)?;
+            let (head, tail) = buf.split_at_mut_checked(src.len()).ok_or_else(invariant)?;
+            head.copy_from_slice(src);
+            tail.fill(0);
             return Ok(len);
         }
-        let bs = BLOCK_SIZE as u64;
-        let first = offset / bs;
-        let last = (offset + len as u64 - 1) / bs;
+        // offset < size and len <= size - offset, so offset + len - 1 fits; len >= 1.
+        let first = offset / BS;
+        let last = offset
+            .checked_add((len as u64).saturating_sub(1))
+            .ok_or_else(invariant)?
+            / BS;
         let mut addrs = Vec::new();
         addrs
-            .try_reserve_exact((last - first + 1) as usize)
+            .try_reserve_exact(last.saturating_sub(first).saturating_add(1) as usize)
             .map_err(|_| Error::Errno(Errno::ENOMEM))?;
         for idx in first..=last {
             addrs.push(self.block_addr(ino, idx)?);
         }
         let mut tmp = zeroed_block()?;
+        // Positions in buf and addrs stay below len and addrs.len(): the sums cannot overflow.
         let mut pos = 0usize; // bytes of buf filled
         let mut i = 0usize;
-        while i < addrs.len() {
-            let idx = first + i as u64;
-            let in_block = if i == 0 { (offset % bs) as usize } else { 0 };
-            let take = (BLOCK_SIZE - in_block).min(len - pos);
-            let addr = addrs[i];
+        while let Some(&addr) = addrs.get(i) {
+            let in_block = if i == 0 { (offset % BS) as usize } else { 0 };
+            let rest = buf.get_mut(pos..).ok_or_else(invariant)?;
+            let take = BLOCK_SIZE.saturating_sub(in_block).min(rest.len());
             if addr == NULL_ADDR || addr == NEW_ADDR {
-                buf[pos..pos + take].fill(0);
-                pos += take;
-                i += 1;
+                rest.get_mut(..take).ok_or_else(invariant)?.fill(0);
+                pos = pos.saturating_add(take);
+                i = i.saturating_add(1);
                 continue;
             }
             if in_block == 0 && take == BLOCK_SIZE {
                 // A run of whole blocks at consecutive addresses is one device read.
-                let mut run = 1;
-                while i + run < addrs.len()
-                    && addrs[i + run] == addr.wrapping_add(run as u32)
-                    && pos + (run + 1) * BLOCK_SIZE <= len
+                let mut run = 1usize;
+                while let Some(&next) = addrs.get(i.saturating_add(run))
+                    && next == addr.wrapping_add(run as u32)
+                    && run.saturating_add(1).saturating_mul(BLOCK_SIZE) <= rest.len()
                     && self
                         .logs
                         .iter()
-                        .all(|l| l.staged(&self.layout, addr + run as u32).is_none())
+                        .all(|l| l.staged(&self.layout, next).is_none())
                 {
-                    run += 1;
+                    run = run.saturating_add(1);
                 }
                 if run > 1
                     && self
@@ -254,27 +256,33 @@ impl<D: BlockDevice> Volume<D> {
                         .iter()
                         .all(|l| l.staged(&self.layout, addr).is_none())
                 {
-                    let end = u64::from(addr) + run as u64;
-                    if self.layout.locate(addr + run as u32 - 1).is_none()
+                    let end = u64::from(addr).saturating_add(run as u64);
+                    let last = addr.checked_add((run as u32).saturating_sub(1));
+                    if last.and_then(|a| self.layout.locate(a)).is_none()
                         || end > self.layout.total_blocks
                     {
                         return Err(Error::corrupt("block address", u64::from(addr)));
                     }
+                    let bytes = run.saturating_mul(BLOCK_SIZE);
+                    let dst = rest.get_mut(..bytes).ok_or_else(invariant)?;
                     self.dev
-                        .read_blocks(u64::from(addr), &mut buf[pos..pos + run * BLOCK_SIZE])
+                        .read_blocks(u64::from(addr), dst)
                         .map_err(Error::Io)?;
-                    pos += run * BLOCK_SIZE;
-                    i += run;
+                    pos = pos.saturating_add(bytes);
+                    i = i.saturating_add(run);
                     continue;
                 }
-                self.read_block(addr, &mut buf[pos..pos + BLOCK_SIZE])?;
+                self.read_block(addr, rest.get_mut(..BLOCK_SIZE).ok_or_else(invariant)?)?;
             } else {
-                self.read_block(addr, &mut tmp[..])?;
-                buf[pos..pos + take].copy_from_slice(&tmp[in_block..in_block + take]);
+                self.read_block(addr, tmp.as_mut_slice())?;
+                let src = tmp.get(in_block..).and_then(|t| t.get(..take));
+                let dst = rest.get_mut(..take);
+                dst.zip(src)
+                    .ok_or_else(invariant)
+                    .map(|(d, s)| d.copy_from_slice(s))?;
             }
-            let _ = idx;
-            pos += take;
-            i += 1;
+            pos = pos.saturating_add(take);
+            i = i.saturating_add(1);
         }
         Ok(len)
     }
@@ -293,17 +301,17 @@ impl<D: BlockDevice> Volume<D> {
         if old == NULL_ADDR {
             // A promised block was counted when it was dirtied: turn the promise into use.
             if self.delayed.remove(&(ino, idx)) {
-                self.valid_blocks += 1;
+                self.valid_blocks = self.valid_blocks.saturating_add(1);
             } else {
                 self.reserve(1)?;
             }
             let i = self.inode_mut(ino)?;
-            i.blocks = (i.blocks.get() + 1).into();
+            i.blocks = i.blocks.get().saturating_add(1).into();
         }
         let addr = self.append(DATA_LOG, block, holder, ofs as u16)?;
         self.set_node_addr(holder, ofs, addr)?;
         self.invalidate(old);
-        self.stats.data_blocks_written += 1;
+        self.stats.data_blocks_written = self.stats.data_blocks_written.saturating_add(1);
         Ok(())
     }
 
@@ -315,7 +323,8 @@ impl<D: BlockDevice> Volume<D> {
             if !i.is_inline() {
                 return Ok(());
             }
-            block[..INLINE_MAX].copy_from_slice(i.inline_data());
+            // INLINE_MAX < BLOCK_SIZE: the chunk is always there.
+            *block.first_chunk_mut().ok_or_else(invariant)? = *i.inline_data();
             i.size.get()
         };
         {
@@ -329,7 +338,7 @@ impl<D: BlockDevice> Volume<D> {
             // Put the data back: a full volume must not lose it.
             let i = self.inode_mut(ino)?;
             i.flags = (i.flags.get() | INODE_INLINE_DATA).into();
-            i.inline_data_mut().copy_from_slice(&block[..INLINE_MAX]);
+            *i.inline_data_mut() = *block.first_chunk().ok_or_else(invariant)?;
             return Err(e);
         }
         Ok(())
@@ -337,7 +346,10 @@ impl<D: BlockDevice> Volume<D> {
 
     /// Write `data` at `offset`: all of it, or an error.
     pub(crate) fn write_data(&mut self, ino: u32, offset: u64, data: &[u8]) -> Result<usize> {
-        let end = offset + data.len() as u64;
+        // write() checked that the end is within MAX_FILE_SIZE, a symlink's target is short.
+        let end = offset
+            .checked_add(data.len() as u64)
+            .ok_or(Error::Errno(Errno::EFBIG))?;
         let (size, inline) = {
             let i = self.inode(ino)?.inode();
             (i.size.get(), i.is_inline())
@@ -346,22 +358,25 @@ impl<D: BlockDevice> Volume<D> {
             // Still inline: a block promised to the page holding this data is not needed.
             self.forget_delayed(ino, 0, 1);
             let i = self.inode_mut(ino)?;
-            i.inline_data_mut()[offset as usize..end as usize].copy_from_slice(data);
+            i.inline_data_mut()
+                .get_mut(offset as usize..end as usize)
+                .ok_or_else(invariant)?
+                .copy_from_slice(data);
             if end > size {
                 i.size = end.into();
             }
             return Ok(data.len());
         }
         self.uninline(ino)?;
-        let bs = BLOCK_SIZE as u64;
+        // Positions below `end`: the sums cannot overflow.
         let mut written = 0usize;
         let mut block = zeroed_block()?;
-        while written < data.len() {
-            let pos = offset + written as u64;
-            let idx = pos / bs;
-            let in_block = (pos % bs) as usize;
-            let take = (BLOCK_SIZE - in_block).min(data.len() - written);
-            let chunk = &data[written..written + take];
+        while let Some(rest) = data.get(written..).filter(|r| !r.is_empty()) {
+            let pos = offset.saturating_add(written as u64);
+            let idx = pos / BS;
+            let in_block = (pos % BS) as usize;
+            let take = BLOCK_SIZE.saturating_sub(in_block).min(rest.len());
+            let chunk = rest.get(..take).ok_or_else(invariant)?;
             let r = if take == BLOCK_SIZE {
                 match <&[u8; BLOCK_SIZE]>::try_from(chunk) {
                     Ok(full) => self.write_block(ino, idx, full),
@@ -369,27 +384,31 @@ impl<D: BlockDevice> Volume<D> {
                 }
             } else {
                 // A block past the old end of file holds nothing worth reading.
-                if idx * bs < size {
+                if idx.saturating_mul(BS) < size {
                     self.read_file_block(ino, idx, &mut block)?;
                 } else {
                     block.fill(0);
                 }
-                block[in_block..in_block + take].copy_from_slice(chunk);
+                block
+                    .get_mut(in_block..)
+                    .and_then(|b| b.get_mut(..take))
+                    .ok_or_else(invariant)?
+                    .copy_from_slice(chunk);
                 self.write_block(ino, idx, &block)
             };
             if let Err(e) = r {
                 // Keep what was written reachable; the caller still sees the error (a short
                 // count would be lost by a page-cache writeback that ignores it).
-                let end = offset + written as u64;
+                let end = offset.saturating_add(written as u64);
                 let i = self.inode_mut(ino)?;
                 if end > i.size.get() {
                     i.size = end.into();
                 }
                 return Err(e);
             }
-            written += take;
+            written = written.saturating_add(take);
         }
-        let new_end = offset + written as u64;
+        let new_end = offset.saturating_add(written as u64);
         let i = self.inode_mut(ino)?;
         if new_end > i.size.get() {
             i.size = new_end.into();

@@ -187,7 +187,8 @@ impl<D: BlockDevice> Volume<D> {
         let layout = sb.layout;
         let seed = sb.csum_seed();
         let cp = Checkpoint::read_latest(&dev, &sb)?;
-        if cp.valid_blocks > layout.user_capacity() + u64::from(crate::format::layout::SEG_BLOCKS) {
+        let slack = u64::from(crate::format::layout::SEG_BLOCKS);
+        if cp.valid_blocks > layout.user_capacity().saturating_add(slack) {
             return Err(Error::corrupt("checkpoint (block count)", 0));
         }
         let mut sut = SegmentTable::load(&dev, &layout, seed, &cp.sut_bitmap)?;

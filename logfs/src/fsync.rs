@@ -5,7 +5,7 @@
 use bento_runtime::Errno;
 use bento_runtime::ks::block::{BlockDevice, WriteFlags};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, invariant};
 use crate::fs::Volume;
 
 impl<D: BlockDevice> Volume<D> {
@@ -63,10 +63,15 @@ impl<D: BlockDevice> Volume<D> {
         let r = (|| {
             // The data first: recovery may only point at blocks that are on disk.
             let (dev, layout) = (&self.dev, &self.layout);
-            self.logs[crate::log::DATA_LOG].flush(dev, layout)?;
+            let data = self.logs.get_mut(crate::log::DATA_LOG);
+            data.ok_or_else(invariant)?.flush(dev, layout)?;
             self.write_nodes(&nids, flags)?;
             let (dev, layout) = (&self.dev, &self.layout);
-            if !self.logs[crate::log::NODE_LOG].flush_with(dev, layout, WriteFlags::COMMIT)? {
+            let node = self
+                .logs
+                .get_mut(crate::log::NODE_LOG)
+                .ok_or_else(invariant)?;
+            if !node.flush_with(dev, layout, WriteFlags::COMMIT)? {
                 dev.flush().map_err(Error::Io)?;
             }
             Ok(())
@@ -76,7 +81,7 @@ impl<D: BlockDevice> Volume<D> {
             self.failed = true;
             return Err(e);
         }
-        self.stats.fsyncs += 1;
+        self.stats.fsyncs = self.stats.fsyncs.saturating_add(1);
         Ok(())
     }
 }

@@ -28,18 +28,25 @@ const MAX_ROUNDS: usize = 64;
 
 impl<D: BlockDevice> Volume<D> {
     /// Blocks the logs can still take: free segments plus what is left in the active ones.
+    // Block counts: bounded by the device (under 2^32 blocks) and the caches; a `need` that
+    // saturates the sum is as much "no room" as any past the device.
     fn writable_blocks(&self) -> u64 {
-        u64::from(self.sut.free_segments()) * u64::from(SEG_BLOCKS)
-            + self.logs.iter().map(|l| u64::from(l.room())).sum::<u64>()
+        let free = u64::from(self.sut.free_segments()).saturating_mul(u64::from(SEG_BLOCKS));
+        let rooms = self.logs.iter().map(|l| u64::from(l.room()));
+        rooms.fold(free, u64::saturating_add)
     }
 
     fn pending_blocks(&self) -> u64 {
-        (self.nodes.dirty_count() + self.dirs.dirty_count()) as u64
+        (self.nodes.dirty_count() as u64).saturating_add(self.dirs.dirty_count() as u64)
     }
 
     fn has_room(&self, need: u64) -> bool {
+        const RESERVE: u64 = CLEANING_RESERVE * SEG_BLOCKS as u64;
         self.writable_blocks()
-            >= self.pending_blocks() + need + CLEANING_RESERVE * u64::from(SEG_BLOCKS)
+            >= self
+                .pending_blocks()
+                .saturating_add(need)
+                .saturating_add(RESERVE)
     }
 
     /// Make room for an operation that writes about `need` blocks.
@@ -47,7 +54,7 @@ impl<D: BlockDevice> Volume<D> {
         if self.busy {
             return Ok(());
         }
-        if self.nodes.dirty_count() + self.dirs.dirty_count() > DIRTY_LIMIT {
+        if self.pending_blocks() > DIRTY_LIMIT as u64 {
             self.checkpoint(false)?;
         }
         for _ in 0..MAX_ROUNDS {
@@ -88,13 +95,15 @@ impl<D: BlockDevice> Volume<D> {
         let mut raw = crate::file::zeroed_block()?;
         self.dev.read_blocks(ssa, &mut raw[..]).map_err(Error::Io)?;
         let summary = SummaryBlock::decode(&raw, self.seed, ssa, segno)?;
-        let start = self.layout.segment_start(segno);
         let mut block = crate::file::zeroed_block()?;
         for off in 0..SEG_BLOCKS {
             if !entry.is_valid(off) {
                 continue;
             }
-            let addr = start + off;
+            let addr = self
+                .layout
+                .block_addr(segno, off)
+                .ok_or_else(crate::error::invariant)?;
             let (nid, ofs) = summary.owner(off).unwrap_or((0, 0));
             let live = match entry.log {
                 LOG_NODE => self.clean_node(nid, addr)?,
@@ -109,7 +118,7 @@ impl<D: BlockDevice> Volume<D> {
                 self.invalidate(addr);
             }
         }
-        self.stats.gc_segments += 1;
+        self.stats.gc_segments = self.stats.gc_segments.saturating_add(1);
         Ok(())
     }
 
@@ -124,7 +133,7 @@ impl<D: BlockDevice> Volume<D> {
         self.load_node(nid)?;
         self.nodes.mark_dirty(nid);
         self.dirty = true;
-        self.stats.gc_moved_blocks += 1;
+        self.stats.gc_moved_blocks = self.stats.gc_moved_blocks.saturating_add(1);
         Ok(true)
     }
 
@@ -147,7 +156,7 @@ impl<D: BlockDevice> Volume<D> {
         let new = self.append(DATA_LOG, block, holder, ofs as u16)?;
         self.set_node_addr(holder, ofs, new)?;
         self.invalidate(addr);
-        self.stats.gc_moved_blocks += 1;
+        self.stats.gc_moved_blocks = self.stats.gc_moved_blocks.saturating_add(1);
         Ok(true)
     }
 }

@@ -36,7 +36,8 @@ impl<D: BlockDevice> Volume<D> {
         };
         let ino = self.new_node(None, 0, KIND_INODE)?;
         let generation = self.next_generation as u32;
-        self.next_generation += 1;
+        // Generations wrap, as they always did (only the low 32 bits are used).
+        self.next_generation = self.next_generation.wrapping_add(1);
         let t = now();
         let is_dir = mode & bfs::S_IFMT == bfs::S_IFDIR;
         let kind = mode & bfs::S_IFMT;
@@ -55,7 +56,7 @@ impl<D: BlockDevice> Volume<D> {
         i.set_ctime(t);
         i.set_crtime(t);
         i.set_name(parent, name);
-        self.valid_inodes += 1;
+        self.valid_inodes = self.valid_inodes.saturating_add(1);
         self.note_since_cp(ino, SINCE_CP_NEW);
         Ok(ino)
     }
@@ -125,7 +126,8 @@ impl<D: BlockDevice> Volume<D> {
 
     pub fn open(&mut self, ino: u32) -> Result<()> {
         self.inode(ino)?;
-        *self.opens.entry(ino).or_insert(0) += 1;
+        let n = self.opens.entry(ino).or_insert(0);
+        *n = n.saturating_add(1);
         Ok(())
     }
 
@@ -151,7 +153,11 @@ impl<D: BlockDevice> Volume<D> {
         Ok(FileAttr {
             ino: u64::from(ino),
             size: i.size.get(),
-            blocks: (i.blocks.get() + 1) * (BLOCK_SIZE as u64 / 512),
+            blocks: i
+                .blocks
+                .get()
+                .saturating_add(1)
+                .saturating_mul(BLOCK_SIZE as u64 / 512),
             atime: i.atime(),
             mtime: i.mtime(),
             ctime: i.ctime(),

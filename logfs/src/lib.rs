@@ -19,6 +19,20 @@
 //!   [`vfs`]: the Bento `Mount` and `FileSystem` implementations over it;
 //!   [`error`]: errors, and the rate-limited report of corruption.
 #![no_std]
+// No panic reachable from a syscall's arguments or the disk's contents: in the kernel a panic
+// is a BUG() with locks held (docs/architecture.md). What comes from the disk and fails a check
+// is `Error::Corrupt`; an in-memory invariant that does not hold is EIO (`error::invariant`).
+// Tests may panic.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::arithmetic_side_effects
+    )
+)]
 #![forbid(unsafe_code)]
 
 extern crate alloc;

@@ -11,12 +11,22 @@ use alloc::vec::Vec;
 use bento_runtime::Errno;
 use bento_runtime::ks::block::{BlockDevice, WriteFlags};
 
-use crate::error::{Error, Result, io};
+use crate::error::{Error, Result, invariant, io};
 use crate::format::layout::{BLOCK_SIZE, Layout, SEG_BLOCKS};
 use crate::fs::{Volume, now};
 use zerocopy::IntoBytes;
 
 use crate::format::summary::SummaryBlock;
+
+/// Bytes of a segment's staging buffer.
+const SEG_BYTES: usize = SEG_BLOCKS as usize * BLOCK_SIZE;
+
+/// The bytes of blocks `from..to` of a segment in its staging buffer.
+fn byte_range(from: u32, to: u32) -> Option<core::ops::Range<usize>> {
+    let start = (from as usize).checked_mul(BLOCK_SIZE)?;
+    let end = (to as usize).checked_mul(BLOCK_SIZE)?;
+    Some(start..end)
+}
 
 /// Index of the node log and the data log.
 pub const NODE_LOG: usize = 0;
@@ -60,7 +70,7 @@ impl Log {
 
     /// Blocks left in the current segment.
     pub fn room(&self) -> u32 {
-        SEG_BLOCKS - self.next_off.min(SEG_BLOCKS)
+        SEG_BLOCKS.saturating_sub(self.next_off)
     }
 
     /// Stage one block; returns its address. The caller made sure the segment is not full.
@@ -76,18 +86,22 @@ impl Log {
         // never needs it (600 read-only mounts held 2.4 GB of them).
         if self.buf.is_empty() {
             self.buf
-                .try_reserve_exact(SEG_BLOCKS as usize * BLOCK_SIZE)
+                .try_reserve_exact(SEG_BYTES)
                 .map_err(|_| Error::Errno(Errno::ENOMEM))?;
-            self.buf.resize(SEG_BLOCKS as usize * BLOCK_SIZE, 0);
+            self.buf.resize(SEG_BYTES, 0);
         }
-        let dst = self
-            .buf
-            .get_mut(off as usize * BLOCK_SIZE..(off as usize + 1) * BLOCK_SIZE)
+        // A block past the end of the segment does not fit (ENOSPC, as it always was); the
+        // segment itself was allocated or validated at mount, so it lies in the main area.
+        let next = off.checked_add(1).ok_or(Error::Errno(Errno::ENOSPC))?;
+        let (blocks, _) = self.buf.as_chunks_mut::<BLOCK_SIZE>();
+        let dst = blocks
+            .get_mut(off as usize)
             .ok_or(Error::Errno(Errno::ENOSPC))?;
+        let addr = layout.block_addr(self.segno, off).ok_or_else(invariant)?;
         dst.copy_from_slice(block);
         self.summary.set(off, nid, ofs);
-        self.next_off += 1;
-        Ok(layout.segment_start(self.segno) + off)
+        self.next_off = next;
+        Ok(addr)
     }
 
     /// The staged copy of `addr`, if this log holds it.
@@ -96,8 +110,7 @@ impl Log {
         if segno != self.segno || off < self.buf_start || off >= self.next_off {
             return None;
         }
-        self.buf
-            .get(off as usize * BLOCK_SIZE..(off as usize + 1) * BLOCK_SIZE)
+        self.buf.get(byte_range(off, off.checked_add(1)?)?)
     }
 
     /// Write every staged block not yet on disk.
@@ -115,9 +128,13 @@ impl Log {
         if self.flushed >= self.next_off {
             return Ok(false);
         }
-        let (from, to) = (self.flushed as usize, self.next_off as usize);
-        let start = u64::from(layout.segment_start(self.segno)) + from as u64;
-        dev.write_blocks(start, &self.buf[from * BLOCK_SIZE..to * BLOCK_SIZE], flags)
+        let start = layout
+            .block_addr(self.segno, self.flushed)
+            .ok_or_else(invariant)?;
+        let staged = byte_range(self.flushed, self.next_off)
+            .and_then(|r| self.buf.get(r))
+            .ok_or_else(invariant)?;
+        dev.write_blocks(u64::from(start), staged, flags)
             .map_err(io)?;
         self.flushed = self.next_off;
         Ok(true)
@@ -175,12 +192,14 @@ impl<D: BlockDevice> Volume<D> {
             Some(s) => s,
             None => self
                 .sut
-                .allocate(kind, old + 1)
+                // A hint past the last segment means none.
+                .allocate(kind, old.saturating_add(1))
                 .ok_or(Error::Errno(Errno::ENOSPC))?,
         };
-        self.logs[log].next_segno = None;
         let (dev, layout, seed) = (&self.dev, &self.layout, self.seed);
-        self.logs[log].switch(dev, layout, seed, segno)?;
+        let l = self.logs.get_mut(log).ok_or_else(invariant)?;
+        l.next_segno = None;
+        l.switch(dev, layout, seed, segno)?;
         self.sut.retire(old);
         Ok(())
     }
@@ -191,21 +210,27 @@ impl<D: BlockDevice> Volume<D> {
         let Some(l) = self.logs.get(NODE_LOG) else {
             return Err(Errno::EIO.into());
         };
-        if l.next_off + 1 < crate::format::layout::SEG_BLOCKS {
-            return Ok(self.layout.segment_start(l.segno) + l.next_off + 1);
+        let following = l.next_off.saturating_add(1);
+        if following < SEG_BLOCKS {
+            return self
+                .layout
+                .block_addr(l.segno, following)
+                .ok_or_else(invariant);
         }
         let next = match l.next_segno {
             Some(s) => s,
             None => {
                 let s = self
                     .sut
-                    .allocate(l.kind, l.segno + 1)
+                    .allocate(l.kind, l.segno.saturating_add(1))
                     .ok_or(Error::Errno(Errno::ENOSPC))?;
-                self.logs[NODE_LOG].next_segno = Some(s);
+                if let Some(l) = self.logs.get_mut(NODE_LOG) {
+                    l.next_segno = Some(s);
+                }
                 s
             }
         };
-        Ok(self.layout.segment_start(next))
+        self.layout.segment_start(next).ok_or_else(invariant)
     }
 
     /// Append a block to `log`, owned by `(nid, ofs)`; returns its address.

@@ -52,14 +52,17 @@ pub fn format_sized<D: BlockDevice + ?Sized>(
         return Err(Error::Errno(Errno::EINVAL));
     }
     let layout = Layout::compute(blocks)?;
-    if opts.label.len() > 64 {
-        return Err(Error::Errno(Errno::EINVAL));
-    }
+    // A label longer than its field is refused; the version string is cut to its field.
     let mut label = [0u8; 64];
-    label[..opts.label.len()].copy_from_slice(&opts.label);
+    label
+        .get_mut(..opts.label.len())
+        .ok_or(Error::Errno(Errno::EINVAL))?
+        .copy_from_slice(&opts.label);
     let mut version = [0u8; 32];
-    let n = opts.version.len().min(32);
-    version[..n].copy_from_slice(&opts.version[..n]);
+    let v = opts.version.get(..version.len()).unwrap_or(&opts.version);
+    if let Some(dst) = version.get_mut(..v.len()) {
+        dst.copy_from_slice(v);
+    }
     let sb = Superblock {
         major: FORMAT_MAJOR,
         minor: FORMAT_MINOR,
@@ -92,7 +95,13 @@ pub fn format_sized<D: BlockDevice + ?Sized>(
 
     // The node log starts in segment 0 with the root inode; the data log in segment 1.
     let (node_seg, data_seg) = (0u32, 1u32);
-    let root_addr = layout.segment_start(node_seg);
+    let root_addr = layout
+        .block_addr(node_seg, 0)
+        .ok_or(Error::Incompatible("device too small"))?;
+    // The node the root inode's block names as the next in its log.
+    let next_addr = layout
+        .block_addr(node_seg, 1)
+        .ok_or(Error::Incompatible("device too small"))?;
     let mut root = Node::new_boxed()?;
     root.init(ROOT_INO, ROOT_INO, 0, KIND_INODE);
     {
@@ -109,7 +118,7 @@ pub fn format_sized<D: BlockDevice + ?Sized>(
     }
     dev.write_blocks(
         u64::from(root_addr),
-        root.seal(seed, 0, root_addr + 1),
+        root.seal(seed, 0, next_addr),
         WriteFlags::NONE,
     )
     .map_err(io)?;

@@ -30,7 +30,8 @@ impl<D: BlockDevice> Volume<D> {
 
     fn counted_lookup(&mut self, ino: u32) -> Result<Entry> {
         let attr = self.attr(ino)?;
-        *self.lookups.entry(ino).or_insert(0) += 1;
+        let n = self.lookups.entry(ino).or_insert(0);
+        *n = n.saturating_add(1);
         Ok(Entry { attr })
     }
 
@@ -74,7 +75,8 @@ impl<D: BlockDevice> Volume<D> {
         if is_dir && self.inode(parent)?.inode().nlink.get() >= LINK_MAX {
             return Err(Errno::EMLINK.into());
         }
-        self.ensure_space(4 + target.map_or(0, |t| t.len() as u64 / BLOCK_SIZE as u64))?;
+        let target_blocks = target.map_or(0, |t| (t.len() / BLOCK_SIZE) as u64);
+        self.ensure_space(target_blocks.saturating_add(4))?;
         let ino = self.new_inode(req, parent, name, mode, rdev)?;
         let kind = FileType::from_mode(mode).map_or(0, |k| k.dirent_type());
         let r = (|| {
@@ -140,7 +142,8 @@ impl<D: BlockDevice> Volume<D> {
 
     pub fn create(&mut self, req: &Request, parent: u32, name: &[u8], mode: u32) -> Result<Entry> {
         let e = self.make(req, parent, name, bfs::S_IFREG | (mode & 0o7777), 0, None)?;
-        *self.opens.entry(e.attr.ino as u32).or_insert(0) += 1;
+        let n = self.opens.entry(e.attr.ino as u32).or_insert(0);
+        *n = n.saturating_add(1);
         Ok(e)
     }
 

@@ -15,7 +15,7 @@ use zerocopy::{FromZeros, IntoBytes};
 use bento_runtime::Errno;
 use bento_runtime::ks::block::{BlockDevice, WriteFlags};
 
-use crate::error::{Error, Result, io};
+use crate::error::{Error, Result, invariant, io};
 use crate::format::header::{self as csum, MAGIC_NAT};
 use crate::format::layout::{BLOCK_SIZE, Layout, NAT_ENTRIES_PER_BLOCK, NEW_ADDR};
 use crate::format::tables::{RawNatBlock, copy_bit, set_copy_bits};
@@ -112,7 +112,9 @@ impl Nat {
             return Err(Error::corrupt("node id out of range", u64::from(nid)));
         }
         let (b, i) = split(nid);
-        Ok(self.block(dev, layout, seed, b)?.raw.entries[i].get())
+        // split() gives an index inside the block.
+        let e = self.block(dev, layout, seed, b)?.raw.entries.get(i);
+        Ok(e.ok_or_else(invariant)?.get())
     }
 
     pub fn set<D: BlockDevice + ?Sized>(
@@ -128,7 +130,7 @@ impl Nat {
         }
         let (b, i) = split(nid);
         let blk = self.block(dev, layout, seed, b)?;
-        blk.raw.entries[i] = addr.into();
+        *blk.raw.entries.get_mut(i).ok_or_else(invariant)? = addr.into();
         blk.dirty = true;
         Ok(())
     }
@@ -152,10 +154,11 @@ impl Nat {
         loop {
             if !self.pending_free.contains(&nid) && self.get(dev, layout, seed, nid)? == 0 {
                 self.set(dev, layout, seed, nid, NEW_ADDR)?;
-                self.cursor = nid + 1;
+                // nid < max_nid: the sums here do not overflow.
+                self.cursor = nid.saturating_add(1);
                 return Ok(nid);
             }
-            nid += 1;
+            nid = nid.saturating_add(1);
             if nid >= self.max_nid {
                 nid = 1;
             }
@@ -190,7 +193,7 @@ impl Nat {
             .blocks
             .iter()
             .filter(|(_, b)| b.dirty)
-            .map(|(&i, _)| i + 1)
+            .map(|(&i, _)| i.saturating_add(1))
             .max()
             .unwrap_or(0);
         for b in self.written..high {

@@ -113,12 +113,12 @@ impl NodeCache {
 
     /// Drop about a quarter of the clean nodes.
     fn shrink(&mut self) {
-        let target = self.capacity - self.capacity / 4;
+        let target = self.capacity.saturating_sub(self.capacity / 4);
         let mut excess = self.nodes.len().saturating_sub(target);
         let dirty = &self.dirty;
         self.nodes.retain(|nid, _| {
             if excess > 0 && !dirty.contains(nid) {
-                excess -= 1;
+                excess = excess.saturating_sub(1);
                 false
             } else {
                 true

@@ -19,7 +19,7 @@ use bento_runtime::Errno;
 use bento_runtime::fs::{FileType, S_IFMT, S_IFREG};
 use bento_runtime::ks::block::BlockDevice;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, invariant};
 use crate::format::geometry::direct_node_base;
 use crate::format::header::{self as csum, MAGIC_NODE};
 use crate::format::layout::{NEW_ADDR, NULL_ADDR};
@@ -38,8 +38,13 @@ type Owners = BTreeMap<u32, Vec<(u32, u32, u16)>>;
 impl<D: BlockDevice> Volume<D> {
     /// The nodes fsync wrote after the last checkpoint, in log order.
     fn fsync_chain(&mut self) -> Result<Vec<alloc::boxed::Box<Node>>> {
-        let head = &self.logs[NODE_LOG];
-        let mut addr = self.layout.segment_start(head.segno) + head.next_off;
+        // The checkpoint's node log position (validated at load: inside the main area).
+        let head = self.logs.get(NODE_LOG).ok_or_else(invariant)?;
+        let mut addr = self
+            .layout
+            .segment_start(head.segno)
+            .and_then(|s| s.checked_add(head.next_off))
+            .ok_or_else(invariant)?;
         let mut chain = Vec::new();
         let mut seen = HashSet::new();
         let mut block = crate::file::zeroed_block()?;
@@ -96,9 +101,10 @@ impl<D: BlockDevice> Volume<D> {
                 self.nat
                     .set(&self.dev, &self.layout, self.seed, ino, NEW_ADDR)?;
                 self.nodes.insert_dirty(node);
-                self.valid_nodes += 1;
-                self.valid_inodes += 1;
-                self.valid_blocks += 1;
+                // Counts bounded by the NAT and the device.
+                self.valid_nodes = self.valid_nodes.saturating_add(1);
+                self.valid_inodes = self.valid_inodes.saturating_add(1);
+                self.valid_blocks = self.valid_blocks.saturating_add(1);
                 created.insert(ino);
             }
         }
@@ -115,8 +121,8 @@ impl<D: BlockDevice> Volume<D> {
                     let Some(base) = direct_node_base(n.header.offset.get()) else {
                         continue;
                     };
-                    for (j, a) in n.slots().iter().enumerate() {
-                        self.replay_block(ino, base + j as u64, a.get(), &mut owners)?;
+                    for (idx, a) in (base..).zip(n.slots().iter()) {
+                        self.replay_block(ino, idx, a.get(), &mut owners)?;
                     }
                 }
                 _ => continue,
@@ -145,17 +151,23 @@ impl<D: BlockDevice> Volume<D> {
         self.write_owners(owners)?;
         // New writes must not land on what was just replayed: both logs move on.
         for log in [NODE_LOG, DATA_LOG] {
-            let (kind, old) = (self.logs[log].kind, self.logs[log].segno);
+            let l = self.logs.get(log).ok_or_else(invariant)?;
+            let (kind, old) = (l.kind, l.segno);
             let segno = self
                 .sut
-                .allocate(kind, old + 1)
+                // A hint past the last segment means none.
+                .allocate(kind, old.saturating_add(1))
                 .ok_or(Error::Errno(Errno::ENOSPC))?;
             let (dev, layout, seed) = (&self.dev, &self.layout, self.seed);
-            self.logs[log].restart(dev, layout, seed, segno)?;
+            let l = self.logs.get_mut(log).ok_or_else(invariant)?;
+            l.restart(dev, layout, seed, segno)?;
             self.sut.retire(old);
         }
         self.dirty = true;
-        self.stats.recovered_nodes += chain.len() as u64;
+        self.stats.recovered_nodes = self
+            .stats
+            .recovered_nodes
+            .saturating_add(chain.len() as u64);
         bento_runtime::info!(
             "logfs: replayed {} nodes written by fsync after the last checkpoint",
             chain.len()
@@ -199,10 +211,12 @@ impl<D: BlockDevice> Volume<D> {
                 i.inline_data_mut().fill(0);
             }
         }
-        self.next_generation = self.next_generation.max(u64::from(r.generation.get()) + 1);
+        // A u32 generation plus one fits in u64.
+        let next = u64::from(r.generation.get()).saturating_add(1);
+        self.next_generation = self.next_generation.max(next);
         if !r.is_inline() {
-            for idx in 0..INODE_ADDRS {
-                self.replay_block(ino, idx as u64, r.addrs[idx].get(), owners)?;
+            for (idx, a) in (0..INODE_ADDRS as u64).zip(r.addrs.iter()) {
+                self.replay_block(ino, idx, a.get(), owners)?;
             }
         }
         Ok(())
@@ -215,7 +229,8 @@ impl<D: BlockDevice> Volume<D> {
             return Ok(());
         }
         if addr == NULL_ADDR {
-            return self.free_blocks(ino, idx, idx + 1);
+            // idx is a file block (below MAX_FILE_BLOCKS).
+            return self.free_blocks(ino, idx, idx.saturating_add(1));
         }
         if addr != NEW_ADDR && self.layout.locate(addr).is_none() {
             return Err(Error::corrupt(
@@ -227,9 +242,9 @@ impl<D: BlockDevice> Volume<D> {
             .holder(ino, idx, true)?
             .ok_or(Error::Errno(Errno::EIO))?;
         if cur == NULL_ADDR {
-            self.valid_blocks += 1;
+            self.valid_blocks = self.valid_blocks.saturating_add(1);
             let i = self.inode_mut(ino)?;
-            i.blocks = (i.blocks.get() + 1).into();
+            i.blocks = i.blocks.get().saturating_add(1).into();
         }
         self.set_node_addr(holder, ofs, addr)?;
         self.invalidate(cur);
@@ -252,8 +267,9 @@ impl<D: BlockDevice> Volume<D> {
         }
         let r = n.inode();
         let parent = r.parent.get();
-        let len = (r.name_len.get() as usize).min(r.name.len());
-        let name = r.name[..len].to_vec();
+        // A name_len past the name field (checked at load) would be cut to it.
+        let len = r.name_len.get() as usize;
+        let name = r.name.get(..len).unwrap_or(&r.name).to_vec();
         let parent_ok = self.file_type(parent).ok() == Some(FileType::Directory);
         if !parent_ok || name.is_empty() {
             bento_runtime::warn!("logfs: fsync'd file {ino} has no directory to return to; freed");

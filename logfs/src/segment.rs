@@ -8,7 +8,7 @@ use zerocopy::{FromZeros, IntoBytes};
 
 use bento_runtime::ks::block::{BlockDevice, WriteFlags};
 
-use crate::error::{Error, Result, io};
+use crate::error::{Error, Result, invariant, io};
 use crate::format::header::{self as csum, MAGIC_SUT};
 use crate::format::layout::{BLOCK_SIZE, Layout, SEG_BLOCKS, SUT_ENTRIES_PER_BLOCK};
 use crate::format::tables::{LOG_NONE, RawSutBlock, SegMap, copy_bit, set_copy_bits};
@@ -92,16 +92,15 @@ impl SegmentTable {
             .map_err(|_| Error::Errno(bento_runtime::Errno::ENOMEM))?;
         for b in 0..layout.sut_blocks {
             let copy = copy_bit(copy_bits, b as usize);
-            t.copy[b as usize] = copy;
+            *t.copy.get_mut(b as usize).ok_or_else(invariant)? = copy;
             let addr = layout.sut_copy_addr(b, copy);
             dev.read_blocks(addr, raw.as_mut_bytes()).map_err(io)?;
             let bytes: &[u8; BLOCK_SIZE] = zerocopy::transmute_ref!(&*raw);
             RawSutBlock::verify(bytes, seed, layout, b, addr)?;
-            for (i, e) in raw.entries.iter().enumerate() {
-                let segno = b as usize * SUT_ENTRIES_PER_BLOCK as usize + i;
-                let Some(slot) = t.entries.get_mut(segno) else {
-                    break;
-                };
+            // This table block's entries; the last block is partly past the main area.
+            let first = (b as usize).saturating_mul(SUT_ENTRIES_PER_BLOCK as usize);
+            let slots = t.entries.get_mut(first..).unwrap_or_default();
+            for (slot, e) in slots.iter_mut().zip(raw.entries.iter()) {
                 let valid = e.valid.get();
                 *slot = SegEntry {
                     valid,
@@ -158,14 +157,16 @@ impl SegmentTable {
             return None;
         }
         let start = if hint < n { hint } else { self.cursor };
-        for i in 0..n {
-            let segno = (start + i) % n;
-            if self.entries[segno as usize].state == SegState::Free {
-                let e = &mut self.entries[segno as usize];
+        for segno in (start..n).chain(0..start) {
+            let Some(e) = self.entries.get_mut(segno as usize) else {
+                continue;
+            };
+            if e.state == SegState::Free {
                 e.state = SegState::Active;
                 e.log = log;
-                self.free -= 1;
-                self.cursor = (segno + 1) % n;
+                self.free = self.free.saturating_sub(1);
+                // segno < n: the sum does not overflow, and n is not 0.
+                self.cursor = segno.saturating_add(1).checked_rem(n).unwrap_or(0);
                 self.touch(segno);
                 return Some(segno);
             }
@@ -180,7 +181,7 @@ impl SegmentTable {
             .get_mut(segno as usize)
             .ok_or(Error::corrupt("checkpoint log segment", 0))?;
         if e.state == SegState::Free {
-            self.free -= 1;
+            self.free = self.free.saturating_sub(1);
         }
         if e.log != LOG_NONE && e.log != log {
             return Err(Error::corrupt("checkpoint log segment type", 0));
@@ -211,7 +212,7 @@ impl SegmentTable {
             && e.state == SegState::Free
         {
             e.state = SegState::Prefree;
-            self.free -= 1;
+            self.free = self.free.saturating_sub(1);
             self.prefree.push(segno);
         }
     }
@@ -223,7 +224,8 @@ impl SegmentTable {
                 && !*bit
             {
                 *bit = true;
-                e.valid += 1;
+                // Counts the map's set bits: at most SEG_BLOCKS.
+                e.valid = e.valid.saturating_add(1);
             }
             e.mtime = e.mtime.max(now);
             self.touch(segno);
@@ -252,7 +254,8 @@ impl SegmentTable {
             Some(mut bit) if *bit => *bit = false,
             _ => return false,
         }
-        e.valid -= 1;
+        // The bit was set, so the count of set bits is at least 1 (the SUT check holds on load).
+        e.valid = e.valid.saturating_sub(1);
         if e.valid == 0 && e.state == SegState::InUse {
             e.state = SegState::Prefree;
             self.prefree.push(segno);
@@ -271,7 +274,7 @@ impl SegmentTable {
             {
                 e.state = SegState::Free;
                 e.log = LOG_NONE;
-                self.free += 1;
+                self.free = self.free.saturating_add(1);
                 self.touch(segno);
             }
         }
@@ -301,21 +304,21 @@ impl SegmentTable {
     ) -> Result<()> {
         let mut raw = RawSutBlock::new_box_zeroed()
             .map_err(|_| Error::Errno(bento_runtime::Errno::ENOMEM))?;
-        for b in 0..self.dirty.len() {
-            if !self.dirty[b] {
+        let blocks = self.dirty.iter_mut().zip(self.copy.iter_mut());
+        for (b, (dirty, copy_of)) in blocks.enumerate() {
+            if !*dirty {
                 continue;
             }
             raw.as_mut_bytes().fill(0);
-            for (i, slot) in raw.entries.iter_mut().enumerate() {
-                let Some(e) = self.entries.get(b * SUT_ENTRIES_PER_BLOCK as usize + i) else {
-                    break;
-                };
+            let first = b.saturating_mul(SUT_ENTRIES_PER_BLOCK as usize);
+            let entries = self.entries.get(first..).unwrap_or_default();
+            for (slot, e) in raw.entries.iter_mut().zip(entries) {
                 slot.valid = e.valid.into();
                 slot.log = e.log;
                 slot.mtime = e.mtime.into();
                 slot.valid_map = e.map.into_inner();
             }
-            let copy = !self.copy[b];
+            let copy = !*copy_of;
             let bytes: &mut [u8; BLOCK_SIZE] = zerocopy::transmute_mut!(&mut *raw);
             csum::seal(seed, MAGIC_SUT, bytes);
             dev.write_blocks(
@@ -324,8 +327,8 @@ impl SegmentTable {
                 WriteFlags::NONE,
             )
             .map_err(io)?;
-            self.copy[b] = copy;
-            self.dirty[b] = false;
+            *copy_of = copy;
+            *dirty = false;
         }
         Ok(())
     }

@@ -8,25 +8,29 @@ use alloc::vec::Vec;
 use bento_runtime::Errno;
 use bento_runtime::ks::block::BlockDevice;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, invariant};
+use crate::file::BS;
 use crate::format::geometry::{DIRECT_BLOCKS, MAX_FILE_SIZE, N, block_path};
-use crate::format::layout::{BLOCK_SIZE, NEW_ADDR, NULL_ADDR};
+use crate::format::layout::{NEW_ADDR, NULL_ADDR};
 use crate::format::node::{INLINE_MAX, Node};
 use crate::fs::Volume;
 
 impl<D: BlockDevice> Volume<D> {
     /// Count `n` more blocks in use, or ENOSPC if they do not fit.
     pub(crate) fn reserve(&mut self, n: u64) -> Result<()> {
-        if self.committed_blocks() + n > self.layout.user_capacity() {
+        // Block counts are bounded by the volume; a sum that saturates does not fit either.
+        if self.committed_blocks().saturating_add(n) > self.layout.user_capacity() {
             return Err(Errno::ENOSPC.into());
         }
-        self.valid_blocks += n;
+        self.valid_blocks = self.valid_blocks.saturating_add(n);
         Ok(())
     }
 
     /// Blocks in use plus those promised to dirty page-cache data and the index nodes it needs.
     pub(crate) fn committed_blocks(&self) -> u64 {
-        self.valid_blocks + self.delayed.len() as u64 + self.delayed_nodes.len() as u64
+        self.valid_blocks
+            .saturating_add(self.delayed.len() as u64)
+            .saturating_add(self.delayed_nodes.len() as u64)
     }
 
     /// Promise space for bytes `[offset, offset+len)` that a page cache will write back later:
@@ -49,10 +53,9 @@ impl<D: BlockDevice> Volume<D> {
         if inline && end <= INLINE_MAX as u64 {
             return Ok(());
         }
-        let bs = BLOCK_SIZE as u64;
         let (mut blocks, mut nodes) = (Vec::new(), BTreeSet::new());
-        let first = if inline && size > 0 { 0 } else { offset / bs };
-        for idx in first..end.div_ceil(bs) {
+        let first = if inline && size > 0 { 0 } else { offset / BS };
+        for idx in first..end.div_ceil(BS) {
             if self.delayed.contains(&(ino, idx))
                 || (!inline && self.block_addr(ino, idx)? != NULL_ADDR)
             {
@@ -68,9 +71,8 @@ impl<D: BlockDevice> Volume<D> {
                 }
             }
         }
-        if self.committed_blocks() + (blocks.len() + nodes.len()) as u64
-            > self.layout.user_capacity()
-        {
+        let promised = (blocks.len() as u64).saturating_add(nodes.len() as u64);
+        if self.committed_blocks().saturating_add(promised) > self.layout.user_capacity() {
             return Err(Errno::ENOSPC.into());
         }
         self.delayed
@@ -85,19 +87,21 @@ impl<D: BlockDevice> Volume<D> {
         let p = block_path(idx).ok_or(Error::Errno(Errno::EFBIG))?;
         let mut missing = Vec::new();
         let mut parent = ino;
-        for level in 0..p.depth {
+        // block_path's slots and depth are inside their arrays: anything else is an in-memory bug.
+        for (level, (slot, _, _)) in p.index_levels().enumerate() {
             let child = if inline {
                 0
             } else {
                 let n = self.node(parent)?;
-                if level == 0 {
-                    n.inode().nids[p.top].get()
+                let s = if level == 0 {
+                    n.inode().nids.get(slot)
                 } else {
-                    n.slots()[p.slots[level - 1]].get()
-                }
+                    n.slots().get(slot)
+                };
+                s.ok_or_else(invariant)?.get()
             };
             if child == 0 {
-                missing.extend_from_slice(&p.offsets[level..p.depth]);
+                missing.extend_from_slice(p.offsets.get(level..p.depth).ok_or_else(invariant)?);
                 break;
             }
             parent = child;
@@ -142,26 +146,30 @@ impl<D: BlockDevice> Volume<D> {
             let i = self.inode(ino)?.inode();
             (i.size.get(), i.is_inline())
         };
-        let end = offset + len;
+        // write() checked the end against MAX_FILE_SIZE.
+        let end = offset.checked_add(len).ok_or(Error::Errno(Errno::EFBIG))?;
         if len == 0 || (inline && end <= INLINE_MAX as u64) {
             return Ok(0);
         }
-        let bs = BLOCK_SIZE as u64;
-        let (first, last) = (offset / bs, (end - 1) / bs);
+        // Block counts within one file: the sums below cannot overflow.
+        let (first, last) = (offset / BS, end.saturating_sub(1) / BS);
         let mut holes = 0;
         if inline {
             // Everything is new, and block 0 takes the inline data; but holes promised to
             // delayed data are counted already (in `committed_blocks`).
             let promised = self.delayed.range((ino, first)..=(ino, last)).count() as u64;
-            holes = last - first + 1 - promised;
+            holes = last
+                .saturating_sub(first)
+                .saturating_add(1)
+                .saturating_sub(promised);
             if size > 0 && first > 0 && !self.delayed.contains(&(ino, 0)) {
-                holes += 1;
+                holes = holes.saturating_add(1);
             }
         } else {
             for idx in first..=last {
                 // A hole already promised to this data is counted in `committed_blocks`.
                 if self.block_addr(ino, idx)? == NULL_ADDR && !self.delayed.contains(&(ino, idx)) {
-                    holes += 1;
+                    holes = holes.saturating_add(1);
                 }
             }
         }
@@ -169,29 +177,31 @@ impl<D: BlockDevice> Volume<D> {
         let index_nodes = if last < DIRECT_BLOCKS || holes == 0 {
             0
         } else {
-            (last - first) / N + 3
+            (last.saturating_sub(first) / N).saturating_add(3)
         };
-        Ok(holes + index_nodes)
+        Ok(holes.saturating_add(index_nodes))
     }
 
     /// A new node of `kind` for inode `ino` (which is the new nid itself for an inode).
     pub(crate) fn new_node(&mut self, ino: Option<u32>, offset: u32, kind: u8) -> Result<u32> {
         // An index node promised to delayed data was counted when the data was dirtied.
         match ino {
-            Some(i) if self.delayed_nodes.remove(&(i, offset)) => self.valid_blocks += 1,
+            Some(i) if self.delayed_nodes.remove(&(i, offset)) => {
+                self.valid_blocks = self.valid_blocks.saturating_add(1)
+            }
             _ => self.reserve(1)?,
         }
         let nid = match self.nat.alloc(&self.dev, &self.layout, self.seed) {
             Ok(nid) => nid,
             Err(e) => {
-                self.valid_blocks -= 1;
+                self.valid_blocks = self.valid_blocks.saturating_sub(1);
                 return Err(e);
             }
         };
         let mut node = Node::new_boxed()?;
         node.init(nid, ino.unwrap_or(nid), offset, kind);
         self.nodes.insert_dirty(node);
-        self.valid_nodes += 1;
+        self.valid_nodes = self.valid_nodes.saturating_add(1);
         self.dirty = true;
         Ok(nid)
     }

@@ -5,12 +5,15 @@ use bento_runtime::Errno;
 use bento_runtime::fs::{FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE};
 use bento_runtime::ks::block::BlockDevice;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, invariant};
 use crate::file::zeroed_block;
 use crate::format::geometry::{DIRECT_BLOCKS, MAX_FILE_SIZE, N, child_node_offset, top_nodes};
 use crate::format::layout::{BLOCK_SIZE, NEW_ADDR, NULL_ADDR};
 use crate::format::node::{INLINE_MAX, KIND_DIRECT, KIND_INDIRECT, NODE_ADDRS};
 use crate::fs::Volume;
+
+/// The block size as a file offset.
+const BS: u64 = BLOCK_SIZE as u64;
 
 impl<D: BlockDevice> Volume<D> {
     /// Change the size of a regular file.
@@ -25,16 +28,17 @@ impl<D: BlockDevice> Volume<D> {
             if new_size <= INLINE_MAX as u64 {
                 let i = self.inode_mut(ino)?;
                 if new_size < size {
-                    i.inline_data_mut()[new_size as usize..].fill(0);
+                    // new_size <= INLINE_MAX
+                    let tail = i.inline_data_mut().get_mut(new_size as usize..);
+                    tail.ok_or_else(invariant)?.fill(0);
                 }
                 i.size = new_size.into();
                 return Ok(());
             }
             self.uninline(ino)?;
         }
-        let bs = BLOCK_SIZE as u64;
         if new_size < size {
-            self.free_blocks(ino, new_size.div_ceil(bs), u64::MAX)?;
+            self.free_blocks(ino, new_size.div_ceil(BS), u64::MAX)?;
             self.zero_tail(ino, new_size)?;
         }
         self.inode_mut(ino)?.size = new_size.into();
@@ -43,18 +47,17 @@ impl<D: BlockDevice> Volume<D> {
 
     /// Zero the bytes from `pos` to the end of its block, so a later extension reads zeros.
     fn zero_tail(&mut self, ino: u32, pos: u64) -> Result<()> {
-        let bs = BLOCK_SIZE as u64;
-        let in_block = (pos % bs) as usize;
+        let in_block = (pos % BS) as usize;
         if in_block == 0 {
             return Ok(());
         }
-        let idx = pos / bs;
+        let idx = pos / BS;
         match self.block_addr(ino, idx)? {
             NULL_ADDR | NEW_ADDR => Ok(()),
             _ => {
                 let mut block = zeroed_block()?;
                 self.read_file_block(ino, idx, &mut block)?;
-                block[in_block..].fill(0);
+                block.get_mut(in_block..).ok_or_else(invariant)?.fill(0);
                 self.write_block(ino, idx, &block)
             }
         }
@@ -76,9 +79,9 @@ impl<D: BlockDevice> Volume<D> {
         match mode {
             0 | FALLOC_FL_KEEP_SIZE => {
                 self.uninline(ino)?;
-                let bs = BLOCK_SIZE as u64;
-                let (first, last) = (offset / bs, end.div_ceil(bs));
-                self.ensure_space(4 + (last - first) / N)?;
+                let (first, last) = (offset / BS, end.div_ceil(BS));
+                // last >= first: offset <= end.
+                self.ensure_space((last.saturating_sub(first) / N).saturating_add(4))?;
                 let mut added = 0u64;
                 for idx in first..last {
                     let (holder, ofs) = self
@@ -87,15 +90,16 @@ impl<D: BlockDevice> Volume<D> {
                     if self.node_addr(holder, ofs)? == NULL_ADDR {
                         if let Err(e) = self.reserve(1) {
                             let i = self.inode_mut(ino)?;
-                            i.blocks = (i.blocks.get() + added).into();
+                            i.blocks = i.blocks.get().saturating_add(added).into();
                             return Err(e);
                         }
                         self.set_node_addr(holder, ofs, NEW_ADDR)?;
-                        added += 1;
+                        // At most last - first.
+                        added = added.saturating_add(1);
                     }
                 }
                 let i = self.inode_mut(ino)?;
-                i.blocks = (i.blocks.get() + added).into();
+                i.blocks = i.blocks.get().saturating_add(added).into();
                 if mode == 0 && end > i.size.get() {
                     i.size = end.into();
                     i.set_mtime(t);
@@ -111,11 +115,12 @@ impl<D: BlockDevice> Volume<D> {
                 }
                 self.ensure_space(4)?;
                 if self.inode(ino)?.inode().is_inline() {
+                    // offset < end <= size <= INLINE_MAX (load checks inline sizes).
                     let i = self.inode_mut(ino)?;
-                    i.inline_data_mut()[offset as usize..end as usize].fill(0);
+                    let hole = i.inline_data_mut().get_mut(offset as usize..end as usize);
+                    hole.ok_or_else(invariant)?.fill(0);
                 } else {
-                    let bs = BLOCK_SIZE as u64;
-                    let (first_full, end_full) = (offset.div_ceil(bs), end / bs);
+                    let (first_full, end_full) = (offset.div_ceil(BS), end / BS);
                     if first_full < end_full {
                         let nodes = self.valid_nodes;
                         self.free_blocks(ino, first_full, end_full)?;
@@ -124,14 +129,15 @@ impl<D: BlockDevice> Volume<D> {
                         }
                     }
                     // Partial blocks at the edges are zeroed in place.
-                    let mut edges = [offset / bs, (end - 1) / bs];
-                    if edges[0] == edges[1] {
-                        edges[1] = u64::MAX;
-                    }
-                    for idx in edges.into_iter().filter(|&i| i != u64::MAX) {
-                        let lo = offset.max(idx * bs);
-                        let hi = end.min((idx + 1) * bs);
-                        if hi - lo == bs {
+                    // (end > offset, so end - 1 does not wrap.)
+                    let (first, last) = (offset / BS, end.saturating_sub(1) / BS);
+                    let edges = [Some(first), (last != first).then_some(last)];
+                    for idx in edges.into_iter().flatten() {
+                        // The block's bytes, idx * BS..(idx + 1) * BS, are below MAX_FILE_SIZE.
+                        let start = idx.checked_mul(BS).ok_or_else(invariant)?;
+                        let lo = offset.max(start);
+                        let hi = end.min(start.saturating_add(BS));
+                        if hi.saturating_sub(lo) == BS {
                             continue;
                         }
                         if matches!(self.block_addr(ino, idx)?, NULL_ADDR | NEW_ADDR) {
@@ -139,7 +145,10 @@ impl<D: BlockDevice> Volume<D> {
                         }
                         let mut block = zeroed_block()?;
                         self.read_file_block(ino, idx, &mut block)?;
-                        block[(lo - idx * bs) as usize..(hi - idx * bs) as usize].fill(0);
+                        // start <= lo <= hi <= start + BS
+                        let range =
+                            lo.saturating_sub(start) as usize..hi.saturating_sub(start) as usize;
+                        block.get_mut(range).ok_or_else(invariant)?.fill(0);
                         self.write_block(ino, idx, &block)?;
                     }
                 }
@@ -155,28 +164,43 @@ impl<D: BlockDevice> Volume<D> {
     /// Free the data blocks in `[from, to)` and the index nodes wholly inside it.
     pub(crate) fn free_blocks(&mut self, ino: u32, from: u64, to: u64) -> Result<()> {
         self.forget_delayed(ino, from, to);
+        // Counts of blocks of one file: they cannot reach u64::MAX.
         let mut freed = 0u64;
-        for idx in from.min(DIRECT_BLOCKS)..to.min(DIRECT_BLOCKS) {
-            let addr = self.node(ino)?.inode().addrs[idx as usize].get();
+        for idx in from.min(DIRECT_BLOCKS) as usize..to.min(DIRECT_BLOCKS) as usize {
+            let slot = self
+                .node(ino)?
+                .inode()
+                .addrs
+                .get(idx)
+                .ok_or_else(invariant)?;
+            let addr = slot.get();
             if addr != NULL_ADDR {
                 self.free_data_block(addr);
-                self.node_mut(ino)?.inode_mut().addrs[idx as usize] = 0.into();
-                freed += 1;
+                if let Some(slot) = self.node_mut(ino)?.inode_mut().addrs.get_mut(idx) {
+                    *slot = 0.into();
+                }
+                freed = freed.saturating_add(1);
             }
         }
         for (k, top) in top_nodes().into_iter().enumerate() {
-            if top.base + top.span <= from || top.base >= to {
+            if top.base.saturating_add(top.span) <= from || top.base >= to {
                 continue;
             }
-            let nid = self.node(ino)?.inode().nids[k].get();
+            let nid = self
+                .node(ino)?
+                .inode()
+                .nids
+                .get(k)
+                .ok_or_else(invariant)?
+                .get();
             if nid == 0 {
                 continue;
             }
             let (gone, n) =
                 self.free_subtree(ino, nid, top.height, top.offset, top.base, from, to)?;
-            freed += n;
-            if gone {
-                self.node_mut(ino)?.inode_mut().nids[k] = 0.into();
+            freed = freed.saturating_add(n);
+            if gone && let Some(slot) = self.node_mut(ino)?.inode_mut().nids.get_mut(k) {
+                *slot = 0.into();
             }
         }
         if freed > 0 {
@@ -206,39 +230,47 @@ impl<D: BlockDevice> Volume<D> {
             KIND_INDIRECT
         };
         self.index_node(ino, nid, kind, offset)?;
-        let child_span = N.pow(height as u32 - 1);
+        // height is 1, 2 or 3 (the tree's shape, from top_nodes()); every span and base below
+        // is within MAX_FILE_BLOCKS, and the counts within a file's blocks.
+        let below = height.checked_sub(1).ok_or_else(invariant)?;
+        let child_span = N.checked_pow(below as u32).ok_or_else(invariant)?;
         let mut freed = 0u64;
         let mut remaining = 0usize;
         for j in 0..NODE_ADDRS {
-            let v = self.node(nid)?.slots()[j].get();
+            let v = self.node(nid)?.slots().get(j).ok_or_else(invariant)?.get();
             if v == 0 {
                 continue;
             }
-            let cbase = base + j as u64 * child_span;
-            if cbase + child_span <= from || cbase >= to {
-                remaining += 1;
+            let cbase = (j as u64)
+                .checked_mul(child_span)
+                .and_then(|o| o.checked_add(base))
+                .ok_or_else(invariant)?;
+            if cbase.saturating_add(child_span) <= from || cbase >= to {
+                remaining = remaining.saturating_add(1);
                 continue;
             }
             let gone = if height == 1 {
                 self.free_data_block(v);
-                freed += 1;
+                freed = freed.saturating_add(1);
                 true
             } else {
-                let child_offset = child_node_offset(offset, height, j);
-                let (gone, n) =
-                    self.free_subtree(ino, v, height - 1, child_offset, cbase, from, to)?;
-                freed += n;
+                let child_offset = child_node_offset(offset, height, j).ok_or_else(invariant)?;
+                let (gone, n) = self.free_subtree(ino, v, below, child_offset, cbase, from, to)?;
+                freed = freed.saturating_add(n);
                 gone
             };
             if gone {
-                self.node_mut(nid)?.slots_mut()[j] = 0.into();
+                if let Some(slot) = self.node_mut(nid)?.slots_mut().get_mut(j) {
+                    *slot = 0.into();
+                }
             } else {
-                remaining += 1;
+                remaining = remaining.saturating_add(1);
             }
         }
-        if remaining == 0 && base >= from && base + child_span * N <= to {
+        let span = child_span.saturating_mul(N);
+        if remaining == 0 && base >= from && base.saturating_add(span) <= to {
             self.free_node(nid)?;
-            return Ok((true, freed + 1));
+            return Ok((true, freed.saturating_add(1)));
         }
         Ok((false, freed))
     }

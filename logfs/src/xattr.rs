@@ -186,7 +186,7 @@ impl<D: BlockDevice> Volume<D> {
             let nid = self.new_node(Some(ino), XATTR_NODE_OFFSET, KIND_XATTR)?;
             let i = self.inode_mut(ino)?;
             i.xattr_nid = nid.into();
-            i.blocks = (i.blocks.get() + 1).into();
+            i.blocks = i.blocks.get().saturating_add(1).into();
             nid
         } else {
             nid

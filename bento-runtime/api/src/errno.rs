@@ -61,6 +61,15 @@ errnos! {
 impl Errno {
     /// What ext4 and f2fs return for corrupt metadata (EFSCORRUPTED).
     pub const EFSCORRUPTED: Errno = Errno::EUCLEAN;
+
+    /// The kernel's return convention, `-errno`; EIO for a value that is no errno (Linux's are
+    /// 1..=4095), which negated would read as success or overflow.
+    pub fn negated(self) -> i32 {
+        match self.0 {
+            e @ 1..=4095 => e.wrapping_neg(),
+            _ => Errno::EIO.0.wrapping_neg(),
+        }
+    }
 }
 
 impl fmt::Debug for Errno {

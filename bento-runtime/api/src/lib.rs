@@ -12,6 +12,18 @@
 //! standard library's; without it they are the backend that `bento-kernel` installs at mount
 //! ([`ks::host`]).
 #![no_std]
+// No panic reachable from a syscall's arguments or the disk's contents: in the kernel a panic
+// is a BUG() with locks held (docs/architecture.md). Tests may panic.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::arithmetic_side_effects
+    )
+)]
 #![forbid(unsafe_code)]
 
 extern crate alloc;

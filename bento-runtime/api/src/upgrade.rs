@@ -27,15 +27,21 @@ pub struct StateInfo {
 
 /// Wrap `payload` for `fs_name` (version `fs_version`, payload format `payload_version`).
 pub fn seal(fs_name: &str, fs_version: &str, payload_version: u32, payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(payload.len() + 64);
+    // Names longer than a length byte can say are cut.
+    let name = fs_name.as_bytes().get(..255).unwrap_or(fs_name.as_bytes());
+    let version = fs_version
+        .as_bytes()
+        .get(..255)
+        .unwrap_or(fs_version.as_bytes());
+    let mut out = Vec::with_capacity(payload.len().saturating_add(64));
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&ENVELOPE_VERSION.to_le_bytes());
-    out.push(fs_name.len().min(255) as u8);
-    out.push(fs_version.len().min(255) as u8);
+    out.push(name.len() as u8);
+    out.push(version.len() as u8);
     out.extend_from_slice(&payload_version.to_le_bytes());
     out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    out.extend_from_slice(&fs_name.as_bytes()[..fs_name.len().min(255)]);
-    out.extend_from_slice(&fs_version.as_bytes()[..fs_version.len().min(255)]);
+    out.extend_from_slice(name);
+    out.extend_from_slice(version);
     out.extend_from_slice(payload);
     let crc = crc32(&out);
     out.extend_from_slice(&crc.to_le_bytes());
@@ -50,14 +56,15 @@ pub fn open<'a>(state: &'a [u8], fs_name: &str) -> Result<(StateInfo, &'a [u8])>
         crate::error!("{fs_name}: upgrade state refused: {why}");
         Errno::EINVAL
     };
-    if state.len() < 28 || state[..8] != MAGIC {
-        return Err(refuse("not a Bento upgrade state"));
-    }
-    let (body, crc) = state.split_at(state.len() - 4);
-    if crc32(body) != u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]) {
+    let (body, crc) = match state.split_last_chunk::<4>() {
+        Some((body, crc)) if state.len() >= 28 && body.starts_with(&MAGIC) => (body, crc),
+        _ => return Err(refuse("not a Bento upgrade state")),
+    };
+    if crc32(body) != u32::from_le_bytes(*crc) {
         return Err(refuse("checksum mismatch"));
     }
-    let mut r = Reader { buf: &body[8..] };
+    let mut r = Reader { buf: body };
+    r.take(MAGIC.len())?;
     if r.u16()? != ENVELOPE_VERSION {
         return Err(refuse("unknown envelope version"));
     }
@@ -135,33 +142,31 @@ impl<'a> Reader<'a> {
     }
 
     pub fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        if n > self.buf.len() {
-            return Err(Errno::EINVAL);
-        }
-        let (head, rest) = self.buf.split_at(n);
+        let (head, rest) = self.buf.split_at_checked(n).ok_or(Errno::EINVAL)?;
         self.buf = rest;
         Ok(head)
     }
 
+    fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
+        let (head, rest) = self.buf.split_first_chunk::<N>().ok_or(Errno::EINVAL)?;
+        self.buf = rest;
+        Ok(*head)
+    }
+
     pub fn u8(&mut self) -> Result<u8> {
-        Ok(self.take(1)?[0])
+        Ok(u8::from_le_bytes(self.array()?))
     }
 
     pub fn u16(&mut self) -> Result<u16> {
-        let b = self.take(2)?;
-        Ok(u16::from_le_bytes([b[0], b[1]]))
+        Ok(u16::from_le_bytes(self.array()?))
     }
 
     pub fn u32(&mut self) -> Result<u32> {
-        let b = self.take(4)?;
-        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        Ok(u32::from_le_bytes(self.array()?))
     }
 
     pub fn u64(&mut self) -> Result<u64> {
-        let b = self.take(8)?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(b);
-        Ok(u64::from_le_bytes(a))
+        Ok(u64::from_le_bytes(self.array()?))
     }
 
     /// The next field: (tag, value reader), or `None` at the end.

@@ -26,7 +26,11 @@ impl KernelBlockDevice {
 }
 
 fn check(rc: core::ffi::c_int) -> Result<()> {
-    if rc < 0 { Err(Errno(-rc)) } else { Ok(()) }
+    if rc < 0 {
+        Err(Errno(rc.saturating_neg()))
+    } else {
+        Ok(())
+    }
 }
 
 impl BlockDevice for KernelBlockDevice {

@@ -12,6 +12,18 @@
 //! A file-system module is one line: `bento_kernel::declare_kernel_fs!(SYMBOL, Type);` defines
 //! the operation table the module's C stub registers, the global allocator and the panic handler.
 #![no_std]
+// No panic reachable from a syscall's arguments or the disk's contents: in the kernel a panic
+// is a BUG() with locks held (docs/architecture.md). Tests may panic.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::arithmetic_side_effects
+    )
+)]
 // Every unsafe operation sits in its own block with its SAFETY line, also in unsafe fns.
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -43,15 +55,19 @@ impl<const N: usize> StackBuf<N> {
     }
 
     pub(crate) fn as_bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
+        self.buf.get(..self.len).unwrap_or(&self.buf)
     }
 }
 
 impl<const N: usize> Write for StackBuf<N> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        let n = s.len().min(N - self.len);
-        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
-        self.len += n;
+        let free = self.buf.get_mut(self.len..).unwrap_or_default();
+        let n = free.len().min(s.len());
+        if let (Some(dst), Some(src)) = (free.get_mut(..n), s.as_bytes().get(..n)) {
+            dst.copy_from_slice(src);
+            // n is at most the free space, so len stays at most N.
+            self.len = self.len.saturating_add(n);
+        }
         Ok(())
     }
 }

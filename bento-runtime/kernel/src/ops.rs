@@ -160,7 +160,7 @@ fn attr_out(a: &FileAttr) -> BentoAttr {
 fn status(r: Result<()>) -> c_int {
     match r {
         Ok(()) => 0,
-        Err(e) => -e.0,
+        Err(e) => e.negated(),
     }
 }
 
@@ -171,7 +171,7 @@ fn reply<T>(r: Result<T>, put: impl FnOnce(T)) -> c_int {
             put(v);
             0
         }
-        Err(e) => -e.0,
+        Err(e) => e.negated(),
     }
 }
 
@@ -184,7 +184,7 @@ fn entry(r: Result<Entry>, out: Out<BentoAttr>) -> c_int {
 fn count(r: Result<usize>) -> i64 {
     match r {
         Ok(n) => n as i64,
-        Err(e) => -i64::from(e.0),
+        Err(e) => i64::from(e.negated()),
     }
 }
 
@@ -192,12 +192,14 @@ fn count(r: Result<usize>) -> i64 {
 fn sized_reply(r: Result<Vec<u8>>, buf: &mut [u8]) -> c_int {
     match r {
         Ok(v) if buf.is_empty() => v.len() as c_int,
-        Ok(v) if v.len() > buf.len() => -Errno::ERANGE.0,
-        Ok(v) => {
-            buf[..v.len()].copy_from_slice(&v);
-            v.len() as c_int
-        }
-        Err(e) => -e.0,
+        Ok(v) => match buf.get_mut(..v.len()) {
+            Some(dst) => {
+                dst.copy_from_slice(&v);
+                v.len() as c_int
+            }
+            None => Errno::ERANGE.negated(),
+        },
+        Err(e) => e.negated(),
     }
 }
 
@@ -320,7 +322,7 @@ unsafe extern "C" fn mount<F: Mount<KernelBlockDevice>>(
             unsafe { out.write(fs) };
             0
         }
-        Err(e) => -e.0,
+        Err(e) => e.negated(),
     }
 }
 
@@ -345,7 +347,7 @@ unsafe extern "C" fn import_state<F: Mount<KernelBlockDevice>>(
             unsafe { out.write(fs) };
             0
         }
-        Err(e) => -e.0,
+        Err(e) => e.negated(),
     }
 }
 
@@ -369,7 +371,7 @@ unsafe extern "C" fn export_state<F: FileSystem>(
     // SAFETY: live instance.
     let v: Vec<u8> = match unsafe { fs_ref::<F>(fs) }.export_state() {
         Ok(v) => v,
-        Err(e) => return -e.0,
+        Err(e) => return e.negated(),
     };
     // SAFETY: a plain allocation; the caller frees it with bento_ks_free.
     let buf = unsafe { bento_ks_alloc(v.len().max(1) as u64, 1, 0) } as *mut u8;
@@ -413,11 +415,14 @@ trampoline!(readlink(fs, req, ino: u64, buf: *mut u8, size: u32) -> c_int {
     let buf = bytes_mut(buf, u64::from(size));
 } => match fs.readlink(&req, ino) {
     Ok(target) => {
+        // A target longer than the buffer is cut, as readlink(2) does.
         let n = target.len().min(buf.len());
-        buf[..n].copy_from_slice(&target[..n]);
+        if let (Some(dst), Some(src)) = (buf.get_mut(..n), target.get(..n)) {
+            dst.copy_from_slice(src);
+        }
         n as c_int
     }
-    Err(e) => -e.0,
+    Err(e) => e.negated(),
 });
 
 trampoline!(#[allow(clippy::too_many_arguments)] mknod(

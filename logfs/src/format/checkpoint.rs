@@ -79,7 +79,11 @@ impl RawCpHeader {
             return Err(bad("checkpoint (area sizes)"));
         }
         let body_blocks = self.body_blocks.get();
-        if Some(body_blocks) != nbm.checked_add(sbm + nsum + norph) || body_blocks >= l.cp_blocks {
+        let sum = nbm
+            .checked_add(sbm)
+            .and_then(|n| n.checked_add(nsum))
+            .and_then(|n| n.checked_add(norph));
+        if Some(body_blocks) != sum || body_blocks >= l.cp_blocks {
             return Err(bad("checkpoint (body size)"));
         }
         if self.seq.get() == 0 || u64::from(pack) != self.seq.get() % 2 {

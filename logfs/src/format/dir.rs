@@ -84,11 +84,14 @@ impl DirBlock {
         }
         let d = self.dentries.get(slot)?;
         let len = usize::from(d.name_len.get());
-        if len == 0 || len > bento_runtime::fs::NAME_MAX || slot + slots_for(len) > SLOTS {
+        if len == 0
+            || len > bento_runtime::fs::NAME_MAX
+            || slot.checked_add(slots_for(len))? > SLOTS
+        {
             return None;
         }
-        let names = self.names.as_bytes();
-        let name = names.get(slot * SLOT_LEN..slot * SLOT_LEN + len)?;
+        let start = slot.checked_mul(SLOT_LEN)?;
+        let name = self.names.as_bytes().get(start..start.checked_add(len)?)?;
         Some(DirEntryRef {
             slot,
             ino: d.ino.get(),
@@ -103,11 +106,12 @@ impl DirBlock {
         let mut slot = from;
         core::iter::from_fn(move || {
             while slot < SLOTS {
+                // The cursor only moves towards SLOTS, which ends the walk.
                 if let Some(e) = self.entry(slot) {
-                    slot += slots_for(e.name.len());
+                    slot = slot.saturating_add(slots_for(e.name.len()));
                     return Some(e);
                 }
-                slot += 1;
+                slot = slot.saturating_add(1);
             }
             None
         })
@@ -121,15 +125,14 @@ impl DirBlock {
     /// First run of free slots long enough for a name of `len` bytes.
     pub fn find_space(&self, len: usize) -> Option<usize> {
         let need = slots_for(len);
-        let mut run = 0;
+        // First slot of the current run of free slots.
+        let mut free_from = 0;
         for slot in 0..SLOTS {
+            let end = slot.checked_add(1)?;
             if self.used(slot) {
-                run = 0;
-            } else {
-                run += 1;
-                if run == need {
-                    return Some(slot + 1 - need);
-                }
+                free_from = end;
+            } else if end.checked_sub(free_from)? == need {
+                return Some(free_from);
             }
         }
         None
@@ -137,9 +140,17 @@ impl DirBlock {
 
     pub fn insert(&mut self, slot: usize, hash: u32, ino: u32, kind: u8, name: &[u8]) {
         let span = slots_for(name.len());
-        if slot + span > SLOTS || name.len() > bento_runtime::fs::NAME_MAX {
+        let Some(end) = slot.checked_add(span).filter(|&e| e <= SLOTS) else {
+            return;
+        };
+        if name.len() > bento_runtime::fs::NAME_MAX {
             return;
         }
+        // Inside the names array: end <= SLOTS.
+        let (Some(first), Some(last)) = (slot.checked_mul(SLOT_LEN), end.checked_mul(SLOT_LEN))
+        else {
+            return;
+        };
         if let Some(d) = self.dentries.get_mut(slot) {
             *d = RawDentry {
                 hash: hash.into(),
@@ -148,10 +159,13 @@ impl DirBlock {
                 kind,
             };
         }
-        let names = self.names.as_mut_bytes();
-        names[slot * SLOT_LEN..(slot + span) * SLOT_LEN].fill(0);
-        names[slot * SLOT_LEN..slot * SLOT_LEN + name.len()].copy_from_slice(name);
-        self.set_used(slot..slot + span, true);
+        if let Some(dst) = self.names.as_mut_bytes().get_mut(first..last) {
+            dst.fill(0);
+            if let Some(dst) = dst.get_mut(..name.len()) {
+                dst.copy_from_slice(name);
+            }
+        }
+        self.set_used(slot..end, true);
     }
 
     /// Repoint an entry at another inode (rename over an existing name).
@@ -167,7 +181,7 @@ impl DirBlock {
             .entry(slot)
             .map(|e| slots_for(e.name.len()))
             .unwrap_or(1);
-        self.set_used(slot..(slot + span).min(SLOTS), false);
+        self.set_used(slot..slot.saturating_add(span).min(SLOTS), false);
         if let Some(d) = self.dentries.get_mut(slot) {
             *d = RawDentry {
                 hash: 0.into(),
@@ -199,16 +213,18 @@ impl DirBlock {
                     .entry(slot)
                     .ok_or(Error::corrupt("directory entry", addr))?;
                 let span = slots_for(e.name.len());
-                if (slot..slot + span).any(|s| !d.used(s))
+                // entry() checked that the span ends inside the block.
+                let end = slot.saturating_add(span);
+                if (slot..end).any(|s| !d.used(s))
                     || e.ino == 0
                     || e.name.contains(&b'/')
                     || e.name.contains(&0)
                 {
                     return Err(Error::corrupt("directory entry", addr));
                 }
-                slot += span;
+                slot = end;
             } else {
-                slot += 1;
+                slot = slot.saturating_add(1);
             }
         }
         Ok(())
@@ -238,19 +254,33 @@ pub fn bucket_blocks(level: u32) -> u32 {
     if level < 16 { 2 } else { 4 }
 }
 
-/// First file block of `level`.
+/// First file block of each level, and past the last one (computed at compile time).
+// Evaluated by the compiler: an index out of range would fail the build, not panic.
+#[allow(clippy::indexing_slicing)]
+const LEVEL_STARTS: [u64; MAX_DEPTH as usize + 1] = {
+    let mut starts = [0u64; MAX_DEPTH as usize + 1];
+    let mut l = 0;
+    while l < MAX_DEPTH as usize {
+        let size = (1u64 << if l < 20 { l } else { 20 }) * if l < 16 { 2 } else { 4 };
+        starts[l + 1] = starts[l] + size;
+        l += 1;
+    }
+    starts
+};
+
+/// First file block of `level` (levels past `MAX_DEPTH` start where the last one ends).
 pub fn level_start(level: u32) -> u64 {
-    (0..level.min(MAX_DEPTH))
-        .map(|l| u64::from(buckets(l)) * u64::from(bucket_blocks(l)))
-        .sum()
+    let l = level.min(MAX_DEPTH) as usize;
+    LEVEL_STARTS.get(l).copied().unwrap_or(0)
 }
 
 /// The file blocks a name with `hash` may occupy at `level`.
 pub fn bucket_range(level: u32, hash: u32) -> core::ops::Range<u64> {
-    let b = u64::from(hash % buckets(level));
+    // buckets() is never 0; the block numbers stay below 2^27 (LEVEL_STARTS[MAX_DEPTH]).
+    let b = u64::from(hash.checked_rem(buckets(level)).unwrap_or(0));
     let n = u64::from(bucket_blocks(level));
-    let start = level_start(level) + b * n;
-    start..start + n
+    let start = level_start(level).saturating_add(b.saturating_mul(n));
+    start..start.saturating_add(n)
 }
 
 /// Check a directory block read for mounting: [`DirBlock::verify`], and every entry names a

@@ -40,3 +40,14 @@ fn levels_do_not_overlap() {
         assert!(bucket_range(l, 0).start == level_start(l));
     }
 }
+
+#[test]
+fn level_starts_sum_the_levels_below() {
+    let mut start = 0u64;
+    for l in 0..=MAX_DEPTH + 2 {
+        assert_eq!(level_start(l), start, "level {l}");
+        if l < MAX_DEPTH {
+            start += u64::from(buckets(l)) * u64::from(bucket_blocks(l));
+        }
+    }
+}

@@ -14,6 +14,12 @@ pub const DIRECT_BLOCKS: u64 = INODE_ADDRS as u64;
 pub const MAX_FILE_BLOCKS: u64 = DIRECT_BLOCKS + 2 * N + 2 * N * N + N * N * N;
 pub const MAX_FILE_SIZE: u64 = MAX_FILE_BLOCKS * BLOCK_SIZE as u64;
 
+/// Tree positions of the second indirect node and of the double-indirect node.
+const SECOND_INDIRECT: u32 = 4 + N as u32;
+const DOUBLE_INDIRECT: u32 = 5 + 2 * N as u32;
+/// Positions between two children of the double-indirect node: an indirect node and its directs.
+const DOUBLE_INDIRECT_STRIDE: u32 = N as u32 + 1;
+
 /// Where file block `idx` hangs: `top` indexes the inode's `addrs` (depth 0) or `nids`; then
 /// one slot per index level; `offsets` are the node offsets of the nodes on the way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,6 +28,28 @@ pub struct BlockPath {
     pub top: usize,
     pub slots: [usize; 3],
     pub offsets: [u32; 3],
+}
+
+impl BlockPath {
+    /// The slot of the block's address in its holder: the inode's `addrs` at depth 0, else the
+    /// direct node's slots.
+    pub fn leaf_slot(&self) -> usize {
+        match self.depth.checked_sub(1) {
+            None => self.top,
+            Some(d) => self.slots.get(d).copied().unwrap_or(0),
+        }
+    }
+
+    /// The index nodes on the way, top down: the slot that points at each in its parent (the
+    /// inode's `nids` for the first), its node offset, and whether it is the direct node.
+    pub fn index_levels(&self) -> impl Iterator<Item = (usize, u32, bool)> + use<> {
+        let depth = self.depth;
+        core::iter::once(self.top)
+            .chain(self.slots)
+            .zip(self.offsets)
+            .zip(1..=depth)
+            .map(move |((slot, offset), level)| (slot, offset, level == depth))
+    }
 }
 
 /// The path to file block `idx`, or `None` past the largest file.
@@ -36,36 +64,36 @@ pub fn block_path(idx: u64) -> Option<BlockPath> {
         p.top = idx as usize;
         return Some(p);
     }
-    let i = idx - DIRECT_BLOCKS;
+    // The node offsets are those of child_node_offset(), from the subtree roots of top_nodes().
+    let i = idx.checked_sub(DIRECT_BLOCKS)?;
     if i < 2 * N {
         p.depth = 1;
         p.top = (i / N) as usize;
         p.slots[0] = (i % N) as usize;
-        p.offsets[0] = 1 + p.top as u32;
+        p.offsets[0] = if p.top == 0 { 1 } else { 2 };
         return Some(p);
     }
-    let i = i - 2 * N;
+    let i = i.checked_sub(2 * N)?;
     if i < 2 * N * N {
         p.depth = 2;
-        let k = i / (N * N);
-        p.top = 2 + k as usize;
+        let second = i >= N * N;
+        p.top = if second { 3 } else { 2 };
         p.slots[0] = ((i / N) % N) as usize;
         p.slots[1] = (i % N) as usize;
-        p.offsets[0] = if k == 0 { 3 } else { 4 + N as u32 };
-        p.offsets[1] = p.offsets[0] + 1 + p.slots[0] as u32;
+        p.offsets[0] = if second { SECOND_INDIRECT } else { 3 };
+        p.offsets[1] = child_node_offset(p.offsets[0], 2, p.slots[0])?;
         return Some(p);
     }
-    let i = i - 2 * N * N;
+    let i = i.checked_sub(2 * N * N)?;
     if i < N * N * N {
         p.depth = 3;
         p.top = 4;
         p.slots[0] = (i / (N * N)) as usize;
         p.slots[1] = ((i / N) % N) as usize;
         p.slots[2] = (i % N) as usize;
-        let base = 5 + 2 * N as u32;
-        p.offsets[0] = base;
-        p.offsets[1] = base + 1 + p.slots[0] as u32 * (N as u32 + 1);
-        p.offsets[2] = p.offsets[1] + 1 + p.slots[1] as u32;
+        p.offsets[0] = DOUBLE_INDIRECT;
+        p.offsets[1] = child_node_offset(p.offsets[0], 3, p.slots[0])?;
+        p.offsets[2] = child_node_offset(p.offsets[1], 2, p.slots[1])?;
         return Some(p);
     }
     None
@@ -86,58 +114,78 @@ pub struct TopNode {
     pub span: u64,
 }
 
-/// The five subtrees of an inode, in `nids` order.
-pub fn top_nodes() -> [TopNode; INODE_NIDS] {
+/// The five subtrees of an inode, in `nids` order (evaluated at compile time).
+const TOP_NODES: [TopNode; INODE_NIDS] = {
+    const fn t(kind: u8, height: usize, offset: u32, base: u64, span: u64) -> TopNode {
+        TopNode {
+            kind,
+            height,
+            offset,
+            base,
+            span,
+        }
+    }
     let d = DIRECT_BLOCKS;
-    let t = |kind, height, offset, base, span| TopNode {
-        kind,
-        height,
-        offset,
-        base,
-        span,
-    };
     [
         t(KIND_DIRECT, 1, 1, d, N),
         t(KIND_DIRECT, 1, 2, d + N, N),
         t(KIND_INDIRECT, 2, 3, d + 2 * N, N * N),
-        t(KIND_INDIRECT, 2, 4 + N as u32, d + 2 * N + N * N, N * N),
+        t(KIND_INDIRECT, 2, SECOND_INDIRECT, d + 2 * N + N * N, N * N),
         t(
             KIND_INDIRECT,
             3,
-            5 + 2 * N as u32,
+            DOUBLE_INDIRECT,
             d + 2 * N + 2 * N * N,
             N * N * N,
         ),
     ]
+};
+
+/// The five subtrees of an inode, in `nids` order.
+pub fn top_nodes() -> [TopNode; INODE_NIDS] {
+    TOP_NODES
 }
 
-/// Node offset of child `j` of the index node at `offset`, `height` levels above the data.
-pub fn child_node_offset(offset: u32, height: usize, j: usize) -> u32 {
-    if height == 3 {
-        // Children of the double-indirect node are indirect nodes, each followed by its directs.
-        offset + 1 + j as u32 * (N as u32 + 1)
+/// Node offset of child `j` of the index node at `offset`, `height` levels above the data;
+/// `None` only for positions far outside any tree (`j` past `N`, or an offset near `u32::MAX`).
+pub fn child_node_offset(offset: u32, height: usize, j: usize) -> Option<u32> {
+    let j = u32::try_from(j).ok()?;
+    // Children of the double-indirect node are indirect nodes, each followed by its directs.
+    let stride = if height == 3 {
+        DOUBLE_INDIRECT_STRIDE
     } else {
-        offset + 1 + j as u32
-    }
+        1
+    };
+    offset.checked_add(1)?.checked_add(j.checked_mul(stride)?)
 }
 
 /// The first file block a direct node at tree position `offset` maps, or `None` if no direct
 /// node sits at that position.
 pub fn direct_node_base(offset: u32) -> Option<u64> {
+    // Tree positions of the direct nodes under the first and the second indirect node, and of
+    // the first direct node under the double-indirect one (at 5 + 2N; its first indirect child
+    // at 6 + 2N; each indirect child is followed by its N directs), see top_nodes().
+    const IND1: core::ops::RangeInclusive<u64> = 4..=3 + N;
+    const IND2: core::ops::RangeInclusive<u64> = 5 + N..=4 + 2 * N;
+    const DIND: u64 = 7 + 2 * N;
     let o = u64::from(offset);
-    let n1 = N + 1;
-    let base2 = DIRECT_BLOCKS + 2 * N;
-    match o {
-        1 | 2 => Some(DIRECT_BLOCKS + (o - 1) * N),
-        4..=1017 => Some(base2 + (o - 4) * N),
-        1019..=2032 => Some(base2 + N * N + (o - 1019) * N),
-        _ if o >= 2035 => {
-            let r = o - 2035;
-            let (k, j) = (r / n1, r % n1);
-            (k < N && j < N).then(|| base2 + 2 * N * N + k * N * N + j * N)
+    // Every product below is of a quotient or remainder of N with N: within MAX_FILE_BLOCKS.
+    let index = match o {
+        1 | 2 => o.checked_sub(1)?,
+        _ if IND1.contains(&o) => 2u64.checked_add(o.checked_sub(*IND1.start())?)?,
+        _ if IND2.contains(&o) => (2 + N).checked_add(o.checked_sub(*IND2.start())?)?,
+        _ if o >= DIND => {
+            let r = o.checked_sub(DIND)?;
+            let (k, j) = (r / (N + 1), r % (N + 1));
+            if k >= N || j >= N {
+                return None;
+            }
+            (2 + 2 * N).checked_add(k.checked_mul(N)?)?.checked_add(j)?
         }
-        _ => None,
-    }
+        _ => return None,
+    };
+    // `index` counts direct nodes in file order; each maps N blocks.
+    DIRECT_BLOCKS.checked_add(index.checked_mul(N)?)
 }
 
 #[cfg(test)]

@@ -49,33 +49,43 @@ pub struct Layout {
     pub log_count: u32,
 }
 
-fn div_ceil(a: u64, b: u64) -> u64 {
-    a.div_ceil(b)
-}
+/// The constants as u64, for the u64 arithmetic of `with_segments`.
+const SEG: u64 = SEG_BLOCKS as u64;
+const SUT_PER_BLOCK: u64 = SUT_ENTRIES_PER_BLOCK as u64;
+const NAT_PER_BLOCK: u64 = NAT_ENTRIES_PER_BLOCK as u64;
+const BITMAP_BITS: u64 = BITMAP_BITS_PER_BLOCK as u64;
+/// Blocks of a checkpoint pack besides its bitmaps: header, log summaries, orphans.
+const CP_FIXED_BLOCKS: u64 = 1 + MAX_LOGS as u64 + ORPHAN_BLOCKS as u64;
 
 impl Layout {
     /// Lay out a file system over `device_blocks` blocks. Devices past 16 TiB use the first
     /// 16 TiB (block addresses are 32 bits).
     pub fn compute(device_blocks: u64) -> Result<Layout> {
-        let total = device_blocks.min(u64::from(NEW_ADDR - 1));
+        const MAX_BLOCKS: u64 = NEW_ADDR as u64 - 1;
+        let total = device_blocks.min(MAX_BLOCKS);
         // The metadata areas grow with the main area, so iterate to the fixed point.
-        let mut segments = total / u64::from(SEG_BLOCKS);
+        let too_big = || Error::Incompatible("device too large");
+        let mut segments = total / SEG;
         for _ in 0..16 {
-            let l = Self::with_segments(total, segments as u32);
-            let fit = total.saturating_sub(u64::from(l.main_start)) / u64::from(SEG_BLOCKS);
+            let l = Self::with_segments(total, segments as u32).ok_or_else(too_big)?;
+            let fit = total.saturating_sub(u64::from(l.main_start)) / SEG;
             if fit >= segments {
                 return l.check_minimum();
             }
             segments = fit;
         }
-        Layout::with_segments(total, segments as u32).check_minimum()
+        Layout::with_segments(total, segments as u32)
+            .ok_or_else(too_big)?
+            .check_minimum()
     }
 
     /// Device size, in bytes, below which mkfs refuses.
     pub fn minimum_device_bytes() -> u64 {
-        let l = Self::with_segments(u64::MAX, MIN_MAIN_SEGMENTS);
-        (u64::from(l.main_start) + u64::from(MIN_MAIN_SEGMENTS) * u64::from(SEG_BLOCKS))
-            * BLOCK_SIZE as u64
+        const MIN_MAIN_BLOCKS: u64 = MIN_MAIN_SEGMENTS as u64 * SEG;
+        Self::with_segments(u64::MAX, MIN_MAIN_SEGMENTS)
+            .and_then(|l| u64::from(l.main_start).checked_add(MIN_MAIN_BLOCKS))
+            .and_then(|blocks| blocks.checked_mul(BLOCK_SIZE as u64))
+            .unwrap_or(u64::MAX)
     }
 
     fn check_minimum(self) -> Result<Layout> {
@@ -85,27 +95,29 @@ impl Layout {
         Ok(self)
     }
 
-    fn with_segments(total_blocks: u64, main_segments: u32) -> Layout {
+    /// The layout of `main_segments` segments (`None` only if the areas would not fit in u64,
+    /// which a u32 segment count cannot make happen).
+    fn with_segments(total_blocks: u64, main_segments: u32) -> Option<Layout> {
+        const MAX_NID: u64 = u32::MAX as u64 - 1;
         let segs = u64::from(main_segments);
-        let sut_blocks = div_ceil(segs, u64::from(SUT_ENTRIES_PER_BLOCK)).max(1);
-        let nat_entries = (segs * u64::from(SEG_BLOCKS)).clamp(2, u64::from(u32::MAX - 1));
-        let nat_blocks = div_ceil(nat_entries, u64::from(NAT_ENTRIES_PER_BLOCK));
-        let max_nid = (nat_blocks * u64::from(NAT_ENTRIES_PER_BLOCK)).min(u64::from(u32::MAX - 1));
-        let cp_blocks = 1
-            + div_ceil(nat_blocks, u64::from(BITMAP_BITS_PER_BLOCK))
-            + div_ceil(sut_blocks, u64::from(BITMAP_BITS_PER_BLOCK))
-            + MAX_LOGS as u64
-            + u64::from(ORPHAN_BLOCKS);
+        let sut_blocks = segs.div_ceil(SUT_PER_BLOCK).max(1);
+        let nat_entries = segs.checked_mul(SEG)?.clamp(2, MAX_NID);
+        let nat_blocks = nat_entries.div_ceil(NAT_PER_BLOCK);
+        let max_nid = nat_blocks.checked_mul(NAT_PER_BLOCK)?.min(MAX_NID);
+        let cp_blocks = CP_FIXED_BLOCKS
+            .checked_add(nat_blocks.div_ceil(BITMAP_BITS))?
+            .checked_add(sut_blocks.div_ceil(BITMAP_BITS))?;
+        // Each table area holds two copies of every block.
         let cp_start = 2u64;
-        let sut_start = cp_start + 2 * cp_blocks;
-        let nat_start = sut_start + 2 * sut_blocks;
-        let ssa_start = nat_start + 2 * nat_blocks;
-        let meta_end = ssa_start + segs;
-        let main_start = div_ceil(meta_end, u64::from(SEG_BLOCKS)) * u64::from(SEG_BLOCKS);
+        let sut_start = cp_start.checked_add(cp_blocks.checked_mul(2)?)?;
+        let nat_start = sut_start.checked_add(sut_blocks.checked_mul(2)?)?;
+        let ssa_start = nat_start.checked_add(nat_blocks.checked_mul(2)?)?;
+        let meta_end = ssa_start.checked_add(segs)?;
+        let main_start = meta_end.div_ceil(SEG).checked_mul(SEG)?;
         let reserved = (main_segments / 20)
-            .min(1024 + main_segments / 100)
+            .min((main_segments / 100).saturating_add(1024))
             .max(MIN_RESERVED_SEGMENTS);
-        Layout {
+        Some(Layout {
             total_blocks,
             cp_start: cp_start as u32,
             cp_blocks: cp_blocks as u32,
@@ -120,12 +132,13 @@ impl Layout {
             max_nid: max_nid as u32,
             orphan_blocks: ORPHAN_BLOCKS,
             log_count: LOG_COUNT,
-        }
+        })
     }
 
     /// Check a layout read from disk: areas in order, inside the device, sized for the segments.
     pub fn validate(&self, device_blocks: u64) -> core::result::Result<(), &'static str> {
-        let expect = Self::with_segments(self.total_blocks, self.main_segments);
+        let expect = Self::with_segments(self.total_blocks, self.main_segments)
+            .ok_or("areas are not where the segment count puts them")?;
         if self.total_blocks > device_blocks {
             return Err("file system is larger than the device");
         }
@@ -145,8 +158,10 @@ impl Layout {
         {
             return Err("areas are not where the segment count puts them");
         }
-        let end =
-            u64::from(self.main_start) + u64::from(self.main_segments) * u64::from(SEG_BLOCKS);
+        let end = u64::from(self.main_segments)
+            .checked_mul(SEG)
+            .and_then(|n| n.checked_add(u64::from(self.main_start)))
+            .ok_or("main area extends past the end of the file system")?;
         if end > self.total_blocks {
             return Err("main area extends past the end of the file system");
         }
@@ -170,7 +185,12 @@ impl Layout {
     pub fn sut_bitmap_blocks(&self) -> u32 {
         self.sut_blocks.div_ceil(BITMAP_BITS_PER_BLOCK)
     }
+}
 
+// The block addresses of the metadata areas: u64 sums of u32 terms and small constants (at most
+// 4 * 2^32), which cannot overflow.
+#[allow(clippy::arithmetic_side_effects)]
+impl Layout {
     /// First block of checkpoint pack 0 or 1.
     pub fn cp_pack_start(&self, pack: u32) -> u64 {
         u64::from(self.cp_start) + u64::from(pack & 1) * u64::from(self.cp_blocks)
@@ -187,9 +207,23 @@ impl Layout {
     pub fn ssa_addr(&self, segno: u32) -> u64 {
         u64::from(self.ssa_start) + u64::from(segno)
     }
+}
 
-    pub fn segment_start(&self, segno: u32) -> u32 {
-        self.main_start + segno * SEG_BLOCKS
+impl Layout {
+    /// The address of block `off` of main-area segment `segno`; `None` outside the main area
+    /// (validate() keeps the whole main area below `NEW_ADDR`).
+    pub fn block_addr(&self, segno: u32, off: u32) -> Option<u32> {
+        if segno >= self.main_segments || off >= SEG_BLOCKS {
+            return None;
+        }
+        self.main_start
+            .checked_add(segno.checked_mul(SEG_BLOCKS)?)?
+            .checked_add(off)
+    }
+
+    /// The first block of main-area segment `segno`; `None` outside the main area.
+    pub fn segment_start(&self, segno: u32) -> Option<u32> {
+        self.block_addr(segno, 0)
     }
 
     /// The segment and offset of a main-area address.
@@ -212,7 +246,8 @@ impl Layout {
 
     /// Blocks users may fill.
     pub fn user_capacity(&self) -> u64 {
-        u64::from(self.main_segments - self.reserved_segments) * u64::from(SEG_BLOCKS)
+        // validate() keeps the reserve below the segment count.
+        u64::from(self.main_segments.saturating_sub(self.reserved_segments)) * SEG
     }
 }
 

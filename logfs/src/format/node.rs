@@ -228,11 +228,13 @@ impl RawInode {
 
     /// Record the name the inode lives under (for recovery and fsck); long names are cut.
     pub fn set_name(&mut self, parent: u32, name: &[u8]) {
-        let n = name.len().min(INODE_NAME_MAX);
+        let name = name.get(..INODE_NAME_MAX).unwrap_or(name);
         self.parent = parent.into();
-        self.name_len = (n as u32).into();
+        self.name_len = (name.len() as u32).into();
         self.name = [0; INODE_NAME_MAX];
-        self.name[..n].copy_from_slice(&name[..n]);
+        if let Some(dst) = self.name.get_mut(..name.len()) {
+            dst.copy_from_slice(name);
+        }
     }
 }
 

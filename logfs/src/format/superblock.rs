@@ -65,7 +65,7 @@ const_assert_eq!(SIGNATURE_OFFSET, 8);
 /// `at`, without any other check.
 pub fn has_signature_at(bytes: &[u8], at: usize) -> bool {
     at.checked_add(SIGNATURE_OFFSET)
-        .and_then(|s| bytes.get(s..s + SIGNATURE.len()))
+        .and_then(|s| bytes.get(s..s.checked_add(SIGNATURE.len())?))
         == Some(&SIGNATURE[..])
 }
 
@@ -101,12 +101,8 @@ impl Superblock {
     }
 
     pub fn label_str(&self) -> &str {
-        let end = self
-            .label
-            .iter()
-            .position(|&b| b == 0)
-            .unwrap_or(self.label.len());
-        core::str::from_utf8(&self.label[..end]).unwrap_or("")
+        let label = self.label.split(|&b| b == 0).next().unwrap_or(&[]);
+        core::str::from_utf8(label).unwrap_or("")
     }
 
     /// Check version and features against this code.

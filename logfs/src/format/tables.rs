@@ -1,7 +1,7 @@
 //! The shadow-paged tables: node address table (NAT) blocks and segment usage table (SUT)
 //! blocks, and the copy bitmaps of the checkpoint that select the current copy of each.
 
-use bitvec::prelude::{BitSlice, Lsb0};
+use bitvec::prelude::Lsb0;
 use bitvec::view::BitView;
 use static_assertions::const_assert_eq;
 use zerocopy::little_endian::{I64, U16, U32};
@@ -192,23 +192,33 @@ impl RawSutBlock {
     }
 }
 
-/// A checkpoint copy bitmap: bit `i` selects copy 1 of table block `i`.
+/// A checkpoint copy bitmap: bit `i` selects copy 1 of table block `i` (bit `i % 8` of byte
+/// `i / 8`, least significant first). Plain byte arithmetic: a bitvec view of a slice of any
+/// length carries a panic path (its length limit) into the kernel build.
 pub fn copy_bit(bits: &[u8], i: usize) -> bool {
-    bits.view_bits::<Lsb0>().get(i).is_some_and(|b| *b)
+    bits.get(i / 8).is_some_and(|b| b & bit_mask(i % 8) != 0)
 }
 
 /// Fill a copy bitmap from per-block flags; flags past its end are dropped.
 pub fn set_copy_bits(flags: &[bool], out: &mut [u8]) {
-    let bits: &mut BitSlice<u8, Lsb0> = out.view_bits_mut::<Lsb0>();
-    bits.fill(false);
-    for (mut b, &f) in bits.iter_mut().zip(flags) {
-        *b = f;
+    out.fill(0);
+    for (byte, chunk) in out.iter_mut().zip(flags.chunks(8)) {
+        for (bit, _) in chunk.iter().enumerate().filter(|(_, f)| **f) {
+            *byte |= bit_mask(bit);
+        }
     }
+}
+
+/// Bit `bit` (below 8) of a byte.
+fn bit_mask(bit: usize) -> u8 {
+    1u8.checked_shl(bit as u32).unwrap_or(0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec;
+    use alloc::vec::Vec;
     use zerocopy::FromZeros;
 
     /// The bitvec views keep the bit order the format describes: bit `i` of a byte bitmap is
@@ -233,5 +243,26 @@ mod tests {
         );
         assert_eq!(bits, [0b10, 0b10]);
         assert!(copy_bit(&bits, 9) && !copy_bit(&bits, 8) && !copy_bit(&bits, 99));
+    }
+
+    /// The byte arithmetic of the copy bitmaps agrees with bitvec's Lsb0 view.
+    #[test]
+    fn copy_bits_match_bitvec() {
+        for len in 0..5usize {
+            for n in 0..45usize {
+                let flags: Vec<bool> = (0..n).map(|i| (i * 7 + n) % 3 == 0).collect();
+                let mut ours = vec![0xa5u8; len];
+                set_copy_bits(&flags, &mut ours);
+                let mut theirs = vec![0u8; len];
+                for (mut b, &f) in theirs.view_bits_mut::<Lsb0>().iter_mut().zip(&flags) {
+                    *b = f;
+                }
+                assert_eq!(ours, theirs, "{len} bytes, {n} flags");
+                for i in 0..50 {
+                    let want = theirs.view_bits::<Lsb0>().get(i).is_some_and(|b| *b);
+                    assert_eq!(copy_bit(&ours, i), want, "bit {i}");
+                }
+            }
+        }
     }
 }

@@ -42,7 +42,10 @@ pub struct XEntry<'a> {
 
 impl XEntry<'_> {
     pub fn encoded_len(&self) -> usize {
-        core::mem::size_of::<RawXattrEntry>() + self.name.len() + self.value.len()
+        // Saturates: a length past usize is as much "too long" as any above XATTR_SPACE.
+        core::mem::size_of::<RawXattrEntry>()
+            .saturating_add(self.name.len())
+            .saturating_add(self.value.len())
     }
 }
 
@@ -79,13 +82,14 @@ impl XattrBody {
                 return None;
             }
             let name = tail.get(..nlen)?;
-            let value = tail.get(nlen..nlen + vlen)?;
+            let end = nlen.checked_add(vlen)?;
+            let value = tail.get(nlen..end)?;
             f(XEntry {
                 index: hdr.index,
                 name,
                 value,
             });
-            data = tail.get(nlen + vlen..)?;
+            data = tail.get(end..)?;
         }
         Some(())
     }
@@ -93,11 +97,14 @@ impl XattrBody {
     /// Write `entries` into `body` (zeroed first); false if they do not fit or a name or value
     /// is too long for its length field.
     pub fn encode<'a>(body: &mut [u8], entries: impl Iterator<Item = XEntry<'a>> + Clone) -> bool {
-        let used: usize = entries.clone().map(|e| e.encoded_len()).sum();
+        let used = entries
+            .clone()
+            .map(|e| e.encoded_len())
+            .fold(0, usize::saturating_add);
         let Ok(used16) = u16::try_from(used) else {
             return false;
         };
-        if used > XATTR_SPACE || body.len() < used + 2 {
+        if used > XATTR_SPACE || body.len() < used.saturating_add(2) {
             return false;
         }
         body.fill(0);
@@ -113,11 +120,19 @@ impl XattrBody {
                 name_len: nlen,
                 value_len: vlen.into(),
             };
-            let (h, r) = rest.split_at_mut(core::mem::size_of::<RawXattrEntry>());
+            // The lengths were summed above, but the iterator is walked again: check anyway.
+            let Some((h, r)) = rest.split_at_mut_checked(core::mem::size_of::<RawXattrEntry>())
+            else {
+                return false;
+            };
             h.copy_from_slice(hdr.as_bytes());
-            let (n, r) = r.split_at_mut(e.name.len());
+            let Some((n, r)) = r.split_at_mut_checked(e.name.len()) else {
+                return false;
+            };
             n.copy_from_slice(e.name);
-            let (v, r) = r.split_at_mut(e.value.len());
+            let Some((v, r)) = r.split_at_mut_checked(e.value.len()) else {
+                return false;
+            };
             v.copy_from_slice(e.value);
             rest = r;
         }

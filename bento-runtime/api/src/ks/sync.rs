@@ -159,6 +159,8 @@ mod with_host {
         }
     }
 
+    // No infallible `new` here: the backend's lock is allocated, and a failure to make one
+    // must reach the caller as an error, never as a panic (a BUG() in the kernel).
     impl<T> Mutex<T> {
         /// Fails with ENOMEM if the backend cannot allocate its lock.
         pub fn try_new(value: T) -> Result<Self, Errno> {
@@ -171,14 +173,6 @@ mod with_host {
                 raw,
                 data: spin::Mutex::new(value),
             })
-        }
-
-        /// Panics (BUG in the kernel) if the lock cannot be allocated; mounts use `try_new`.
-        pub fn new(value: T) -> Self {
-            match Self::try_new(value) {
-                Ok(m) => m,
-                Err(_) => panic!("cannot make a mutex (out of memory, or no kernel host)"), // ok-panic: only callers that cannot fail use new
-            }
         }
 
         pub fn into_inner(self) -> T {
@@ -260,13 +254,6 @@ mod with_host {
                 raw,
                 data: spin::RwLock::new(value),
             })
-        }
-
-        pub fn new(value: T) -> Self {
-            match Self::try_new(value) {
-                Ok(l) => l,
-                Err(_) => panic!("cannot make an rw-semaphore (out of memory, or no kernel host)"), // ok-panic: as Mutex::new
-            }
         }
     }
 

@@ -8,11 +8,15 @@ pub fn now() -> Timespec {
     match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
         Ok(d) => Timespec::new(d.as_secs() as i64, d.subsec_nanos()),
         Err(e) => {
+            // Before the epoch; a clock billions of years off saturates.
             let d = e.duration();
-            if d.subsec_nanos() == 0 {
-                Timespec::new(-(d.as_secs() as i64), 0)
-            } else {
-                Timespec::new(-(d.as_secs() as i64) - 1, 1_000_000_000 - d.subsec_nanos())
+            let secs = i64::try_from(d.as_secs())
+                .unwrap_or(i64::MAX)
+                .saturating_neg();
+            match d.subsec_nanos() {
+                0 => Timespec::new(secs, 0),
+                // subsec_nanos() < 10^9, so the difference is positive.
+                n => Timespec::new(secs.saturating_sub(1), 1_000_000_000u32.saturating_sub(n)),
             }
         }
     }
