@@ -100,8 +100,9 @@ $(RUST_OBJ): FORCE
 else
 # The panic ratchet: the calls of panic entry points in logfs's and the Bento crates' code may
 # not exceed the committed number (in the kernel a panic is a BUG() with locks held). An object
-# over it is removed, so the next make checks again.
-$(RUST_OBJ): $(RUST_LIB)
+# over it is removed, so the next make checks again. Relinked every time (rust_obj keeps an
+# identical object's time): a library of another KREL may be older than the object.
+$(RUST_OBJ): $(RUST_LIB) FORCE
 	$(call rust_obj,$<)
 	@tests/kmod/panic-sites.py $@ logfs/kmod/panic-sites.max || { rm -f $@; exit 1; }
 endif
