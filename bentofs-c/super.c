@@ -247,6 +247,8 @@ static int bento_parse_param(struct fs_context *fc, struct fs_parameter *param)
 static int bento_fill_super(struct super_block *sb, struct fs_context *fc)
 {
 	struct bento_fs_context *ctx = fc->fs_private;
+	/* Probing (no fs=, or mount(8) guessing): "not mine" is no news for the kernel log. */
+	bool silent = !ctx->fs_name || (fc->sb_flags & SB_SILENT);
 	struct bento_sb_info *sbi;
 	struct bento_attr attr = {};
 	struct bento_fs *fs = NULL;
@@ -317,7 +319,7 @@ static int bento_fill_super(struct super_block *sb, struct fs_context *fc)
 	bento_call_enter(sbi);
 	nofs = memalloc_nofs_save();
 	err = sbi->ops->mount(sb->s_bdev, nr_blocks, sbi->options, sbi->options_len,
-			      sbi->mount_flags, &fs);
+			      sbi->mount_flags | (silent ? BENTO_MOUNT_SILENT : 0), &fs);
 	err = bento_status(sbi, "mount", err);
 	if (!err && !fs) {
 		pr_err("%s: mount returned no instance\n", sbi->name);

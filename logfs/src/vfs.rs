@@ -11,7 +11,7 @@ use bento_runtime::fs::{
 use bento_runtime::ks::block::BlockDevice;
 use bento_runtime::ks::sync::Mutex;
 
-use crate::error::{Result, report};
+use crate::error::{Error, Result, report};
 use crate::fs::{LogFs, VERSION, Volume, nid_of};
 
 impl<D: BlockDevice> LogFs<D> {
@@ -32,7 +32,9 @@ impl<D: BlockDevice> Mount<D> for LogFs<D> {
 
     fn mount(dev: D, options: &MountOptions) -> bfs_result::Result<Self> {
         LogFs::open(dev, options).map_err(|e| {
-            bento_runtime::error!("logfs: cannot mount: {e}");
+            if !(options.silent && matches!(e, Error::NotLogfs)) {
+                bento_runtime::error!("logfs: cannot mount: {e}");
+            }
             e.errno()
         })
     }

@@ -241,6 +241,9 @@ pub trait DirFiller {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MountOptions {
     pub read_only: bool,
+    /// A probe (`mount` without `fs=`): a device that is not this file system's is expected
+    /// and needs no log line.
+    pub silent: bool,
     /// Comma-separated options the front end did not interpret itself.
     pub fs_options: alloc::string::String,
 }

@@ -89,6 +89,7 @@ pub struct BentoStatfs {
 pub type Filldir = unsafe extern "C" fn(*mut c_void, *const u8, u32, u64, u64, u32) -> c_int;
 
 pub const BENTO_MOUNT_RDONLY: u32 = 1 << 0;
+pub const BENTO_MOUNT_SILENT: u32 = 1 << 1;
 
 type Fs = *mut BentoFs;
 type Req = *const BentoReq;

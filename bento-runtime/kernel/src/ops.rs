@@ -312,6 +312,7 @@ unsafe extern "C" fn mount<F: Mount<KernelBlockDevice>>(
     };
     let options = MountOptions {
         read_only: flags & BENTO_MOUNT_RDONLY != 0,
+        silent: flags & BENTO_MOUNT_SILENT != 0,
         fs_options: String::from(opts),
     };
     // SAFETY: bentofs holds the block device open for the whole mount.

@@ -110,8 +110,10 @@ struct bento_statfs {
 typedef int (*bento_filldir_t)(void *ctx, const char *name, u32 namelen, u64 ino, u64 next_off,
 			       u32 dtype);
 
-/* bento_ops.mount flags */
+/* bento_ops.mount flags; a module ignores bits it does not know (added bits stay ABI 1). */
 #define BENTO_MOUNT_RDONLY	(1u << 0)
+/* A probe (no fs=, or MS_SILENT): a device that is not this file system's needs no log line. */
+#define BENTO_MOUNT_SILENT	(1u << 1)
 
 /* An opaque mounted file system instance, owned by the file-system module. */
 struct bento_fs;

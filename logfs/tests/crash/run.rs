@@ -22,6 +22,7 @@ pub const R: Request = Request::ROOT;
 pub fn mount_options() -> MountOptions {
     MountOptions {
         read_only: false,
+        silent: false,
         fs_options: std::env::var("LOGFS_CRASH_OPTIONS").unwrap_or_default(),
     }
 }

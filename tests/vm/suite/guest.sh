@@ -61,6 +61,7 @@ tk() {
 # The kernel log: kclear empties the ring buffer (the console log keeps everything).
 kclear() { dmesg -c >/dev/null; }
 klog() { if dmesg | grep -qF -- "$2"; then ok "$1"; else nok "$1: no '$2' in dmesg"; dmesg | tail -n 8 | sed 's/^/#   /'; fi; }
+knot() { if dmesg | grep -qF -- "$2"; then nok "$1: '$2' in dmesg"; dmesg | grep -F -- "$2" | head -n 3 | sed 's/^/#   /'; else ok "$1"; fi; }
 klogre() { if dmesg | grep -qE -- "$2"; then ok "$1"; else nok "$1: no /$2/ in dmesg"; dmesg | tail -n 8 | sed 's/^/#   /'; fi; }
 kshow() { dmesg | grep -E 'bento|logfs|device-mapper|dm-' | sed 's/^/#   klog: /' | head -n "${1:-10}"; }
 BAD_RE='BUG:|kernel BUG at|Oops|WARNING:|Call Trace|general protection fault|Kernel panic|UBSAN:|Rust panic|hung_task|blocked for more than'
@@ -365,6 +366,7 @@ if want e; then
     # Without fs= bentofs tries every registered file system; none takes a zeroed disk.
     teq "mount -t bento without fs= of a zeroed disk: EINVAL" "errno=EINVAL" bento-t mount "$B" /mnt/b bento ""
     klog "... log line" "bento: no registered Bento file system recognises $B; loaded: logfs"
+    knot "... and none from logfs: a probe is silent about a disk that is not logfs" "logfs: cannot mount"
     kclear
     tf "mount -t bento $B (no options): fails" mount -t bento "$B" /mnt/b
     t "... not mounted" sh -c "! grep -q ' /mnt/b ' /proc/mounts"

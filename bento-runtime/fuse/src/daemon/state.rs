@@ -65,6 +65,7 @@ impl AppState {
                     let fs_options = text(v.take(rest).map_err(short)?);
                     mount = Some(MountOptions {
                         read_only,
+                        silent: false,
                         fs_options,
                     });
                 }
@@ -101,6 +102,7 @@ mod tests {
             image: PathBuf::from("/img with space"),
             mount: MountOptions {
                 read_only: true,
+                silent: false,
                 fs_options: "a=1".into(),
             },
             auto_unmount: true,
