@@ -247,8 +247,11 @@ static int bento_parse_param(struct fs_context *fc, struct fs_parameter *param)
 static int bento_fill_super(struct super_block *sb, struct fs_context *fc)
 {
 	struct bento_fs_context *ctx = fc->fs_private;
-	/* Probing (no fs=, or mount(8) guessing): "not mine" is no news for the kernel log. */
-	bool silent = !ctx->fs_name || (fc->sb_flags & SB_SILENT);
+	/*
+	 * Probing (no fs=): "not mine" is no news for the kernel log. MS_SILENT is not enough
+	 * reason: busybox mount passes it on every mount, and fs= names what the user expects.
+	 */
+	bool silent = !ctx->fs_name;
 	struct bento_sb_info *sbi;
 	struct bento_attr attr = {};
 	struct bento_fs *fs = NULL;

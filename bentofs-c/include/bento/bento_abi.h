@@ -112,7 +112,7 @@ typedef int (*bento_filldir_t)(void *ctx, const char *name, u32 namelen, u64 ino
 
 /* bento_ops.mount flags; a module ignores bits it does not know (added bits stay ABI 1). */
 #define BENTO_MOUNT_RDONLY	(1u << 0)
-/* A probe (no fs=, or MS_SILENT): a device that is not this file system's needs no log line. */
+/* A probe (mount without fs=): a device that is not this file system's needs no log line. */
 #define BENTO_MOUNT_SILENT	(1u << 1)
 
 /* An opaque mounted file system instance, owned by the file-system module. */
