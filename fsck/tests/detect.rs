@@ -172,6 +172,25 @@ fn wrong_block_count_and_parent() {
     });
 }
 
+/// More blocks than the volume holds (mount refuses the inode; the mount fuzzer's first find,
+/// an overflow in getattr): reported as the count the walk disagrees with.
+#[test]
+fn block_count_past_the_volume() {
+    let (v, i) = setup();
+    v.edit_inode(i.inline_max, |n| n.blocks = (u64::MAX - 70).into());
+    let r = v.check();
+    expect(&r, "blocks", |f| {
+        f.object == Object::Inode { ino: i.inline_max }
+            && matches!(
+                f.issue,
+                Issue::BlocksMismatch {
+                    recorded: 0xffff_ffff_ffff_ffb9,
+                    counted: 0
+                }
+            )
+    });
+}
+
 #[test]
 fn block_used_twice() {
     let (v, i) = setup();
