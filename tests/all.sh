@@ -4,7 +4,8 @@
 #   1. set-up (tests/setup.sh: apt packages, Rust components, the VM kernel and QEMU), and the
 #      check that it provides every command the scripts call (tests/check-commands.py);
 #   2. formatting and lints: cargo fmt, cargo clippy -D warnings (userspace and kernel backends);
-#   3. unit, model and tool tests, and the FUSE system tests with pjdfstest (cargo test);
+#   3. unit, model and tool tests, and the FUSE system tests with pjdfstest (cargo test); a
+#      minute of the mount fuzzer (logfs/fuzz/run.sh: damaged volumes, random operations);
 #   4. the kernel modules (make, warning-free) and the VM suite against the real kernel;
 #   5. the VM power-cut test (power cuts during an fsync-heavy workload, recovery, checks);
 #   6. the main job on Debian 12's 6.12 kernel line (the whole suite there:
@@ -32,6 +33,9 @@ cargo build --release
 
 step "unit, model, tool and FUSE system tests"
 cargo test --workspace --release
+
+step "the mount fuzzer, one minute"
+logfs/fuzz/run.sh 60
 
 if [[ -x tests/vm/kernel-suite.sh ]]; then
     step "kernel modules and the VM suite"

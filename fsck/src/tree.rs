@@ -258,10 +258,12 @@ impl<D: BlockDevice + ?Sized> Fsck<'_, D> {
                     max: MAX_FILE_SIZE,
                 },
                 InodeProblem::NameLen { len } => Issue::NameLen { len },
-                // Reported where the walk meets them, with what they point at.
+                // Reported where the walk meets them, with what they point at; an impossible
+                // block count as the count the walk disagrees with.
                 InodeProblem::DirDepth { .. }
                 | InodeProblem::NodeIdOutOfRange
-                | InodeProblem::AddrOutsideMain => continue,
+                | InodeProblem::AddrOutsideMain
+                | InodeProblem::BlocksTooMany { .. } => continue,
             };
             self.c.err(obj.clone(), issue);
         }

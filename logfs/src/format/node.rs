@@ -111,6 +111,10 @@ pub enum InodeProblem {
     NodeIdOutOfRange,
     /// A block address neither a hole, `NEW_ADDR`, nor in the main area.
     AddrOutsideMain,
+    /// More blocks owned than the volume has.
+    BlocksTooMany {
+        blocks: u64,
+    },
 }
 
 impl InodeProblem {
@@ -123,6 +127,7 @@ impl InodeProblem {
             InodeProblem::DirDepth { .. } => "inode (directory depth)",
             InodeProblem::NodeIdOutOfRange => "inode (node id out of range)",
             InodeProblem::AddrOutsideMain => "inode (block address outside the main area)",
+            InodeProblem::BlocksTooMany { .. } => "inode (more blocks than the volume)",
         }
     }
 }
@@ -206,6 +211,7 @@ impl RawInode {
     /// with it must be in range.
     pub fn problems(&self, layout: &Layout) -> impl Iterator<Item = InodeProblem> + use<> {
         let size = self.size.get();
+        let blocks = self.blocks.get();
         let inline = self.is_inline();
         let (name_len, depth) = (self.name_len.get(), self.dir_depth.get());
         let nids_ok = self.nids.iter().all(|n| layout.nid_ok(n.get()))
@@ -221,6 +227,7 @@ impl RawInode {
             (depth > MAX_DEPTH).then_some(InodeProblem::DirDepth { depth }),
             (!nids_ok).then_some(InodeProblem::NodeIdOutOfRange),
             (!addrs_ok).then_some(InodeProblem::AddrOutsideMain),
+            (blocks > layout.total_blocks).then_some(InodeProblem::BlocksTooMany { blocks }),
         ]
         .into_iter()
         .flatten()
