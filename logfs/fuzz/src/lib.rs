@@ -94,6 +94,7 @@ impl MountChoice {
         };
         MountOptions {
             read_only,
+            silent: false,
             fs_options: opts.into(),
         }
     }

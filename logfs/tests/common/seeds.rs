@@ -56,6 +56,7 @@ pub fn mount(dev: &Arc<CrashDevice>) -> SeedFs {
         dev.clone(),
         &MountOptions {
             read_only: false,
+            silent: false,
             fs_options: "nodiscard".into(),
         },
     )
