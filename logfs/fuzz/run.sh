@@ -41,9 +41,11 @@ ls "$artifacts" >"$before"
 status=0
 cargo +nightly fuzz run "${build[@]}" "$target" "$corpus" -- \
     -max_total_time="$secs" -timeout=30 -rss_limit_mb=2048 -max_len=4096 \
-    -print_final_stats=1 "$@" 2>&1 | tee "$log" || status=$?
+    -print_final_stats=1 "$@" >"$log" 2>&1 || status=$?
+# libFuzzer prints a line per new coverage (tens of thousands a minute): only its end is shown.
 found=$(ls "$artifacts" | grep -vxFf "$before" || true)
 if [[ -n $found || $status -ne 0 ]]; then
+    tail -n 60 "$log" >&2
     echo "logfs/fuzz/run.sh: the fuzzer found a problem (exit status $status)" >&2
     grep -E '^(thread .* panicked|==[0-9]+== ERROR|SUMMARY)' "$log" | sort | uniq -c >&2 || true
     for f in $found; do
@@ -51,4 +53,6 @@ if [[ -n $found || $status -ne 0 ]]; then
     done
     exit 1
 fi
+grep -E '^#[0-9]+' "$log" | tail -n 1
+grep -E '^stat::(number_of_executed_units|peak_rss_mb)' "$log" || true
 echo "logfs/fuzz/run.sh: ${secs}s of fuzzing, no finding"
