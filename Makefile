@@ -28,6 +28,8 @@ LOGFS_VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -
 RUST_TARGET := x86_64-unknown-none
 # One target directory per kernel: the flags differ (see RUST_FLAGS), so switching would rebuild.
 RUST_TARGET_DIR := $(CURDIR)/target/kmod/$(KREL)
+# Largest stack frame a Rust function of the module may take (kernel stacks are 16 KiB).
+RUST_MAX_FRAME := 2048
 RUST_LIB := $(RUST_TARGET_DIR)/$(RUST_TARGET)/release/liblogfs_kmod.a
 RUST_OBJ := logfs/kmod/logfs_rust.o_shipped
 # Match the kernel's mitigations (retpolines, return thunks) so objtool accepts the object.
@@ -105,6 +107,7 @@ else
 $(RUST_OBJ): $(RUST_LIB) FORCE
 	$(call rust_obj,$<)
 	@tests/kmod/panic-sites.py $@ logfs/kmod/panic-sites.max || { rm -f $@; exit 1; }
+	@tests/kmod/stack-frames.py -n 0 $@ $(RUST_MAX_FRAME) || { rm -f $@; exit 1; }
 endif
 
 logfs/kmod/logfs_rust_%.o_shipped: FORCE

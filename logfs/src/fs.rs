@@ -14,6 +14,7 @@ use alloc::vec::Vec;
 use hashbrown::HashMap;
 
 use bento_runtime::Errno;
+use bento_runtime::boxed::TryBox;
 use bento_runtime::fs::{self as bfs, FileType, Ino, MountOptions, Statfs, Timespec};
 use bento_runtime::ks::block::BlockDevice;
 use bento_runtime::ks::sync::Mutex;
@@ -101,7 +102,8 @@ impl Options {
 /// The state of a mounted volume.
 pub struct Volume<D> {
     pub(crate) dev: D,
-    pub(crate) sb: Superblock,
+    /// Boxed, as the checkpoint read at mount: the mount path's frames stay small.
+    pub(crate) sb: TryBox<Superblock>,
     pub(crate) layout: Layout,
     pub(crate) seed: u32,
     pub(crate) read_only: bool,
@@ -171,12 +173,15 @@ pub(crate) fn now() -> Timespec {
 
 impl<D: BlockDevice> Volume<D> {
     /// The volume as its last checkpoint left it, and that checkpoint's orphan list.
-    pub(crate) fn load_checkpoint(dev: D, opts: &MountOptions) -> Result<(Volume<D>, Vec<u32>)> {
+    pub(crate) fn load_checkpoint(
+        dev: D,
+        opts: &MountOptions,
+    ) -> Result<(TryBox<Volume<D>>, Vec<u32>)> {
         let options = Options::parse(&opts.fs_options).map_err(|msg| {
             bento_runtime::error!("logfs: {msg}");
             Error::Errno(Errno::EINVAL)
         })?;
-        let sb = Superblock::read(&dev)?;
+        let sb = TryBox::new(Superblock::read(&dev)?)?;
         let mut read_only = opts.read_only;
         if sb.access()? == Access::ReadOnly && !read_only {
             bento_runtime::warn!(
@@ -186,7 +191,7 @@ impl<D: BlockDevice> Volume<D> {
         }
         let layout = sb.layout;
         let seed = sb.csum_seed();
-        let cp = Checkpoint::read_latest(&dev, &sb)?;
+        let mut cp = TryBox::new(Checkpoint::read_latest(&dev, &sb)?)?;
         let slack = u64::from(crate::format::layout::SEG_BLOCKS);
         if cp.valid_blocks > layout.user_capacity().saturating_add(slack) {
             return Err(Error::corrupt("checkpoint (block count)", 0));
@@ -194,12 +199,9 @@ impl<D: BlockDevice> Volume<D> {
         let mut sut = SegmentTable::load(&dev, &layout, seed, &cp.sut_bitmap)?;
         let nat = Nat::new(&layout, &cp.nat_bitmap, cp.nat_written, cp.next_free_nid)?;
         let mut logs = Vec::new();
-        let Checkpoint {
-            logs: heads,
-            summaries,
-            orphans,
-            ..
-        } = cp;
+        let heads = core::mem::take(&mut cp.logs);
+        let summaries = core::mem::take(&mut cp.summaries);
+        let orphans = core::mem::take(&mut cp.orphans);
         for (i, (head, summary)) in heads.iter().zip(summaries).enumerate() {
             let kind = if i == NODE_LOG { LOG_NODE } else { LOG_DATA };
             if summary.log != kind && summary.log != 0 {
@@ -211,7 +213,9 @@ impl<D: BlockDevice> Volume<D> {
         if logs.len() != 2 {
             return Err(Error::Incompatible("unsupported number of logs"));
         }
-        let mut vol = Volume {
+        // On the heap at once: the kernel's stack is 16 KiB, and every move of the volume would
+        // otherwise be another copy of it in some frame of the mount path.
+        let mut vol = TryBox::new(Volume {
             dev,
             sb,
             layout,
@@ -241,7 +245,7 @@ impl<D: BlockDevice> Volume<D> {
             stats: Stats::default(),
             upgrades: 0,
             last_corrupt_log: None,
-        };
+        })?;
         let root = vol.inode(bfs::ROOT_INO as u32)?;
         if FileType::from_mode(root.inode().mode.get()) != Some(FileType::Directory) {
             return Err(Error::corrupt("root inode (not a directory)", 0));
@@ -251,7 +255,7 @@ impl<D: BlockDevice> Volume<D> {
 
     /// Bring a volume up from its last checkpoint, replaying what fsync made durable since and
     /// freeing orphans.
-    pub fn load(dev: D, opts: &MountOptions) -> Result<Volume<D>> {
+    pub fn load(dev: D, opts: &MountOptions) -> Result<TryBox<Volume<D>>> {
         let (mut vol, orphans) = Self::load_checkpoint(dev, opts)?;
         vol.roll_forward()?;
         vol.recover_orphans(&orphans)?;
@@ -400,7 +404,7 @@ impl<D: BlockDevice> Volume<D> {
 
 /// logfs mounted on a block device.
 pub struct LogFs<D: BlockDevice> {
-    pub(crate) vol: Mutex<Volume<D>>,
+    pub(crate) vol: Mutex<TryBox<Volume<D>>>,
 }
 
 impl<D: BlockDevice> LogFs<D> {
@@ -420,6 +424,6 @@ impl<D: BlockDevice> LogFs<D> {
     pub fn into_device(self) -> Result<D> {
         let mut vol = self.vol.into_inner();
         vol.unmount()?;
-        Ok(vol.dev)
+        Ok(vol.into_inner().dev)
     }
 }

@@ -13,6 +13,7 @@
 use alloc::vec::Vec;
 
 use bento_runtime::Errno;
+use bento_runtime::boxed::TryBox;
 use bento_runtime::fs::MountOptions;
 use bento_runtime::ks::block::BlockDevice;
 use bento_runtime::upgrade::{self, OPTIONAL, Put, Reader, Writer};
@@ -95,7 +96,7 @@ impl<D: BlockDevice> Volume<D> {
     }
 
     /// Continue a mount from the state an earlier (or later) version exported.
-    pub fn resume(dev: D, opts: &MountOptions, state: &[u8]) -> Result<Volume<D>> {
+    pub fn resume(dev: D, opts: &MountOptions, state: &[u8]) -> Result<TryBox<Volume<D>>> {
         let (info, payload) = upgrade::open(state, "logfs").map_err(Error::Errno)?;
         if info.payload_version < MIN_STATE_VERSION {
             bento_runtime::error!(

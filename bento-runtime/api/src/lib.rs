@@ -5,7 +5,7 @@
 //!   the FUSE adapter of `bento-fuse`) turn their calls into calls of this trait.
 //! * [`ks`] is libBentoKS: the kernel services a file system may use (block devices and buffers,
 //!   sleeping locks, time, logging), with one interface in the kernel and in userspace.
-//! * [`upgrade`] is the versioned state envelope of live upgrades.
+//! * [`upgrade`] is the versioned state envelope of live upgrades; [`boxed`] a fallible `Box`.
 //!
 //! The crate is `no_std` and forbids `unsafe`, so a file system that depends on it alone is
 //! safe Rust and builds for both worlds. With the `std` feature (userspace) the services are the
@@ -30,6 +30,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod boxed;
 pub mod errno;
 pub mod fs;
 pub mod ks;
