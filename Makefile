@@ -5,7 +5,9 @@
 #   make upgrade-modules  also logfs/kmod/logfs_v2.ko (cargo feature v2: version <version>+v2, and a
 #                         `trusted.logfs.stats` line "upgrades N"), and the deliberately bad
 #                         logfs_badstate.ko (bad-state) and logfs_badformat.ko (bad-format), to
-#                         live-upgrade to and from (docs/upgrade.md)
+#                         live-upgrade to and from (docs/upgrade.md), and logfs_panic.ko
+#                         (panic-trigger: trusted.logfs.panic makes a mount panic, for the panic
+#                         containment test; never installed)
 #   make deb              Debian packages in target/debian/: logfs-tools (the tools, man pages,
 #                         completions, udev helper) and logfs-dkms (the module sources for DKMS)
 #   make clean
@@ -57,10 +59,11 @@ KBUILD_ARGS := -C $(KDIR) M=$(CURDIR) LOGFS_VERSION=$(LOGFS_VERSION) CONFIG_DEBU
 
 # The upgrade builds: module logfs_<variant>.ko from the cargo feature feature_<variant>, each in
 # its own target directory (switching features in one would rebuild and relink every time).
-UPGRADE_VARIANTS := v2 badstate badformat
+UPGRADE_VARIANTS := v2 badstate badformat panic
 feature_v2 := v2
 feature_badstate := bad-state
 feature_badformat := bad-format
+feature_panic := panic-trigger
 UPGRADE_OBJS := $(foreach v,$(UPGRADE_VARIANTS),logfs/kmod/logfs_rust_$(v).o_shipped)
 
 all: modules
@@ -160,7 +163,7 @@ share: tools
 # headers are installed here (DEB_KRELS: Debian 12's 6.1 and 6.12 cloud lines by default).
 DEB_KRELS ?= $(foreach line,_ 6.12,$(shell VM_LINE=$(line:_=) bash -c '. tests/vm/lib.sh && vm_krel' 2>/dev/null))
 DKMS_SRC := target/package/dkms/usr/src/logfs-$(LOGFS_VERSION)
-DKMS_FILES := Makefile Kbuild bentofs-c/Kbuild bentofs-c/*.c bentofs-c/*.h bentofs-c/include \
+DKMS_FILES := Makefile Kbuild bentofs-c/Kbuild bentofs-c/*.c bentofs-c/*.S bentofs-c/*.h bentofs-c/include \
 	logfs/kmod/Kbuild logfs/kmod/logfs_main.c
 
 # rust-prebuilt PREBUILT_OUT=DIR: the Rust object for KREL, named after its flags, and the flags.

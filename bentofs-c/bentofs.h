@@ -9,7 +9,9 @@
 #include <linux/fs.h>
 #include <linux/list.h>
 #include <linux/percpu-rwsem.h>
+#include <linux/sched.h>
 #include <linux/sched/mm.h>
+#include <linux/build_bug.h>
 #include <linux/version.h>
 #include <linux/uidgid.h>
 #include <linux/cred.h>
@@ -64,6 +66,7 @@ struct bento_sb_info {
 	struct bento_fs_type *type;		/* its module is pinned (try_module_get) */
 	struct percpu_rw_semaphore upgrade;
 	bool upgrade_inited;
+	unsigned long flags;			/* BENTO_SB_* */
 	/*
 	 * Calls take `upgrade` (the module parameter quiesce at mount time). Without it (a
 	 * benchmark setting, to measure what the semaphore costs) the mount cannot be upgraded.
@@ -91,65 +94,210 @@ struct bento_sb_info {
 	u32 mount_flags;			/* BENTO_MOUNT_* given to mount() */
 };
 
+enum {
+	/*
+	 * A file system panicked in a call into this mount: every call returns -EIO at once,
+	 * the instance is never called again (nor destroyed: leaked), the module stays pinned.
+	 */
+	BENTO_SB_FAILED,
+};
+
 static inline struct bento_sb_info *BENTO_SB(struct super_block *sb)
 {
 	return sb->s_fs_info;
 }
 
+/* ---- calls into a file system, and its panics ------------------------------------------------ */
+
 /*
- * Entering and leaving the file system: the mount's upgrade lock, shared. A live upgrade takes it
- * exclusively, so it swaps ops/fs between calls, never during one. A percpu rw-semaphore makes
- * the shared side a per-CPU increment on the normal path; an upgrade pays an RCU grace period
- * and the wait for calls in flight. Never nest: a second down_read in the same task blocks
- * behind a waiting upgrade that waits for the first (bentofs never calls a file system from
- * inside a call into it: readdir, readlink and xattrs fill kernel buffers that are copied out
- * afterwards, page-cache I/O runs on kernel pages).
+ * A panic of a file system (Rust, panic=abort: no unwinding) takes down its mount, not the
+ * machine (docs/architecture.md, "A panic"). Every call into a file system runs through
+ * bento_invoke() (catch.S) with a context on the calling task's stack, found through
+ * current->journal_info for the duration of the call. bento_ks_panic() finds it, marks the mount
+ * failed (when the call was into the mount's instance), logs where, releases the kernel locks
+ * the call holds (taken through bento_ks_*, recorded here) and returns -EIO from the call with
+ * bento_throw(): the panicking frames are abandoned, the instance is never called again (its
+ * memory is leaked, its module stays pinned). From then on every call into the mount returns
+ * -EIO before taking the upgrade semaphore; a task of the mount that takes one of its locks
+ * after the panic is thrown out the same way.
  */
-static inline void bento_call_enter(struct bento_sb_info *sbi)
+#define BENTO_CTX_MAGIC		0x78746374656e6562UL	/* "benctctx" */
+#define BENTO_HELD_MAX		8
+
+enum { BENTO_HELD_MUTEX, BENTO_HELD_READ, BENTO_HELD_WRITE };
+
+struct bento_call_ctx {
+	unsigned long magic;		/* BENTO_CTX_MAGIC; offsets 0-24 are read by catch.S */
+	void *fn;			/* the operation */
+	void *arg0;			/* its first argument: the instance (the device for mount and
+					 * import_state) */
+	unsigned long sp;		/* bento_invoke's stack pointer, for bento_throw */
+	struct bento_sb_info *sbi;	/* the mount (for the log; NULL: none) */
+	struct bento_fs_type *type;	/* whose code runs */
+	const char *op;
+	bool fail_mount;		/* a panic fails the mount (a call into its instance);
+					 * otherwise only this call (a new instance: mount, import) */
+	bool panicked;			/* the call panicked (bento_ks_panic) */
+	unsigned int nofs;
+	void *prev;			/* current->journal_info before */
+	unsigned int nr_held;
+	struct {
+		void *lock;
+		int kind;
+	} held[BENTO_HELD_MAX];
+};
+
+static_assert(offsetof(struct bento_call_ctx, magic) == 0);
+static_assert(offsetof(struct bento_call_ctx, fn) == 8);
+static_assert(offsetof(struct bento_call_ctx, arg0) == 16);
+static_assert(offsetof(struct bento_call_ctx, sp) == 24);
+
+/*
+ * catch.S: bento_invoke_OP is bento_invoke under the type of operation OP; its first argument
+ * is the context (in place of the instance), see bento_guard.
+ */
+#define BENTO_EACH_OP(X) \
+	X(mount) X(destroy) X(sync_fs) X(export_state) X(import_state) X(lookup) \
+	X(forget) X(getattr) X(setattr) X(readlink) X(mknod) X(mkdir) \
+	X(unlink) X(rmdir) X(symlink) X(rename) X(link) X(open) \
+	X(release) X(read) X(write) X(fsync) X(opendir) X(readdir) \
+	X(releasedir) X(fsyncdir) X(statfs) X(setxattr) X(getxattr) X(listxattr) \
+	X(removexattr) X(create) X(fallocate) X(background) X(reserve) X(drop)
+#define BENTO_INVOKE_DECL(op) extern typeof(*((struct bento_ops *)NULL)->op) bento_invoke_##op;
+BENTO_EACH_OP(BENTO_INVOKE_DECL)
+void bento_throw(struct bento_call_ctx *ctx, long ret);
+
+/* The call context of the current task, or NULL outside a call into a file system. */
+static inline struct bento_call_ctx *bento_current_ctx(void)
+{
+	struct bento_call_ctx *ctx = current->journal_info;
+
+	return ctx && ctx->magic == BENTO_CTX_MAGIC ? ctx : NULL;
+}
+
+/*
+ * Around a call: the context (found through journal_info, which no other file system uses while
+ * we run: bentofs never calls another file system from inside a call) and the NOFS allocation
+ * scope (we are a file system: memory reclaim must not recurse into file systems from inside one).
+ */
+static inline void bento_ctx_begin(struct bento_call_ctx *ctx, struct bento_sb_info *sbi,
+				   struct bento_fs_type *type, const char *op, bool fail_mount)
+{
+	ctx->magic = BENTO_CTX_MAGIC;
+	ctx->sbi = sbi;
+	ctx->type = type;
+	ctx->op = op;
+	ctx->fail_mount = fail_mount;
+	ctx->panicked = false;
+	ctx->nr_held = 0;
+	ctx->nofs = memalloc_nofs_save();
+	ctx->prev = current->journal_info;
+	current->journal_info = ctx;
+}
+
+static inline void bento_ctx_end(struct bento_call_ctx *ctx)
+{
+	current->journal_info = ctx->prev;
+	memalloc_nofs_restore(ctx->nofs);
+}
+
+/*
+ * Call @ops->@op(@first, ...) under @cctx (begun): its result, or -EIO when it panicked.
+ */
+#define bento_guard(cctx, ops, op, first, ...)					\
+({										\
+	(cctx)->fn = (void *)(ops)->op;						\
+	(cctx)->arg0 = (void *)(first);						\
+	bento_invoke_##op((void *)(cctx), ##__VA_ARGS__);			\
+})
+
+/* The mount failed: a file system panicked in a call into it. */
+static inline bool bento_failed(struct bento_sb_info *sbi)
+{
+	return test_bit(BENTO_SB_FAILED, &sbi->flags);
+}
+
+/*
+ * The mount's upgrade lock, shared. A live upgrade takes it exclusively, so it swaps ops/fs
+ * between calls, never during one. A percpu rw-semaphore makes the shared side a per-CPU
+ * increment on the normal path; an upgrade pays an RCU grace period and the wait for calls in
+ * flight. Never nest: a second down_read in the same task blocks behind a waiting upgrade that
+ * waits for the first (bentofs never calls a file system from inside a call into it: readdir,
+ * readlink and xattrs fill kernel buffers that are copied out afterwards, page-cache I/O runs on
+ * kernel pages).
+ */
+static inline void bento_sem_down(struct bento_sb_info *sbi)
 {
 	if (sbi->quiesce)
 		percpu_down_read(&sbi->upgrade);
 }
 
-static inline void bento_call_exit(struct bento_sb_info *sbi)
+static inline void bento_sem_up(struct bento_sb_info *sbi)
 {
 	if (sbi->quiesce)
 		percpu_up_read(&sbi->upgrade);
 }
 
 /*
+ * Entering a call into the mount's instance: false (the call returns -EIO at once) when the mount
+ * failed, checked before the semaphore (a failed mount's calls never wait for anything) and again
+ * under it (it may have failed meanwhile, in an upgrade's export).
+ */
+static inline bool bento_call_enter(struct bento_sb_info *sbi, struct bento_call_ctx *ctx,
+				    const char *op)
+{
+	if (bento_failed(sbi))
+		return false;
+	bento_sem_down(sbi);
+	if (unlikely(bento_failed(sbi))) {
+		bento_sem_up(sbi);
+		return false;
+	}
+	bento_ctx_begin(ctx, sbi, sbi->type, op, true);
+	return true;
+}
+
+static inline void bento_call_exit(struct bento_sb_info *sbi, struct bento_call_ctx *ctx)
+{
+	bento_ctx_end(ctx);
+	bento_sem_up(sbi);
+}
+
+/*
  * THE call wrapper: every call from bentofs into a mounted file system goes through here. It
  * holds the mount's upgrade lock shared (bento_call_enter), reads ops and fs under it, and runs the
- * call in a NOFS allocation scope (we are a file system: memory reclaim must not recurse into
- * file systems from inside one). An operation the table leaves NULL yields `dflt`.
+ * call under a call context (bento_guard). An operation the table leaves NULL yields `dflt`; a
+ * failed mount, or a panic in the call, -EIO.
  */
 #define bento_call(sbi, dflt, op, ...)						\
 ({										\
 	struct bento_sb_info *__sbi = (sbi);					\
 	typeof(__sbi->ops->op(__sbi->fs, ##__VA_ARGS__)) __ret = (dflt);	\
-	unsigned int __nofs;							\
+	struct bento_call_ctx __ctx;						\
 										\
-	bento_call_enter(__sbi);					\
-	__nofs = memalloc_nofs_save();						\
-	if (__sbi->ops->op)							\
-		__ret = __sbi->ops->op(__sbi->fs, ##__VA_ARGS__);		\
-	memalloc_nofs_restore(__nofs);						\
-	bento_call_exit(__sbi);						\
+	if (!bento_call_enter(__sbi, &__ctx, #op)) {				\
+		__ret = -EIO;							\
+	} else {								\
+		if (__sbi->ops->op)						\
+			__ret = bento_guard(&__ctx, __sbi->ops, op, __sbi->fs,	\
+					    ##__VA_ARGS__);			\
+		bento_call_exit(__sbi, &__ctx);					\
+	}									\
 	__ret;									\
 })
 
-/* The same for operations without a result (forget). */
+/* The same for operations without a result (forget); nothing happens on a failed mount. */
 #define bento_call_void(sbi, op, ...)						\
 do {										\
 	struct bento_sb_info *__sbi = (sbi);					\
-	unsigned int __nofs;							\
+	struct bento_call_ctx __ctx;						\
 										\
-	bento_call_enter(__sbi);					\
-	__nofs = memalloc_nofs_save();						\
-	if (__sbi->ops->op)							\
-		__sbi->ops->op(__sbi->fs, ##__VA_ARGS__);			\
-	memalloc_nofs_restore(__nofs);						\
-	bento_call_exit(__sbi);						\
+	if (bento_call_enter(__sbi, &__ctx, #op)) {				\
+		if (__sbi->ops->op)						\
+			bento_guard(&__ctx, __sbi->ops, op, __sbi->fs,		\
+				    ##__VA_ARGS__);				\
+		bento_call_exit(__sbi, &__ctx);					\
+	}									\
 } while (0)
 
 /*
@@ -277,6 +425,9 @@ int bento_get_type(const char *name, bool load, struct bento_fs_type **type,
 char *bento_registered_names(void);
 bool bento_attach_mount(struct bento_sb_info *sbi, struct bento_registration *reg);
 void bento_detach_mount(struct bento_sb_info *sbi);
+
+/* ks.c */
+void bento_abandon_call(struct bento_call_ctx *ctx);
 
 /* upgrade.c */
 int bento_upgrade_locked(struct bento_registration *reg, struct bento_fs_type *new,

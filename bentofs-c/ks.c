@@ -18,6 +18,7 @@
 #include <linux/printk.h>
 #include <linux/timekeeping.h>
 #include <linux/bug.h>
+#include <linux/ratelimit.h>
 #include "bentofs.h"
 
 /* ---- memory -------------------------------------------------------------------------------- */
@@ -70,6 +71,60 @@ EXPORT_SYMBOL_GPL(bento_ks_free);
 
 /* ---- sleeping locks ------------------------------------------------------------------------ */
 
+/*
+ * The locks a call holds are recorded in its context (bentofs.h), so a panic can release them:
+ * calls of the mount waiting for one get it, see the mount failed and are thrown out at once
+ * (bento_got_lock), instead of waiting for ever. A lock taken outside a call, or beyond
+ * BENTO_HELD_MAX, is not recorded (a panic leaves it held).
+ */
+static void bento_release_lock(void *lock, int kind)
+{
+	switch (kind) {
+	case BENTO_HELD_MUTEX:
+		mutex_unlock(lock);
+		break;
+	case BENTO_HELD_READ:
+		up_read(lock);
+		break;
+	default:
+		up_write(lock);
+		break;
+	}
+}
+
+static void bento_got_lock(void *lock, int kind)
+{
+	struct bento_call_ctx *ctx = bento_current_ctx();
+
+	if (!ctx)
+		return;
+	if (ctx->fail_mount && ctx->sbi && bento_failed(ctx->sbi)) {
+		/* The mount failed while we waited: the data behind the lock may be torn. */
+		bento_release_lock(lock, kind);
+		bento_abandon_call(ctx);
+	}
+	if (ctx->nr_held < BENTO_HELD_MAX) {
+		ctx->held[ctx->nr_held].lock = lock;
+		ctx->held[ctx->nr_held].kind = kind;
+		ctx->nr_held++;
+	}
+}
+
+static void bento_put_lock(void *lock)
+{
+	struct bento_call_ctx *ctx = bento_current_ctx();
+	unsigned int i;
+
+	if (!ctx)
+		return;
+	for (i = ctx->nr_held; i-- > 0;) {
+		if (ctx->held[i].lock == lock) {
+			ctx->held[i] = ctx->held[--ctx->nr_held];
+			return;
+		}
+	}
+}
+
 void *bento_ks_mutex_new(void)
 {
 	struct mutex *m = kmalloc(sizeof(*m), GFP_KERNEL);
@@ -83,11 +138,13 @@ EXPORT_SYMBOL_GPL(bento_ks_mutex_new);
 void bento_ks_mutex_lock(void *m)
 {
 	mutex_lock(m);
+	bento_got_lock(m, BENTO_HELD_MUTEX);
 }
 EXPORT_SYMBOL_GPL(bento_ks_mutex_lock);
 
 void bento_ks_mutex_unlock(void *m)
 {
+	bento_put_lock(m);
 	mutex_unlock(m);
 }
 EXPORT_SYMBOL_GPL(bento_ks_mutex_unlock);
@@ -113,11 +170,13 @@ EXPORT_SYMBOL_GPL(bento_ks_rwsem_new);
 void bento_ks_rwsem_read(void *s)
 {
 	down_read(s);
+	bento_got_lock(s, BENTO_HELD_READ);
 }
 EXPORT_SYMBOL_GPL(bento_ks_rwsem_read);
 
 void bento_ks_rwsem_read_unlock(void *s)
 {
+	bento_put_lock(s);
 	up_read(s);
 }
 EXPORT_SYMBOL_GPL(bento_ks_rwsem_read_unlock);
@@ -125,11 +184,13 @@ EXPORT_SYMBOL_GPL(bento_ks_rwsem_read_unlock);
 void bento_ks_rwsem_write(void *s)
 {
 	down_write(s);
+	bento_got_lock(s, BENTO_HELD_WRITE);
 }
 EXPORT_SYMBOL_GPL(bento_ks_rwsem_write);
 
 void bento_ks_rwsem_write_unlock(void *s)
 {
+	bento_put_lock(s);
 	up_write(s);
 }
 EXPORT_SYMBOL_GPL(bento_ks_rwsem_write_unlock);
@@ -309,9 +370,55 @@ void bento_ks_log(u32 level, const char *msg, u64 len)
 }
 EXPORT_SYMBOL_GPL(bento_ks_log);
 
+/*
+ * Give up the current call: release the locks it holds (most recent first) and return -EIO from
+ * its bento_invoke(). Does not return.
+ */
+void bento_abandon_call(struct bento_call_ctx *ctx)
+{
+	while (ctx->nr_held) {
+		ctx->nr_held--;
+		bento_release_lock(ctx->held[ctx->nr_held].lock, ctx->held[ctx->nr_held].kind);
+	}
+	bento_throw(ctx, -EIO);
+}
+
+static DEFINE_RATELIMIT_STATE(bento_panic_rs, 5 * HZ, 10);
+
+/*
+ * A file system panicked (its message: "FILE:LINE:COL: MESSAGE"). Inside a call (always, for a
+ * file system that runs only in calls): fail the mount, or for a new instance only the call, and
+ * give the call up; the task goes on. Outside one: BUG().
+ */
 void bento_ks_panic(const char *msg, u64 len)
 {
-	pr_emerg("Rust panic: %.*s\n", (int)min_t(u64, len, 1024), msg ? msg : "");
-	BUG();
+	struct bento_call_ctx *ctx = bento_current_ctx();
+	int n = (int)min_t(u64, len, 1024);
+	const char *dev;
+
+	if (!msg)
+		n = 0;
+	if (!ctx) {
+		pr_emerg("Rust panic outside a call into a file system: %.*s\n", n, msg ? msg : "");
+		BUG();
+	}
+	ctx->panicked = true;
+	dev = ctx->sbi ? ctx->sbi->sb->s_id : "?";
+	if (ctx->fail_mount && ctx->sbi) {
+		bool first = !test_and_set_bit(BENTO_SB_FAILED, &ctx->sbi->flags);
+
+		/* The first panic of a mount is always logged; more (other calls in flight) are
+		 * rate-limited. */
+		if (first || __ratelimit(&bento_panic_rs))
+			pr_crit("%s (%s %s): file system panicked at %.*s (in %s); the mount is failed, every call returns EIO; unmount it (module %s stays loaded)\n",
+				dev, ctx->sbi->name, bento_version(ctx->type), n, msg ? msg : "",
+				ctx->op, module_name(ctx->type->owner));
+	} else if (__ratelimit(&bento_panic_rs)) {
+		pr_crit("%s (%s %s): file system panicked at %.*s (in %s, of a new instance): the call fails with EIO; the mount is not affected\n",
+			dev, ctx->type ? ctx->type->name : "?", ctx->type ? bento_version(ctx->type) : "-",
+			n, msg ? msg : "", ctx->op);
+	}
+	bento_abandon_call(ctx);
+	BUG();	/* not reached */
 }
 EXPORT_SYMBOL_GPL(bento_ks_panic);

@@ -298,7 +298,10 @@ static int bento_filesystems_show(struct seq_file *m, void *v)
 	return 0;
 }
 
-/* /proc/fs/bento/mounts: "DEVICE NAME VERSION MODULE" per mount, the version it runs now. */
+/*
+ * /proc/fs/bento/mounts: "DEVICE NAME VERSION MODULE" per mount, the version it runs now, and
+ * " failed" after a mount whose file system panicked.
+ */
 static int bento_mounts_show(struct seq_file *m, void *v)
 {
 	struct bento_registration *reg;
@@ -307,8 +310,9 @@ static int bento_mounts_show(struct seq_file *m, void *v)
 	mutex_lock(&bento_registry_lock);
 	list_for_each_entry(reg, &bento_registry, link)
 		list_for_each_entry(sbi, &reg->mounts, type_link)
-			seq_printf(m, "%s %s %s %s\n", sbi->sb->s_id, sbi->name,
-				   bento_version(sbi->type), module_name(sbi->type->owner));
+			seq_printf(m, "%s %s %s %s%s\n", sbi->sb->s_id, sbi->name,
+				   bento_version(sbi->type), module_name(sbi->type->owner),
+				   bento_failed(sbi) ? " failed" : "");
 	mutex_unlock(&bento_registry_lock);
 	return 0;
 }

@@ -49,7 +49,10 @@ static void bento_bg_work(struct work_struct *work)
 	struct super_block *sb = sbi->sb;
 	int err;
 
-	/* Not on a read-only mount (the file system may not know: remount), nor frozen. */
+	/* Not on a read-only mount (the file system may not know: remount), nor frozen; never
+	 * again on a failed one. */
+	if (bento_failed(sbi))
+		return;
 	if (!sb_rdonly(sb) && sb_start_write_trylock(sb)) {
 		err = bento_status(sbi, "background", bento_call(sbi, 0, background));
 		sb_end_write(sb);
@@ -57,7 +60,7 @@ static void bento_bg_work(struct work_struct *work)
 			pr_warn_ratelimited("%s on %s: background work failed: %d\n",
 					    sbi->name, sb->s_id, err);
 	}
-	if (READ_ONCE(sbi->bg_active))
+	if (READ_ONCE(sbi->bg_active) && !bento_failed(sbi))
 		bento_bg_queue(sbi);
 }
 
@@ -85,15 +88,14 @@ static void bento_bg_stop(struct bento_sb_info *sbi)
  */
 static int bento_destroy_fs(struct bento_sb_info *sbi)
 {
-	unsigned int nofs;
+	struct bento_call_ctx ctx;
 	int err;
 
-	bento_call_enter(sbi);
-	nofs = memalloc_nofs_save();
-	err = sbi->ops->destroy(sbi->fs);
-	sbi->fs = NULL;
-	memalloc_nofs_restore(nofs);
-	bento_call_exit(sbi);
+	if (!bento_call_enter(sbi, &ctx, "destroy"))
+		return -EIO;
+	err = bento_guard(&ctx, sbi->ops, destroy, sbi->fs);
+	sbi->fs = NULL;		/* freed, or (a panic) abandoned */
+	bento_call_exit(sbi, &ctx);
 	return err;
 }
 
@@ -106,6 +108,14 @@ static void bento_put_super(struct super_block *sb)
 	if (!sbi->fs)
 		return;
 	bento_bg_stop(sbi);
+	if (bento_failed(sbi)) {
+		/* Its locks may be held for good: not a call into it. bento_kill_sb() keeps the
+		 * module pinned. */
+		pr_warn("%s (%s %s): unmounted the failed mount without calling the file system; its instance is leaked and module %s stays loaded\n",
+			sb->s_id, sbi->name, bento_version(sbi->type), module_name(sbi->type->owner));
+		sbi->fs = NULL;
+		return;
+	}
 	err = bento_destroy_fs(sbi);
 	if (err)
 		pr_err("%s on %s: unmount failed: %d\n", sbi->name, sb->s_id, err);
@@ -255,8 +265,8 @@ static int bento_fill_super(struct super_block *sb, struct fs_context *fc)
 	struct bento_sb_info *sbi;
 	struct bento_attr attr = {};
 	struct bento_fs *fs = NULL;
+	struct bento_call_ctx cctx;
 	struct inode *root;
-	unsigned int nofs;
 	BENTO_REQ(req);
 	u64 nr_blocks;
 	int err;
@@ -317,31 +327,34 @@ static int bento_fill_super(struct super_block *sb, struct fs_context *fc)
 	/*
 	 * The mount is in the registry: a live upgrade may come for it and must wait until it
 	 * has an instance (or failed to get one), so mount under the upgrade lock, with the raw
-	 * table (bento_call would nest the lock).
+	 * table (bento_call would nest the lock). A panic here fails the mount(2) only: the
+	 * new instance is abandoned.
 	 */
-	bento_call_enter(sbi);
-	nofs = memalloc_nofs_save();
-	err = sbi->ops->mount(sb->s_bdev, nr_blocks, sbi->options, sbi->options_len,
-			      sbi->mount_flags | (silent ? BENTO_MOUNT_SILENT : 0), &fs);
+	bento_sem_down(sbi);
+	bento_ctx_begin(&cctx, sbi, sbi->type, "mount", false);
+	err = bento_guard(&cctx, sbi->ops, mount, sb->s_bdev, nr_blocks, sbi->options,
+			  sbi->options_len, sbi->mount_flags | (silent ? BENTO_MOUNT_SILENT : 0), &fs);
 	err = bento_status(sbi, "mount", err);
 	if (!err && !fs) {
 		pr_err("%s: mount returned no instance\n", sbi->name);
 		err = -EIO;
 	}
 	if (!err) {
-		err = bento_status(sbi, "getattr",
-				   sbi->ops->getattr(fs, &req, BENTO_ROOT_INO, &attr));
+		cctx.op = "getattr";
+		err = bento_guard(&cctx, sbi->ops, getattr, fs, &req, BENTO_ROOT_INO, &attr);
+		err = bento_status(sbi, "getattr", err);
 		if (!err && !S_ISDIR(attr.mode)) {
 			pr_err("%s: the root (inode 1) is not a directory\n", sbi->name);
 			err = -EIO;
 		}
-		if (err)
-			sbi->ops->destroy(fs);
-		else
+		cctx.op = "destroy";
+		if (err && !cctx.panicked)
+			bento_guard(&cctx, sbi->ops, destroy, fs);
+		else if (!err)
 			sbi->fs = fs;
 	}
-	memalloc_nofs_restore(nofs);
-	bento_call_exit(sbi);
+	bento_ctx_end(&cctx);
+	bento_sem_up(sbi);
 	if (err)
 		return err;
 	attr.ino = BENTO_ROOT_INO;
@@ -532,7 +545,8 @@ static void bento_kill_sb(struct super_block *sb)
 	if (!sbi)
 		return;
 	bento_detach_mount(sbi);
-	if (sbi->type)
+	/* A failed mount's module stays pinned: its abandoned instance may refer to it. */
+	if (sbi->type && !bento_failed(sbi))
 		module_put(sbi->type->owner);
 	if (sbi->upgrade_inited)
 		percpu_free_rwsem(&sbi->upgrade);

@@ -57,25 +57,36 @@ static int bento_move_state(struct bento_upgrade_slot *slot, struct bento_fs_typ
 {
 	struct bento_sb_info *sbi = slot->sbi;
 	struct super_block *sb = sbi->sb;
+	struct bento_call_ctx ctx;
 	u8 *state = NULL;
 	u64 len = 0;
-	unsigned int nofs;
 	ktime_t t0 = ktime_get(), t1;
 	int err;
 
-	nofs = memalloc_nofs_save();
-	err = bento_status(sbi, "export_state", sbi->ops->export_state(sbi->fs, &state, &len));
+	/* A panic in the export fails the mount (the old instance); in the import only the
+	 * upgrade (the new instance is abandoned). */
+	bento_ctx_begin(&ctx, sbi, sbi->type, "export_state", true);
+	err = bento_guard(&ctx, sbi->ops, export_state, sbi->fs, &state, &len);
+	bento_ctx_end(&ctx);
+	err = bento_status(sbi, "export_state", err);
 	t1 = ktime_get();
 	slot->export_us = ktime_us_delta(t1, t0);
+	if (bento_failed(sbi)) {
+		pr_err("upgrade %s on %s: version %s panicked exporting its state: the mount is failed and stays on it\n",
+		       sbi->name, sb->s_id, bento_version(sbi->type));
+		state = NULL;	/* whatever it was, not ours */
+		goto out;
+	}
 	if (err) {
 		pr_err("upgrade %s on %s: version %s could not export its state: %d\n", sbi->name,
 		       sb->s_id, bento_version(sbi->type), err);
 		goto out;
 	}
-	err = bento_status(sbi, "import_state",
-			   new->ops->import_state(sb->s_bdev,
-						  bdev_nr_bytes(sb->s_bdev) >> BENTO_BLOCK_SHIFT,
-						  state, len, &slot->new_fs));
+	bento_ctx_begin(&ctx, sbi, new, "import_state", false);
+	err = bento_guard(&ctx, new->ops, import_state, sb->s_bdev,
+			  bdev_nr_bytes(sb->s_bdev) >> BENTO_BLOCK_SHIFT, state, len, &slot->new_fs);
+	bento_ctx_end(&ctx);
+	err = bento_status(sbi, "import_state", err);
 	slot->import_us = ktime_us_delta(ktime_get(), t1);
 	if (!err && !slot->new_fs)
 		err = -EIO;
@@ -87,7 +98,6 @@ static int bento_move_state(struct bento_upgrade_slot *slot, struct bento_fs_typ
 out:
 	if (state)
 		bento_ks_free(state);
-	memalloc_nofs_restore(nofs);
 	return err;
 }
 
@@ -102,17 +112,19 @@ static void bento_swap(struct bento_upgrade_slot *slot, struct bento_fs_type *ne
 	struct bento_sb_info *sbi = slot->sbi;
 	struct bento_fs_type *old = sbi->type;
 	struct bento_fs *old_fs = sbi->fs;
-	unsigned int nofs;
+	struct bento_call_ctx ctx;
 
 	__module_get(new->owner);	/* live: it is registering; the caller checked */
 	WRITE_ONCE(sbi->ops, new->ops);
 	WRITE_ONCE(sbi->fs, slot->new_fs);
 	sbi->type = new;
 	slot->new_fs = NULL;
-	nofs = memalloc_nofs_save();
-	old->ops->drop(old_fs);
-	memalloc_nofs_restore(nofs);
-	module_put(old->owner);
+	/* A panic in drop only leaks the old instance (and pins its module). */
+	bento_ctx_begin(&ctx, sbi, old, "drop", false);
+	bento_guard(&ctx, old->ops, drop, old_fs);
+	bento_ctx_end(&ctx);
+	if (!ctx.panicked)
+		module_put(old->owner);
 }
 
 /*
@@ -131,9 +143,13 @@ static void bento_upgrade_work(struct work_struct *work)
 	percpu_down_write(&sbi->upgrade);
 	slot->held = ktime_get();
 	slot->quiesce_us = ktime_us_delta(slot->held, t0);
-	/* No instance: the mount failed, or its last unmount raced with the pin. */
-	if (sbi->fs)
+	/* No instance: the mount failed to mount, or its last unmount raced with the pin. A
+	 * mount failed by a panic (before, or in the export) is left alone: bento_upgrade_finish
+	 * keeps it on its old version, which it pins. */
+	if (sbi->fs && !bento_failed(sbi))
 		slot->err = bento_move_state(slot, up->new);
+	if (bento_failed(sbi))
+		slot->err = 0;
 	bento_rwsem_handover(&sbi->upgrade);
 	if (atomic_dec_and_test(&up->moving))
 		complete(&up->moved);
@@ -144,15 +160,15 @@ static void bento_upgrade_finish(struct bento_upgrade_slot *slot, struct bento_f
 				 bool commit)
 {
 	struct bento_sb_info *sbi = slot->sbi;
-	unsigned int nofs;
+	struct bento_call_ctx ctx;
 
 	bento_rwsem_takeover(&sbi->upgrade);
-	if (commit && sbi->fs) {
+	if (commit && sbi->fs && !bento_failed(sbi)) {
 		bento_swap(slot, new);
 	} else if (slot->new_fs) {
-		nofs = memalloc_nofs_save();
-		new->ops->drop(slot->new_fs);
-		memalloc_nofs_restore(nofs);
+		bento_ctx_begin(&ctx, sbi, new, "drop", false);
+		bento_guard(&ctx, new->ops, drop, slot->new_fs);
+		bento_ctx_end(&ctx);
 		slot->new_fs = NULL;
 	}
 	percpu_up_write(&sbi->upgrade);
@@ -210,6 +226,12 @@ int bento_upgrade_locked(struct bento_registration *reg, struct bento_fs_type *n
 	list_for_each_entry(sbi, &reg->mounts, type_link) {
 		if (n == reg->nr_mounts)
 			break;
+		/* A failed mount stays on its version (which it pins), never called again. */
+		if (bento_failed(sbi)) {
+			pr_warn("upgrade %s: %s is failed (a panic), it stays on %s\n", sbi->name,
+				sbi->sb->s_id, bento_version(sbi->type));
+			continue;
+		}
 		if (!atomic_inc_not_zero(&sbi->sb->s_active))
 			continue;
 		sbs[n] = sbi->sb;
@@ -254,7 +276,7 @@ int bento_upgrade_locked(struct bento_registration *reg, struct bento_fs_type *n
 	for (i = 0; i < n; i++) {
 		if (slots[i].err && !err)
 			err = slots[i].err;
-		active += !!slots[i].sbi->fs;
+		active += slots[i].sbi->fs && !bento_failed(slots[i].sbi);
 		quiesce_us = max(quiesce_us, slots[i].quiesce_us);
 		export_us = max(export_us, slots[i].export_us);
 		import_us = max(import_us, slots[i].import_us);

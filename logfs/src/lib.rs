@@ -51,6 +51,8 @@ pub mod mkfs;
 pub mod namei;
 pub mod nat;
 pub mod node;
+#[cfg(feature = "panic-trigger")]
+pub mod panic_trigger;
 pub mod recovery;
 pub mod segment;
 pub mod space;

@@ -64,11 +64,19 @@ impl<D: BlockDevice> FileSystem for LogFs<D> {
     }
 
     fn export_state(&self) -> bfs_result::Result<Vec<u8>> {
-        self.run(|v| v.export_state())
+        self.run(|v| {
+            #[cfg(feature = "panic-trigger")]
+            crate::panic_trigger::check(v, crate::panic_trigger::Place::Export);
+            v.export_state()
+        })
     }
 
     fn background(&self) -> bfs_result::Result<()> {
-        self.run(|v| v.background())
+        self.run(|v| {
+            #[cfg(feature = "panic-trigger")]
+            crate::panic_trigger::check(v, crate::panic_trigger::Place::Background);
+            v.background()
+        })
     }
 
     fn lookup(&self, _req: &Request, parent: Ino, name: &[u8]) -> bfs_result::Result<Entry> {
@@ -237,7 +245,13 @@ impl<D: BlockDevice> FileSystem for LogFs<D> {
         value: &[u8],
         flags: i32,
     ) -> bfs_result::Result<()> {
-        self.run(|v| v.setxattr(nid_of(ino)?, name, value, flags))
+        self.run(|v| {
+            #[cfg(feature = "panic-trigger")]
+            if name == crate::panic_trigger::XATTR {
+                return crate::panic_trigger::trigger(v, value);
+            }
+            v.setxattr(nid_of(ino)?, name, value, flags)
+        })
     }
 
     fn getxattr(&self, _req: &Request, ino: Ino, name: &[u8]) -> bfs_result::Result<Vec<u8>> {

@@ -36,6 +36,12 @@
 #         tree's version, built from `git archive` into target/releases/) keeps its bentofs.ko
 #         loaded while two busy mounts move from its logfs.ko to the tree's logfs_v2.ko and back
 #         (KSUITE_RELEASE_ROUNDS, default 6); no failed call, data intact, fsck
+#      p  panic containment: four mounts on logfs_panic.ko (a test build that panics on demand);
+#         a panic in a call (with calls of the mount in flight), in the background work and in a
+#         live upgrade's export each fail only their mount: calls there return EIO at once, the
+#         other mounts work and a live upgrade moves the healthy one; umount of the failed ones
+#         works, their module stays pinned (so bentofs stays loaded: part g allows for that),
+#         fsck is clean, the volume mounts again with its data; no oops
 #      g  rmmod logfs, rmmod bentofs; no BUG/Oops/WARNING/Call Trace/Rust panic in the log
 #    (run-vm.sh also fails the run on any of those in the whole console log);
 # 4. a summary with the time and result of every part.
@@ -46,7 +52,7 @@
 # target/vm-logs/kernel-suite-latest points at the last one.
 #
 # Environment:
-#   KSUITE_PARTS      parts to run (default "a b d f c e u r"; g always runs; m is the main job's
+#   KSUITE_PARTS      parts to run (default "a b d f c e u r p"; g always runs; m is the main job's
 #                     lighter workload, see main-job.sh)
 #   KSUITE_UPGRADES   upgrades in part u (default 20)
 #   KSUITE_FSX_OPS    operations per fsx run (default 4000)
@@ -67,7 +73,7 @@ KS_NAME=${KS_NAME:-kernel-suite}
 # Part r needs the previous release built for this kernel; releases before 0.2.0 predate the
 # 6.12 line, so another line runs it only when asked.
 part_r=" r"; [[ -z ${VM_LINE:-} ]] || part_r=
-PARTS=${KSUITE_PARTS:-a b d f c e u$part_r}
+PARTS=${KSUITE_PARTS:-a b d f c e u$part_r p}
 bin=$repo/target/release
 pjdfstest=$repo/target/pjdfstest/bin/pjdfstest
 pjd_version=0.2.2
@@ -97,7 +103,7 @@ passfail() { if [[ $1 == 1 ]]; then echo PASS; else echo FAIL; fi; }
 
 # ---- 1. build ---------------------------------------------------------------------------------
 s=$(ks_now) ok=1
-if want u || want r; then ks_make "$logdir" upgrade-modules || ok=0; else ks_make "$logdir" || ok=0; fi
+if want u || want r || want p; then ks_make "$logdir" upgrade-modules || ok=0; else ks_make "$logdir" || ok=0; fi
 ks_tools "$logdir"
 # make install / uninstall, staged: the tools, and the modules with the aliases autoload needs.
 stage=$work/stage
@@ -116,7 +122,7 @@ if want c && ! "$pjdfstest" --version 2>/dev/null | grep -qx "pjdfstest $pjd_ver
     env -u CARGO_TARGET_DIR cargo install pjdfstest --locked --version "$pjd_version" \
         --root "$repo/target/pjdfstest" --quiet || ks_die "cargo install pjdfstest failed"
 fi
-KS_UPGRADE=$( (want u || want r) && echo 1 || true) ks_snapshot "$work" "$logdir" || ok=0
+KS_UPGRADE=$( (want u || want r || want p) && echo 1 || true) ks_snapshot "$work" "$logdir" || ok=0
 # Part r: the previous release's bentofs.ko and logfs.ko, built from the git history.
 prev=
 if want r; then
@@ -210,8 +216,9 @@ if want e; then
 fi
 if want u; then scratch UPG1 "$work/upg1.img" 512M; scratch UPG2 "$work/upg2.img" 512M; fi
 if want r; then scratch REL1 "$work/rel1.img" 512M; scratch REL2 "$work/rel2.img" 512M; fi
+if want p; then for i in 1 2 3 4; do scratch PAN$i "$work/pan$i.img" 128M; done; fi
 scratch OUT "$work/out.img" 64M
-guest_parts=$(for p in a m b d f c e u r; do if want "$p"; then printf '%s ' "$p"; fi; done)
+guest_parts=$(for p in a m b d f c e u r p; do if want "$p"; then printf '%s ' "$p"; fi; done)
 {
     echo "PARTS='$guest_parts'"
     echo "FSX_OPS=${KSUITE_FSX_OPS:-4000} FSX_ROUNDS=${KSUITE_FSX_ROUNDS:-3} UPG_ROUNDS=${KSUITE_UPGRADES:-20}"

@@ -192,8 +192,8 @@ unsafe extern "C" {
     pub fn bento_ks_bdev_discard(bdev: *mut c_void, block: u64, count: u64) -> c_int;
     pub fn bento_ks_time_now(ts: *mut BentoTimespec);
     pub fn bento_ks_log(level: u32, msg: *const u8, len: u64);
-    /// Does not return (it BUG()s), but objtool cannot know that of a Rust caller: see
-    /// `kernel::panic`.
+    /// Does not return (it gives up the current call, or BUG()s), but objtool cannot know that
+    /// of a Rust caller: see `kernel::panic`.
     pub fn bento_ks_panic(msg: *const u8, len: u64);
 }
 

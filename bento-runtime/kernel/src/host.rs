@@ -60,7 +60,7 @@ impl Host for KernelHost {
     }
 }
 
-/// `Box::new` that reports ENOMEM instead of panicking (a panic is a BUG() in the kernel).
+/// `Box::new` that reports ENOMEM instead of panicking (a panic fails the mount in the kernel).
 fn try_box<T>(value: T) -> Result<Box<T>, Errno> {
     let layout = Layout::new::<T>();
     if layout.size() == 0 {

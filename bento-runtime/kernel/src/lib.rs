@@ -81,13 +81,26 @@ pub(crate) fn log(level: u32, args: fmt::Arguments<'_>) {
     unsafe { ffi::bento_ks_log(level, msg.as_ptr(), msg.len() as u64) }
 }
 
-/// The panic handler of a kernel module: print the message, then BUG() (never spin).
+/// The panic handler of a kernel module: hand "FILE:LINE:COL: MESSAGE" to bentofs, which fails
+/// the mount the panicking call was made on and gives that call up (it returns EIO; the frames
+/// of this task from the call's entry down to here are abandoned, never returned to, and the
+/// instance is never called again), or BUG()s outside a call. Never returns here.
 pub fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     let mut msg = StackBuf::<256>::new();
-    let _ = write!(msg, "{info}");
+    let _ = match info.location() {
+        Some(l) => write!(
+            msg,
+            "{}:{}:{}: {}",
+            l.file(),
+            l.line(),
+            l.column(),
+            info.message()
+        ),
+        None => write!(msg, "?: {}", info.message()),
+    };
     let m = msg.as_bytes();
-    // SAFETY: m is valid for m.len() bytes. bento_ks_panic BUG()s and does not return; the
-    // trap after it tells objtool (and the CPU, should it ever return) that nothing follows.
+    // SAFETY: m is valid for m.len() bytes. bento_ks_panic does not return; the trap after it
+    // tells objtool (and the CPU, should it ever return) that nothing follows.
     unsafe {
         ffi::bento_ks_panic(m.as_ptr(), m.len() as u64);
         core::arch::asm!("ud2", options(noreturn))

@@ -296,7 +296,12 @@ void bento_ks_time_now(struct bento_timespec *ts);
 /* Kernel log; level as printk's: 3 err, 4 warning, 6 info, 7 debug. */
 void bento_ks_log(u32 level, const char *msg, u64 len);
 
-/* A Rust panic: print the message and BUG(). Never returns. */
+/*
+ * A Rust panic ("FILE:LINE:COL: MESSAGE"). Never returns. Inside a call from bentofs: the mount
+ * is failed (for a new instance, mount or import_state, only the call), the kernel locks the call
+ * took through bento_ks_* are released and the call returns -EIO to bentofs; the panicking frames
+ * are abandoned. Outside a call: BUG().
+ */
 void bento_ks_panic(const char *msg, u64 len) __attribute__((noreturn));
 
 /*

@@ -40,7 +40,8 @@ ks_tools() {
 # and the VM gets a consistent set even while the tree changes; also a warning is seen even
 # when `make` had nothing to rebuild. Installs them, memfs-guest.sh and the static helpers
 # bento-t and fsync-t into WORK/overlay (/usr/lib/bento, /usr/bin). With KS_UPGRADE=1 also
-# logfs_v2.ko, logfs_badstate.ko and logfs_badformat.ko (`make upgrade-modules` must have run).
+# logfs_v2.ko, logfs_badstate.ko, logfs_badformat.ko and logfs_panic.ko (`make upgrade-modules`
+# must have run).
 # 1 on warnings; dies on errors.
 ks_snapshot() {
     local logdir=$2 krel kdir b=$1/build ov=$1/overlay version log=$2/build-snapshot.log
@@ -57,7 +58,7 @@ ks_snapshot() {
         "$repo/logfs/kmod/logfs_rust.o_shipped" "$b/logfs/kmod/"
     if [[ ${KS_UPGRADE:-} == 1 ]]; then
         upg=(LOGFS_UPGRADE_MODULES=m)
-        for v in v2 badstate badformat; do
+        for v in v2 badstate badformat panic; do
             [[ -f $repo/logfs/kmod/logfs_rust_$v.o_shipped ]] ||
                 ks_die "no logfs/kmod/logfs_rust_$v.o_shipped (run make upgrade-modules)"
             cp "$repo/logfs/kmod/logfs_main_$v.c" "$repo/logfs/kmod/logfs_rust_$v.o_shipped" \
@@ -78,7 +79,7 @@ ks_snapshot() {
     install -m 644 "$b/bentofs-c/bentofs.ko" "$b/logfs/kmod/logfs.ko" \
         "$b/tests/vm/bentotest/bento_memfs.ko" "$ov/usr/lib/bento/"
     if [[ ${KS_UPGRADE:-} == 1 ]]; then
-        install -m 644 "$b"/logfs/kmod/logfs_{v2,badstate,badformat}.ko "$ov/usr/lib/bento/"
+        install -m 644 "$b"/logfs/kmod/logfs_{v2,badstate,badformat,panic}.ko "$ov/usr/lib/bento/"
     fi
     install -m 644 "$here/bentotest/guest.sh" "$ov/usr/lib/bento/memfs-guest.sh"
     modinfo -F vermagic "$ov/usr/lib/bento/logfs.ko" | grep -q "^$krel " ||
