@@ -97,7 +97,7 @@ struct bento_sb_info {
 enum {
 	/*
 	 * A file system panicked in a call into this mount: every call returns -EIO at once,
-	 * the instance is never called again (nor destroyed: leaked), the module stays pinned.
+	 * the instance is never called again (nor destroyed: leaked).
 	 */
 	BENTO_SB_FAILED,
 };
@@ -116,10 +116,10 @@ static inline struct bento_sb_info *BENTO_SB(struct super_block *sb)
  * current->journal_info for the duration of the call. bento_ks_panic() finds it, marks the mount
  * failed (when the call was into the mount's instance), logs where, releases the kernel locks
  * the call holds (taken through bento_ks_*, recorded here) and returns -EIO from the call with
- * bento_throw(): the panicking frames are abandoned, the instance is never called again (its
- * memory is leaked, its module stays pinned). From then on every call into the mount returns
- * -EIO before taking the upgrade semaphore; a task of the mount that takes one of its locks
- * after the panic is thrown out the same way.
+ * bento_throw(): the panicking frames are abandoned and the instance is never called again (its
+ * memory is leaked). From then on every call into the mount returns -EIO before taking the
+ * upgrade semaphore; a call of the mount that takes one of its locks after the panic is thrown
+ * out the same way.
  */
 #define BENTO_CTX_MAGIC		0x78746374656e6562UL	/* "benctctx" */
 #define BENTO_HELD_MAX		8
@@ -132,13 +132,16 @@ struct bento_call_ctx {
 	void *arg0;			/* its first argument: the instance (the device for mount and
 					 * import_state) */
 	unsigned long sp;		/* bento_invoke's stack pointer, for bento_throw */
-	struct bento_sb_info *sbi;	/* the mount (for the log; NULL: none) */
+	struct bento_sb_info *sbi;	/* the mount (for the log) */
 	struct bento_fs_type *type;	/* whose code runs */
 	const char *op;
 	bool fail_mount;		/* a panic fails the mount (a call into its instance);
-					 * otherwise only this call (a new instance: mount, import) */
+					 * otherwise only this call (a new or old instance: mount,
+					 * import_state, drop) */
 	bool panicked;			/* the call panicked (bento_ks_panic) */
 	unsigned int nofs;
+	int preempt;			/* preempt_count() at the call: a panic with another
+					 * cannot be given up (BUG) */
 	void *prev;			/* current->journal_info before */
 	unsigned int nr_held;
 	struct {
@@ -153,8 +156,10 @@ static_assert(offsetof(struct bento_call_ctx, arg0) == 16);
 static_assert(offsetof(struct bento_call_ctx, sp) == 24);
 
 /*
- * catch.S: bento_invoke_OP is bento_invoke under the type of operation OP; its first argument
- * is the context (in place of the instance), see bento_guard.
+ * bento_invoke_OP is catch.S's bento_invoke under the type of operation OP (the same symbol:
+ * the asm label), so each call is direct and its arguments are type-checked and laid out as
+ * the operation expects; only the first argument is the context in place of the instance (see
+ * bento_guard).
  */
 #define BENTO_EACH_OP(X) \
 	X(mount) X(destroy) X(sync_fs) X(export_state) X(import_state) X(lookup) \
@@ -163,8 +168,10 @@ static_assert(offsetof(struct bento_call_ctx, sp) == 24);
 	X(release) X(read) X(write) X(fsync) X(opendir) X(readdir) \
 	X(releasedir) X(fsyncdir) X(statfs) X(setxattr) X(getxattr) X(listxattr) \
 	X(removexattr) X(create) X(fallocate) X(background) X(reserve) X(drop)
-#define BENTO_INVOKE_DECL(op) extern typeof(*((struct bento_ops *)NULL)->op) bento_invoke_##op;
+#define BENTO_INVOKE_DECL(op) \
+	extern typeof(*((struct bento_ops *)NULL)->op) bento_invoke_##op __asm__("bento_invoke");
 BENTO_EACH_OP(BENTO_INVOKE_DECL)
+/* Does not return; not declared so, as objtool could not know that of an assembly function. */
 void bento_throw(struct bento_call_ctx *ctx, long ret);
 
 /* The call context of the current task, or NULL outside a call into a file system. */
@@ -177,8 +184,9 @@ static inline struct bento_call_ctx *bento_current_ctx(void)
 
 /*
  * Around a call: the context (found through journal_info, which no other file system uses while
- * we run: bentofs never calls another file system from inside a call) and the NOFS allocation
- * scope (we are a file system: memory reclaim must not recurse into file systems from inside one).
+ * we run: bentofs never calls another file system from inside a call, and block I/O below us
+ * runs in its own tasks or does not look) and the NOFS allocation scope (we are a file system:
+ * memory reclaim must not recurse into file systems from inside one).
  */
 static inline void bento_ctx_begin(struct bento_call_ctx *ctx, struct bento_sb_info *sbi,
 				   struct bento_fs_type *type, const char *op, bool fail_mount)
@@ -190,6 +198,7 @@ static inline void bento_ctx_begin(struct bento_call_ctx *ctx, struct bento_sb_i
 	ctx->fail_mount = fail_mount;
 	ctx->panicked = false;
 	ctx->nr_held = 0;
+	ctx->preempt = preempt_count();
 	ctx->nofs = memalloc_nofs_save();
 	ctx->prev = current->journal_info;
 	current->journal_info = ctx;
@@ -201,9 +210,7 @@ static inline void bento_ctx_end(struct bento_call_ctx *ctx)
 	memalloc_nofs_restore(ctx->nofs);
 }
 
-/*
- * Call @ops->@op(@first, ...) under @cctx (begun): its result, or -EIO when it panicked.
- */
+/* Call @ops->@op(@first, ...) under @cctx (begun): its result, or -EIO when it panicked. */
 #define bento_guard(cctx, ops, op, first, ...)					\
 ({										\
 	(cctx)->fn = (void *)(ops)->op;						\

@@ -2,12 +2,12 @@
 /*
  * Containing a panic of a file system (docs/architecture.md, "A panic"). Every call into a file
  * system goes through bento_invoke(), which records its stack pointer in the call's context;
- * bento_ks_panic() gives up the call with bento_throw(), which returns from that bento_invoke()
- * with -EIO. The frames in between (the file system's, which panicked: Rust with panic=abort,
- * which cannot unwind) are abandoned, never returned to; bentofs marks the mount failed, releases
- * the kernel locks the call took through bento_ks_* and never calls that instance again.
+ * bento_ks_panic() gives the call up with bento_throw(), which returns -EIO from that
+ * bento_invoke(). The frames in between (the file system's: Rust with panic=abort, which cannot
+ * unwind) are abandoned, never returned to; bentofs has marked the mount failed, released the
+ * kernel locks the call took through bento_ks_* and never calls that instance again.
  *
- * The layout of struct bento_call_ctx that this file reads is asserted in bentofs.h.
+ * The layout of struct bento_call_ctx read here is asserted in bentofs.h.
  */
 #include <linux/linkage.h>
 #include <linux/objtool.h>
@@ -16,17 +16,22 @@
 #define CTX_FN		8
 #define CTX_ARG0	16
 #define CTX_SP		24
-/* Stack arguments passed on: the longest operation (create, rename) has 9 arguments, 3 on the
- * stack. */
+/* Stack arguments passed on: the longest operations (create, rename) have 9, 3 on the stack. */
 #define STACK_ARGS	4
 #define FRAME		(STACK_ARGS * 8 + 8)	/* and 8 to keep %rsp 16-byte aligned at the call */
 
 	.text
 /*
  * long bento_invoke(struct bento_call_ctx *ctx, ARG1, ARG2, ...): calls ctx->fn(ctx->arg0,
- * ARG1, ARG2, ...) and returns its result. Called as bento_invoke_OP, of the operation's own type,
- * so the arguments are where the operation expects them: registers as they are, stack arguments
- * copied (always four words: reading a few unused words of the caller's frame is harmless).
+ * ARG1, ARG2, ...) and returns its result. C calls it under each operation's own type
+ * (bento_invoke_OP in bentofs.h), so the arguments are where the operation expects them:
+ * registers as they are, stack arguments copied (always four words: reading a few unused words
+ * of the caller's frame is harmless). The callee-saved registers are saved here, as the
+ * abandoned frames would have restored them.
+ *
+ * SYM_FUNC_START gives it an ENDBR (IBT; it is only called directly), CALL_NOSPEC makes the
+ * indirect call a retpoline where the kernel uses them, RET is the kernel's return (thunk); the
+ * frame is a standard one, which objtool follows and describes for the ORC unwinder.
  */
 SYM_FUNC_START(bento_invoke)
 	push	%rbp
@@ -59,54 +64,21 @@ SYM_FUNC_START(bento_invoke)
 	RET
 SYM_FUNC_END(bento_invoke)
 
-/* One name per operation, each declared in C with the operation's type (bentofs.h): the calls
- * stay direct and type-correct. */
-SYM_FUNC_ALIAS(bento_invoke_mount, bento_invoke)
-SYM_FUNC_ALIAS(bento_invoke_destroy, bento_invoke)
-SYM_FUNC_ALIAS(bento_invoke_sync_fs, bento_invoke)
-SYM_FUNC_ALIAS(bento_invoke_export_state, bento_invoke)
-SYM_FUNC_ALIAS(bento_invoke_import_state, bento_invoke)
-SYM_FUNC_ALIAS(bento_invoke_lookup, bento_invoke)
-SYM_FUNC_ALIAS(bento_invoke_forget, bento_invoke)
-SYM_FUNC_ALIAS(bento_invoke_getattr, bento_invoke)
-SYM_FUNC_ALIAS(bento_invoke_setattr, bento_invoke)
-SYM_FUNC_ALIAS(bento_invoke_readlink, bento_invoke)
-SYM_FUNC_ALIAS(bento_invoke_mknod, bento_invoke)
-SYM_FUNC_ALIAS(bento_invoke_mkdir, bento_invoke)
-SYM_FUNC_ALIAS(bento_invoke_unlink, bento_invoke)
-SYM_FUNC_ALIAS(bento_invoke_rmdir, bento_invoke)
-SYM_FUNC_ALIAS(bento_invoke_symlink, bento_invoke)
-SYM_FUNC_ALIAS(bento_invoke_rename, bento_invoke)
-SYM_FUNC_ALIAS(bento_invoke_link, bento_invoke)
-SYM_FUNC_ALIAS(bento_invoke_open, bento_invoke)
-SYM_FUNC_ALIAS(bento_invoke_release, bento_invoke)
-SYM_FUNC_ALIAS(bento_invoke_read, bento_invoke)
-SYM_FUNC_ALIAS(bento_invoke_write, bento_invoke)
-SYM_FUNC_ALIAS(bento_invoke_fsync, bento_invoke)
-SYM_FUNC_ALIAS(bento_invoke_opendir, bento_invoke)
-SYM_FUNC_ALIAS(bento_invoke_readdir, bento_invoke)
-SYM_FUNC_ALIAS(bento_invoke_releasedir, bento_invoke)
-SYM_FUNC_ALIAS(bento_invoke_fsyncdir, bento_invoke)
-SYM_FUNC_ALIAS(bento_invoke_statfs, bento_invoke)
-SYM_FUNC_ALIAS(bento_invoke_setxattr, bento_invoke)
-SYM_FUNC_ALIAS(bento_invoke_getxattr, bento_invoke)
-SYM_FUNC_ALIAS(bento_invoke_listxattr, bento_invoke)
-SYM_FUNC_ALIAS(bento_invoke_removexattr, bento_invoke)
-SYM_FUNC_ALIAS(bento_invoke_create, bento_invoke)
-SYM_FUNC_ALIAS(bento_invoke_fallocate, bento_invoke)
-SYM_FUNC_ALIAS(bento_invoke_background, bento_invoke)
-SYM_FUNC_ALIAS(bento_invoke_reserve, bento_invoke)
-SYM_FUNC_ALIAS(bento_invoke_drop, bento_invoke)
-
 /*
  * void bento_throw(struct bento_call_ctx *ctx, long ret): returns @ret from the bento_invoke()
  * of @ctx, which must be on the current task's stack, below our caller. Does not return.
- * Its stack pointer comes from memory: objtool cannot follow that, hence "non-standard" (no ORC
- * data: the unwinder stops here, which only matters to a sampling profiler).
+ *
+ * Its stack pointer comes from memory, which objtool cannot follow: hence "non-standard" (no
+ * ORC data for it; only a stack trace taken inside these few instructions stops here). The
+ * return stack buffer still predicts returns into the abandoned frames: it is refilled as on a
+ * context switch (__switch_to_asm; on 6.12 that also resets call-depth tracking). The kernel
+ * has no shadow stack for itself (x86 user shadow stacks only), so nothing else tracks the
+ * returns skipped.
  */
 SYM_FUNC_START(bento_throw)
-	mov	%rsi, %rax
 	mov	CTX_SP(%rdi), %rsp
+	FILL_RETURN_BUFFER %r12, RSB_CLEAR_LOOPS, X86_FEATURE_RSB_CTXSW
+	mov	%rsi, %rax
 	add	$FRAME, %rsp
 	pop	%r15
 	pop	%r14

@@ -74,8 +74,10 @@ EXPORT_SYMBOL_GPL(bento_ks_free);
 /*
  * The locks a call holds are recorded in its context (bentofs.h), so a panic can release them:
  * calls of the mount waiting for one get it, see the mount failed and are thrown out at once
- * (bento_got_lock), instead of waiting for ever. A lock taken outside a call, or beyond
- * BENTO_HELD_MAX, is not recorded (a panic leaves it held).
+ * (bento_got_lock), instead of waiting for ever. They must never go further: bento-api pairs
+ * each of these locks with a spin lock on the data, which the abandoned frames hold for good.
+ * A lock taken outside a call, or beyond BENTO_HELD_MAX, is not recorded (a panic leaves it
+ * held: its waiters wait for ever, and the mount cannot be unmounted).
  */
 static void bento_release_lock(void *lock, int kind)
 {
@@ -98,15 +100,17 @@ static void bento_got_lock(void *lock, int kind)
 
 	if (!ctx)
 		return;
-	if (ctx->fail_mount && ctx->sbi && bento_failed(ctx->sbi)) {
+	if (ctx->fail_mount && bento_failed(ctx->sbi)) {
 		/* The mount failed while we waited: the data behind the lock may be torn. */
 		bento_release_lock(lock, kind);
 		bento_abandon_call(ctx);
-	}
-	if (ctx->nr_held < BENTO_HELD_MAX) {
+	} else if (ctx->nr_held < BENTO_HELD_MAX) {
 		ctx->held[ctx->nr_held].lock = lock;
 		ctx->held[ctx->nr_held].kind = kind;
 		ctx->nr_held++;
+	} else {
+		pr_warn_once("%s: more than %d locks held in one call: a panic would leave the others held\n",
+			     ctx->sbi->sb->s_id, BENTO_HELD_MAX);
 	}
 }
 
@@ -386,37 +390,54 @@ void bento_abandon_call(struct bento_call_ctx *ctx)
 static DEFINE_RATELIMIT_STATE(bento_panic_rs, 5 * HZ, 10);
 
 /*
- * A file system panicked (its message: "FILE:LINE:COL: MESSAGE"). Inside a call (always, for a
- * file system that runs only in calls): fail the mount, or for a new instance only the call, and
- * give the call up; the task goes on. Outside one: BUG().
+ * A file system panicked. Its message is "FILE:LINE:COL: MESSAGE" (bento-kernel after 0.3.1;
+ * 0.3.1 and before say "panicked at FILE:LINE:COL:\nMESSAGE"): one line, into @buf.
+ */
+static const char *bento_panic_msg(char *buf, size_t size, const char *msg, u64 len)
+{
+	size_t i, n;
+
+	if (!msg)
+		len = 0;
+	if (len >= 12 && !memcmp(msg, "panicked at ", 12)) {
+		msg += 12;
+		len -= 12;
+	}
+	n = min_t(u64, len, size - 1);
+	for (i = 0; i < n; i++)
+		buf[i] = msg[i] == '\n' ? ' ' : msg[i];
+	buf[n] = '\0';
+	return buf;
+}
+
+/*
+ * Inside a call (always, for a file system that runs only in calls): fail the mount (or, for an
+ * instance the mount does not run on, only the call), log, and give the call up; the task goes
+ * on. Outside one, or with preemption or interrupts not as the call began: BUG().
  */
 void bento_ks_panic(const char *msg, u64 len)
 {
 	struct bento_call_ctx *ctx = bento_current_ctx();
-	int n = (int)min_t(u64, len, 1024);
 	const char *dev;
+	char buf[256];
 
-	if (!msg)
-		n = 0;
-	if (!ctx) {
-		pr_emerg("Rust panic outside a call into a file system: %.*s\n", n, msg ? msg : "");
+	bento_panic_msg(buf, sizeof(buf), msg, len);
+	if (!ctx || preempt_count() != ctx->preempt || irqs_disabled()) {
+		pr_emerg("Rust panic %s: %s\n", ctx ? "in atomic context" : "outside a call", buf);
 		BUG();
 	}
 	ctx->panicked = true;
-	dev = ctx->sbi ? ctx->sbi->sb->s_id : "?";
-	if (ctx->fail_mount && ctx->sbi) {
-		bool first = !test_and_set_bit(BENTO_SB_FAILED, &ctx->sbi->flags);
-
-		/* The first panic of a mount is always logged; more (other calls in flight) are
+	dev = ctx->sbi->sb->s_id;
+	if (ctx->fail_mount) {
+		/* The first panic of a mount is always logged; more (calls in flight) are
 		 * rate-limited. */
-		if (first || __ratelimit(&bento_panic_rs))
-			pr_crit("%s (%s %s): file system panicked at %.*s (in %s); the mount is failed, every call returns EIO; unmount it (module %s stays loaded)\n",
-				dev, ctx->sbi->name, bento_version(ctx->type), n, msg ? msg : "",
-				ctx->op, module_name(ctx->type->owner));
+		if (!test_and_set_bit(BENTO_SB_FAILED, &ctx->sbi->flags) ||
+		    __ratelimit(&bento_panic_rs))
+			pr_crit("%s (%s %s): file system panicked at %s (in %s); the mount is failed, every call returns EIO; unmount it\n",
+				dev, ctx->sbi->name, bento_version(ctx->type), buf, ctx->op);
 	} else if (__ratelimit(&bento_panic_rs)) {
-		pr_crit("%s (%s %s): file system panicked at %.*s (in %s, of a new instance): the call fails with EIO; the mount is not affected\n",
-			dev, ctx->type ? ctx->type->name : "?", ctx->type ? bento_version(ctx->type) : "-",
-			n, msg ? msg : "", ctx->op);
+		pr_crit("%s (%s %s): file system panicked at %s (in %s, of an instance the mount does not run on): the call fails with EIO, the mount goes on\n",
+			dev, ctx->sbi->name, bento_version(ctx->type), buf, ctx->op);
 	}
 	bento_abandon_call(ctx);
 	BUG();	/* not reached */

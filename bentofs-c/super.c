@@ -109,10 +109,9 @@ static void bento_put_super(struct super_block *sb)
 		return;
 	bento_bg_stop(sbi);
 	if (bento_failed(sbi)) {
-		/* Its locks may be held for good: not a call into it. bento_kill_sb() keeps the
-		 * module pinned. */
-		pr_warn("%s (%s %s): unmounted the failed mount without calling the file system; its instance is leaked and module %s stays loaded\n",
-			sb->s_id, sbi->name, bento_version(sbi->type), module_name(sbi->type->owner));
+		/* Its locks may be held for good, its state torn: no destroy. */
+		pr_warn("%s (%s %s): unmounted the failed mount without calling the file system; its instance is leaked\n",
+			sb->s_id, sbi->name, bento_version(sbi->type));
 		sbi->fs = NULL;
 		return;
 	}
@@ -545,8 +544,11 @@ static void bento_kill_sb(struct super_block *sb)
 	if (!sbi)
 		return;
 	bento_detach_mount(sbi);
-	/* A failed mount's module stays pinned: its abandoned instance may refer to it. */
-	if (sbi->type && !bento_failed(sbi))
+	/*
+	 * Even after a panic: no task runs the instance's code any more (none is in a call, none
+	 * can enter one), and nothing calls into what it leaked.
+	 */
+	if (sbi->type)
 		module_put(sbi->type->owner);
 	if (sbi->upgrade_inited)
 		percpu_free_rwsem(&sbi->upgrade);

@@ -119,12 +119,11 @@ static void bento_swap(struct bento_upgrade_slot *slot, struct bento_fs_type *ne
 	WRITE_ONCE(sbi->fs, slot->new_fs);
 	sbi->type = new;
 	slot->new_fs = NULL;
-	/* A panic in drop only leaks the old instance (and pins its module). */
+	/* A panic in drop only leaks the old instance. */
 	bento_ctx_begin(&ctx, sbi, old, "drop", false);
 	bento_guard(&ctx, old->ops, drop, old_fs);
 	bento_ctx_end(&ctx);
-	if (!ctx.panicked)
-		module_put(old->owner);
+	module_put(old->owner);
 }
 
 /*
@@ -145,7 +144,7 @@ static void bento_upgrade_work(struct work_struct *work)
 	slot->quiesce_us = ktime_us_delta(slot->held, t0);
 	/* No instance: the mount failed to mount, or its last unmount raced with the pin. A
 	 * mount failed by a panic (before, or in the export) is left alone: bento_upgrade_finish
-	 * keeps it on its old version, which it pins. */
+	 * keeps it on its old version, which it pins until it is unmounted. */
 	if (sbi->fs && !bento_failed(sbi))
 		slot->err = bento_move_state(slot, up->new);
 	if (bento_failed(sbi))
@@ -226,7 +225,8 @@ int bento_upgrade_locked(struct bento_registration *reg, struct bento_fs_type *n
 	list_for_each_entry(sbi, &reg->mounts, type_link) {
 		if (n == reg->nr_mounts)
 			break;
-		/* A failed mount stays on its version (which it pins), never called again. */
+		/* A failed mount stays on its version (pinned until it is unmounted), never called
+		 * again. */
 		if (bento_failed(sbi)) {
 			pr_warn("upgrade %s: %s is failed (a panic), it stays on %s\n", sbi->name,
 				sbi->sb->s_id, bento_version(sbi->type));

@@ -36,12 +36,13 @@
 #         tree's version, built from `git archive` into target/releases/) keeps its bentofs.ko
 #         loaded while two busy mounts move from its logfs.ko to the tree's logfs_v2.ko and back
 #         (KSUITE_RELEASE_ROUNDS, default 6); no failed call, data intact, fsck
-#      p  panic containment: four mounts on logfs_panic.ko (a test build that panics on demand);
-#         a panic in a call (with calls of the mount in flight), in the background work and in a
-#         live upgrade's export each fail only their mount: calls there return EIO at once, the
-#         other mounts work and a live upgrade moves the healthy one; umount of the failed ones
-#         works, their module stays pinned (so bentofs stays loaded: part g allows for that),
-#         fsck is clean, the volume mounts again with its data; no oops
+#      p  panic containment (suite/part-p.sh): four mounts on logfs_panic.ko (a test build that
+#         panics on demand), one under a checked workload throughout; a panic in a call (with
+#         calls of the mount in flight), in the background work and in a live upgrade's export
+#         each fail only their mount: calls there return EIO at once, the log names the device
+#         and file:line, the busy mount never sees an error and is upgraded; umount of the failed
+#         ones works, then their module unloads, fsck is clean, the volumes mount again with
+#         their data; no oops
 #      g  rmmod logfs, rmmod bentofs; no BUG/Oops/WARNING/Call Trace/Rust panic in the log
 #    (run-vm.sh also fails the run on any of those in the whole console log);
 # 4. a summary with the time and result of every part.

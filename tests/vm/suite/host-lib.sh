@@ -38,7 +38,7 @@ ks_tools() {
 # ks_snapshot WORK LOGDIR: bentofs.ko, logfs.ko and bento_memfs.ko built by one Kbuild run over
 # a snapshot of their sources (the Rust object as `make` left it), so the three always agree
 # and the VM gets a consistent set even while the tree changes; also a warning is seen even
-# when `make` had nothing to rebuild. Installs them, memfs-guest.sh and the static helpers
+# when `make` had nothing to rebuild. Installs them, memfs-guest.sh, part-p.sh and the static helpers
 # bento-t and fsync-t into WORK/overlay (/usr/lib/bento, /usr/bin). With KS_UPGRADE=1 also
 # logfs_v2.ko, logfs_badstate.ko, logfs_badformat.ko and logfs_panic.ko (`make upgrade-modules`
 # must have run).
@@ -52,7 +52,7 @@ ks_snapshot() {
     [[ -f $repo/logfs/kmod/logfs_rust.o_shipped ]] || ks_die "no logfs/kmod/logfs_rust.o_shipped (run make)"
     rm -rf "$b" "$ov"
     mkdir -p "$b/logfs/kmod" "$b/tests/vm/bentotest" "$ov/usr/lib/bento" "$ov/usr/bin" "$ov/etc/vmtest"
-    rsync -a --include='*/' --include='*.[ch]' --include=Kbuild --exclude='*' \
+    rsync -a --include='*/' --include='*.[chS]' --include=Kbuild --exclude='*' \
         "$repo/bentofs-c/" "$b/bentofs-c/"
     cp "$repo/logfs/kmod/Kbuild" "$repo/logfs/kmod/logfs_main.c" \
         "$repo/logfs/kmod/logfs_rust.o_shipped" "$b/logfs/kmod/"
@@ -82,6 +82,7 @@ ks_snapshot() {
         install -m 644 "$b"/logfs/kmod/logfs_{v2,badstate,badformat,panic}.ko "$ov/usr/lib/bento/"
     fi
     install -m 644 "$here/bentotest/guest.sh" "$ov/usr/lib/bento/memfs-guest.sh"
+    install -m 644 "$here/suite/part-p.sh" "$ov/usr/lib/bento/part-p.sh"
     modinfo -F vermagic "$ov/usr/lib/bento/logfs.ko" | grep -q "^$krel " ||
         ks_die "logfs.ko was not built for $krel"
     if [[ -n $(ks_warnings "$log") ]]; then
