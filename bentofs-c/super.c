@@ -56,7 +56,7 @@ static void bento_bg_work(struct work_struct *work)
 	if (!sb_rdonly(sb) && sb_start_write_trylock(sb)) {
 		err = bento_status(sbi, "background", bento_call(sbi, 0, background));
 		sb_end_write(sb);
-		if (err)
+		if (err && !bento_failed(sbi))	/* a panic said more */
 			pr_warn_ratelimited("%s on %s: background work failed: %d\n",
 					    sbi->name, sb->s_id, err);
 	}

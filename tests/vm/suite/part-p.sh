@@ -83,7 +83,7 @@ peio "A: create" bento-t openx /mnt/pa/new
 peio "A: readdir" ls /mnt/pa/dir
 peio "A: mkdir" mkdir /mnt/pa/d2
 peio "A: setxattr" bento-t setx /mnt/pa/data user.x 1
-peio "A: statfs" df /mnt/pa
+peio "A: statfs" bento-t fstype /mnt/pa
 peio "A: syncfs" /usr/bin/sync -f /mnt/pa
 within 60 sh -c 'echo 3 >/proc/sys/vm/drop_caches'; rc=$?
 [ $rc -eq 0 ] && ok "drop_caches (evicts A's inodes: no forget into the failed mount)" || nok "drop_caches: exit $rc (124: hangs)"
