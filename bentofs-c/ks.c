@@ -393,7 +393,7 @@ static DEFINE_RATELIMIT_STATE(bento_panic_rs, 5 * HZ, 10);
  * A file system panicked. Its message is "FILE:LINE:COL: MESSAGE" (bento-kernel after 0.3.1;
  * 0.3.1 and before say "panicked at FILE:LINE:COL:\nMESSAGE"): one line, into @buf.
  */
-static const char *bento_panic_msg(char *buf, size_t size, const char *msg, u64 len)
+static void bento_panic_msg(char *buf, size_t size, const char *msg, u64 len)
 {
 	size_t i, n;
 
@@ -407,7 +407,6 @@ static const char *bento_panic_msg(char *buf, size_t size, const char *msg, u64 
 	for (i = 0; i < n; i++)
 		buf[i] = msg[i] == '\n' ? ' ' : msg[i];
 	buf[n] = '\0';
-	return buf;
 }
 
 /*

@@ -35,7 +35,9 @@
 #      r  upgrade between releases: the previous release (the newest vX.Y.Z tag older than the
 #         tree's version, built from `git archive` into target/releases/) keeps its bentofs.ko
 #         loaded while two busy mounts move from its logfs.ko to the tree's logfs_v2.ko and back
-#         (KSUITE_RELEASE_ROUNDS, default 6); no failed call, data intact, fsck
+#         (KSUITE_RELEASE_ROUNDS, default 6); no failed call, data intact, fsck; then its
+#         logfs.ko on the tree's bentofs.ko: a mount, the data intact, a live upgrade to the
+#         tree's logfs_v2.ko
 #      p  panic containment (suite/part-p.sh): four mounts on logfs_panic.ko (a test build that
 #         panics on demand), one under a checked workload throughout; a panic in a call (with
 #         calls of the mount in flight), in the background work and in a live upgrade's export
@@ -56,6 +58,7 @@
 #   KSUITE_PARTS      parts to run (default "a b d f c e u r p"; g always runs; m is the main job's
 #                     lighter workload, see main-job.sh)
 #   KSUITE_UPGRADES   upgrades in part u (default 20)
+#   KSUITE_PREV       the release part r loads, a tag (default: the newest older than the tree)
 #   KSUITE_FSX_OPS    operations per fsx run (default 4000)
 #   KSUITE_FSX_ROUNDS rounds of two fsx runs, each followed by a remount (default 3)
 #   KSUITE_KEEP=1     keep WORKDIR (disk images) afterwards
@@ -127,7 +130,8 @@ KS_UPGRADE=$( (want u || want r || want p) && echo 1 || true) ks_snapshot "$work
 # Part r: the previous release's bentofs.ko and logfs.ko, built from the git history.
 prev=
 if want r; then
-    read -r prev prev_rev < <(ks_prev_release) || ks_die "part r: no earlier release"
+    if [[ -n ${KSUITE_PREV:-} ]]; then prev=$KSUITE_PREV prev_rev=$KSUITE_PREV
+    else read -r prev prev_rev < <(ks_prev_release) || ks_die "part r: no earlier release"; fi
     ks_build_release "$prev_rev" "$work/overlay/usr/lib/bento/prev" "$logdir" || ok=0
 fi
 bento_t=$work/overlay/usr/bin/bento-t

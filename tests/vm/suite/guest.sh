@@ -730,7 +730,12 @@ if want r; then
     t "umount both" sh -c "umount /mnt/r1 && umount /mnt/r2"
     fsck_clean "fsck.logfs -n $R1: clean" "$R1"
     fsck_clean "fsck.logfs -n $R2: clean" "$R2"
-    t "back to the working tree's modules" sh -c "rmmod logfs && rmmod bentofs && insmod /lib/bento/bentofs.ko && insmod /lib/bento/logfs.ko"
+    # The other way round: $PREV's logfs.ko on the working tree's bentofs.ko, then upgraded.
+    t "the working tree's bentofs.ko under $PREV's logfs.ko" sh -c "rmmod logfs && rmmod bentofs && insmod /lib/bento/bentofs.ko && insmod $P/logfs.ko"
+    t "... mount, the data intact, write" sh -c "mount -t bento -o fs=logfs $R1 /mnt/r1 && bento-t tree /mnt/r1/base | cmp -s - /tmp/r1-base.manifest && echo new >/mnt/r1/new && sync"
+    t "... a live upgrade to logfs_v2.ko ($VER+v2); $PREV's unloads" sh -c "bento-t insmod /lib/bento/logfs_v2.ko >/dev/null && rmmod logfs"
+    teq "... the mount on $VER+v2" "logfs $VER+v2 1" cat /proc/fs/bento/filesystems
+    t "... umount, fsck; back to logfs.ko" sh -c "grep -qx new /mnt/r1/new && umount /mnt/r1 && fsck.logfs -n $R1 >/dev/null && insmod /lib/bento/logfs.ko && rmmod logfs_v2"
     part_end
 fi
 
