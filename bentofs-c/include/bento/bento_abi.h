@@ -298,9 +298,9 @@ void bento_ks_log(u32 level, const char *msg, u64 len);
 
 /*
  * A Rust panic ("FILE:LINE:COL: MESSAGE"). Never returns. Inside a call from bentofs: the mount
- * is failed (for a new instance, mount or import_state, only the call), the kernel locks the call
- * took through bento_ks_* are released and the call returns -EIO to bentofs; the panicking frames
- * are abandoned. Outside a call: BUG().
+ * is failed (for an instance the mount does not run on, in mount, import_state or drop, only the
+ * call), the kernel locks the call took through bento_ks_* are released and the call returns
+ * -EIO to bentofs; the panicking frames are abandoned. Outside a call: BUG().
  */
 void bento_ks_panic(const char *msg, u64 len) __attribute__((noreturn));
 

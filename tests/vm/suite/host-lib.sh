@@ -38,10 +38,10 @@ ks_tools() {
 # ks_snapshot WORK LOGDIR: bentofs.ko, logfs.ko and bento_memfs.ko built by one Kbuild run over
 # a snapshot of their sources (the Rust object as `make` left it), so the three always agree
 # and the VM gets a consistent set even while the tree changes; also a warning is seen even
-# when `make` had nothing to rebuild. Installs them, memfs-guest.sh, part-p.sh and the static helpers
-# bento-t and fsync-t into WORK/overlay (/usr/lib/bento, /usr/bin). With KS_UPGRADE=1 also
-# logfs_v2.ko, logfs_badstate.ko, logfs_badformat.ko and logfs_panic.ko (`make upgrade-modules`
-# must have run).
+# when `make` had nothing to rebuild. Installs them, memfs-guest.sh, part-p.sh and the static
+# helpers bento-t and fsync-t into WORK/overlay (/usr/lib/bento, /usr/bin). With KS_UPGRADE=1
+# also logfs_v2.ko, logfs_badstate.ko, logfs_badformat.ko and logfs_panic.ko (`make
+# upgrade-modules` must have run).
 # 1 on warnings; dies on errors.
 ks_snapshot() {
     local logdir=$2 krel kdir b=$1/build ov=$1/overlay version log=$2/build-snapshot.log
