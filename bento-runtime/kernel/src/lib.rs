@@ -84,7 +84,9 @@ pub(crate) fn log(level: u32, args: fmt::Arguments<'_>) {
 /// The panic handler of a kernel module: hand "FILE:LINE:COL: MESSAGE" to bentofs, which fails
 /// the mount the panicking call was made on and gives that call up (it returns EIO; the frames
 /// of this task from the call's entry down to here are abandoned, never returned to, and the
-/// instance is never called again), or BUG()s outside a call. Never returns here.
+/// instance is never called again), or BUG()s outside a call. Never returns here. No `Drop`
+/// of the abandoned frames runs: what they own is leaked with the instance, which nothing
+/// touches again (docs/architecture.md §7 says why that is sound).
 pub fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     let mut msg = StackBuf::<256>::new();
     let _ = match info.location() {
