@@ -280,6 +280,13 @@ impl<D: BlockDevice> Volume<D> {
         if self.failed {
             return Err(Error::Errno(Errno::EIO));
         }
+        if !self.checkpoint_fits() {
+            // Nothing is written yet: refuse, and keep the volume (a later call, after the
+            // cleaner ran, may commit). `ensure_space` before every change keeps this from
+            // happening; it guards against an estimate that fell short.
+            bento_runtime::warn!("logfs: no room in the logs for a checkpoint; ENOSPC");
+            return Err(Error::Errno(Errno::ENOSPC));
+        }
         let was_busy = core::mem::replace(&mut self.busy, true);
         let r = self.commit_checkpoint(clean);
         self.busy = was_busy;

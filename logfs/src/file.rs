@@ -24,6 +24,10 @@ use crate::log::DATA_LOG;
 /// Bytes of a block, for file positions.
 pub(crate) const BS: u64 = BLOCK_SIZE as u64;
 
+/// The most one `ensure_space` covers of a write (1 MiB): well inside what the cleaner can free
+/// on a full volume (the reserved segments).
+const WRITE_PIECE: usize = 256 * BLOCK_SIZE;
+
 impl<D: BlockDevice> Volume<D> {
     /// The index node `nid` of inode `ino`, checked to be what the tree says it is.
     pub(crate) fn index_node(&mut self, ino: u32, nid: u32, kind: u8, offset: u32) -> Result<()> {
@@ -150,9 +154,6 @@ impl<D: BlockDevice> Volume<D> {
         {
             return Err(Errno::EFBIG.into());
         }
-        // Sums of block counts of a write below MAX_FILE_SIZE: they cannot overflow.
-        let blocks = ((data.len() / BLOCK_SIZE) as u64).saturating_add(2);
-        self.ensure_space(blocks.saturating_add(blocks / 512).saturating_add(4))?;
         let needed = self.blocks_needed(ino, offset, data.len() as u64)?;
         if self.committed_blocks().saturating_add(needed) > self.layout.user_capacity() {
             return Err(Errno::ENOSPC.into());
@@ -160,7 +161,31 @@ impl<D: BlockDevice> Volume<D> {
         // Times are not touched: a front end with a page cache (the kernel, FUSE's writeback
         // cache) owns a cached file's times and sets them with setattr; writeback arriving
         // later must not overwrite them.
-        self.write_data(ino, offset, data)
+        //
+        // The logs get room for one piece at a time: on a full volume the cleaner can free
+        // about the reserve's worth of blocks, less than a large writeback run needs at once.
+        let mut done = 0usize;
+        while done < data.len() {
+            // Offsets and lengths below MAX_FILE_SIZE: the sums cannot overflow.
+            let at = offset.saturating_add(done as u64);
+            let to_boundary = (WRITE_PIECE as u64).saturating_sub(at % WRITE_PIECE as u64);
+            let n = (data.len().saturating_sub(done) as u64).min(to_boundary) as usize;
+            let piece = data
+                .get(done..done.saturating_add(n))
+                .ok_or_else(invariant)?;
+            let blocks = ((n / BLOCK_SIZE) as u64).saturating_add(2);
+            let r = self
+                .ensure_space(blocks.saturating_add(4))
+                .and_then(|()| self.write_data(ino, at, piece));
+            match r {
+                Ok(0) => break,
+                Ok(w) => done = done.saturating_add(w),
+                // What was written stays written: a short write.
+                Err(_) if done > 0 => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(done)
     }
 
     pub fn readlink(&mut self, ino: u32) -> Result<Vec<u8>> {

@@ -9,7 +9,6 @@ use bento_runtime::Errno;
 use bento_runtime::fs::{FileSystem, Ino, ROOT_INO, SetAttr, TimeOrNow, Timespec};
 use common::*;
 
-
 fn pattern(i: usize, len: usize) -> Vec<u8> {
     (0..len).map(|j| ((i * 31 + j * 7) % 251) as u8).collect()
 }
@@ -50,7 +49,8 @@ fn fill(fs: &Fs, count: usize, size: fn(usize) -> usize) -> Vec<(Ino, usize)> {
         let ino = create(fs, &name(i));
         if i % 2 == 1 {
             // Half the files get an xattr while there is room: replacing it later needs none.
-            fs.setxattr(&R, ino, b"user.tag", &pattern(i, 40), 0).unwrap();
+            fs.setxattr(&R, ino, b"user.tag", &pattern(i, 40), 0)
+                .unwrap();
         }
         let data = pattern(i, len);
         let n = ok_or_enospc("write", fs.write(&R, ino, 0, 0, &data)).unwrap_or(0);
@@ -107,7 +107,9 @@ fn metadata_sync_delete_write(count: usize, size: fn(usize) -> usize) {
     // Overwrites in place need new log blocks but no new space.
     for (i, &(ino, len)) in files.iter().enumerate().step_by(7) {
         let data = pattern(i, len);
-        let n = fs.write(&R, ino, 0, 0, &data).expect("overwrite on a full volume");
+        let n = fs
+            .write(&R, ino, 0, 0, &data)
+            .expect("overwrite on a full volume");
         assert_eq!(n, len);
     }
 
@@ -118,13 +120,15 @@ fn metadata_sync_delete_write(count: usize, size: fn(usize) -> usize) {
             mode: Some(0o600),
             ..SetAttr::default()
         };
-        fs.setattr(&R, ino, &a, None).expect("chmod on a full volume");
+        fs.setattr(&R, ino, &a, None)
+            .expect("chmod on a full volume");
         let t = SetAttr {
             atime: Some(TimeOrNow::Now),
             mtime: Some(TimeOrNow::Time(Timespec::new(1_000_000 + i as i64, 0))),
             ..SetAttr::default()
         };
-        fs.setattr(&R, ino, &t, None).expect("utimes on a full volume");
+        fs.setattr(&R, ino, &t, None)
+            .expect("utimes on a full volume");
     }
     // A sync in between, with every inode dirty: more nodes than the reserve has blocks.
     fs.with_volume(|v| eprintln!("before sync: {:?} {:?}", v.stats(), v.statfs()));
@@ -145,12 +149,16 @@ fn metadata_sync_delete_write(count: usize, size: fn(usize) -> usize) {
     // Delete half of them: always works, and frees space.
     let before = fs.statfs(&R, ROOT_INO).unwrap().bfree;
     for i in (0..count).step_by(2) {
-        fs.unlink(&R, ROOT_INO, &name(i)).expect("unlink on a full volume");
+        fs.unlink(&R, ROOT_INO, &name(i))
+            .expect("unlink on a full volume");
     }
     fs.unlink(&R, ROOT_INO, b"big").expect("unlink big");
     fs.sync_fs().expect("sync after deleting");
     let after = fs.statfs(&R, ROOT_INO).unwrap().bfree;
-    assert!(after > before + 1000, "deleting freed too little: {before} -> {after}");
+    assert!(
+        after > before + 1000,
+        "deleting freed too little: {before} -> {after}"
+    );
 
     // Write again: new files, and overwrites of the old ones.
     for i in 0..500 {
