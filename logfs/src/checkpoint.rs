@@ -291,8 +291,7 @@ impl<D: BlockDevice> Volume<D> {
         let r = self.commit_checkpoint(clean);
         self.busy = was_busy;
         if let Err(e) = r {
-            bento_runtime::error!("logfs: checkpoint failed ({e}); refusing further changes");
-            self.failed = true;
+            self.fail("checkpoint", e);
         }
         r
     }

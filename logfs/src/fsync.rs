@@ -9,6 +9,19 @@ use crate::error::{Error, Result, invariant};
 use crate::fs::Volume;
 
 impl<D: BlockDevice> Volume<D> {
+    /// A write of `what` failed: from now on the volume writes nothing (the device keeps the
+    /// last checkpoint and the fsyncs before it) and refuses changes with EROFS. One log line.
+    pub(crate) fn fail(&mut self, what: &str, e: Error) {
+        if !self.failed {
+            bento_runtime::error!(
+                "logfs: {what} failed ({e}); read-only until remounted (checkpoint {} and \
+                 earlier fsyncs stay on the device)",
+                self.seq
+            );
+        }
+        self.failed = true;
+    }
+
     /// Record a change roll-forward recovery cannot replay.
     pub(crate) fn note_since_cp(&mut self, ino: u32, what: u8) {
         *self.since_cp.entry(ino).or_insert(0) |= what;
@@ -77,8 +90,7 @@ impl<D: BlockDevice> Volume<D> {
             Ok(())
         })();
         if let Err(e) = r {
-            bento_runtime::error!("logfs: fsync failed ({e}); refusing further changes");
-            self.failed = true;
+            self.fail("fsync", e);
             return Err(e);
         }
         self.stats.fsyncs = self.stats.fsyncs.saturating_add(1);
