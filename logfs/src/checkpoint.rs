@@ -266,6 +266,21 @@ impl Checkpoint {
 
 // ---- committing a checkpoint ----------------------------------------------------------------
 
+/// A UUID in its usual text form.
+struct Uuid<'a>(&'a [u8; 16]);
+
+impl core::fmt::Display for Uuid<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for (i, b) in self.0.iter().enumerate() {
+            if matches!(i, 4 | 6 | 8 | 10) {
+                f.write_str("-")?;
+            }
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
 use crate::format::layout::NEW_ADDR;
 use crate::fs::Volume;
 use crate::log::NODE_LOG;
@@ -294,6 +309,21 @@ impl<D: BlockDevice> Volume<D> {
             self.fail("checkpoint", e);
         }
         r
+    }
+
+    /// A write of `what` failed: from now on the volume writes nothing (the device keeps the
+    /// last checkpoint and the fsyncs before it) and refuses changes with EROFS. One log line,
+    /// naming the volume by its UUID (the runtime gives no device name).
+    pub(crate) fn fail(&mut self, what: &str, e: Error) {
+        if !self.failed {
+            bento_runtime::error!(
+                "logfs: volume {}: {what} failed ({e}); read-only until remounted \
+                 (checkpoint {} and the fsyncs before stay on the device)",
+                Uuid(&self.sb.uuid),
+                self.seq
+            );
+        }
+        self.failed = true;
     }
 
     fn commit_checkpoint(&mut self, clean: bool) -> Result<()> {

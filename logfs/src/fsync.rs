@@ -9,19 +9,6 @@ use crate::error::{Error, Result, invariant};
 use crate::fs::Volume;
 
 impl<D: BlockDevice> Volume<D> {
-    /// A write of `what` failed: from now on the volume writes nothing (the device keeps the
-    /// last checkpoint and the fsyncs before it) and refuses changes with EROFS. One log line.
-    pub(crate) fn fail(&mut self, what: &str, e: Error) {
-        if !self.failed {
-            bento_runtime::error!(
-                "logfs: {what} failed ({e}); read-only until remounted (checkpoint {} and \
-                 earlier fsyncs stay on the device)",
-                self.seq
-            );
-        }
-        self.failed = true;
-    }
-
     /// Record a change roll-forward recovery cannot replay.
     pub(crate) fn note_since_cp(&mut self, ino: u32, what: u8) {
         *self.since_cp.entry(ino).or_insert(0) |= what;
