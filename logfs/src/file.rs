@@ -168,7 +168,8 @@ impl<D: BlockDevice> Volume<D> {
         while done < data.len() {
             // Offsets and lengths below MAX_FILE_SIZE: the sums cannot overflow.
             let at = offset.saturating_add(done as u64);
-            let to_boundary = (WRITE_PIECE as u64).saturating_sub(at % WRITE_PIECE as u64);
+            let piece = WRITE_PIECE as u64;
+            let to_boundary = piece.saturating_sub(at.checked_rem(piece).unwrap_or(0));
             let n = (data.len().saturating_sub(done) as u64).min(to_boundary) as usize;
             let piece = data
                 .get(done..done.saturating_add(n))

@@ -59,11 +59,8 @@ fn fill(fs: &Fs, count: usize, size: fn(usize) -> usize) -> Vec<(Ino, usize)> {
     let big = create(fs, b"big");
     let chunk = vec![0x5au8; 1 << 20];
     let mut off = 0u64;
-    loop {
-        match ok_or_enospc("write big", fs.write(&R, big, 0, off, &chunk)) {
-            Some(n) => off += n as u64,
-            None => break,
-        }
+    while let Some(n) = ok_or_enospc("write big", fs.write(&R, big, 0, off, &chunk)) {
+        off += n as u64;
     }
     // Top up with single blocks, then the volume is full.
     while ok_or_enospc("write big", fs.write(&R, big, 0, off, &chunk[..4096])).is_some() {
@@ -131,7 +128,6 @@ fn metadata_sync_delete_write(count: usize, size: fn(usize) -> usize) {
             .expect("utimes on a full volume");
     }
     // A sync in between, with every inode dirty: more nodes than the reserve has blocks.
-    fs.with_volume(|v| eprintln!("before sync: {:?} {:?}", v.stats(), v.statfs()));
     fs.sync_fs().expect("sync after chmod on a full volume");
     for (i, &(ino, _)) in files.iter().enumerate() {
         // Replacing an xattr needs no new space; a first xattr needs a block.

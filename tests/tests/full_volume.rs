@@ -22,7 +22,7 @@ fn enospc<T>(r: std::io::Result<T>, what: &str) -> Option<T> {
 
 fn data(i: u64) -> Vec<u8> {
     // Mostly inline files (one node each), some of a few blocks.
-    let len = if i % 8 == 0 {
+    let len = if i.is_multiple_of(8) {
         9000
     } else {
         200 + (i % 700) as usize
@@ -36,7 +36,7 @@ fn check(files: &[PathBuf], which: impl Iterator<Item = usize>) {
         assert_eq!(fs::read(p).unwrap(), data(i as u64), "{}", p.display());
         let md = fs::metadata(p).unwrap();
         assert_eq!(md.permissions().mode() & 0o7777, 0o600, "{}", p.display());
-        if i % 11 != 0 {
+        if !i.is_multiple_of(11) {
             // Not overwritten since utimensat.
             let mtime = std::os::unix::fs::MetadataExt::mtime(&md);
             assert_eq!(mtime, 1_000_000 + i as i64, "{}", p.display());
