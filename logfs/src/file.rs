@@ -24,8 +24,8 @@ use crate::log::DATA_LOG;
 /// Bytes of a block, for file positions.
 pub(crate) const BS: u64 = BLOCK_SIZE as u64;
 
-/// The most one `ensure_space` covers of a write (1 MiB): well inside what the cleaner can free
-/// on a full volume (the reserved segments).
+/// The pieces of a write too large for the room a full volume has (1 MiB): well inside what the
+/// cleaner can free (`Volume::max_room`, 4 MiB at least).
 const WRITE_PIECE: usize = 256 * BLOCK_SIZE;
 
 impl<D: BlockDevice> Volume<D> {
@@ -162,8 +162,15 @@ impl<D: BlockDevice> Volume<D> {
         // cache) owns a cached file's times and sets them with setattr; writeback arriving
         // later must not overwrite them.
         //
-        // The logs get room for one piece at a time: on a full volume the cleaner can free
-        // about the reserve's worth of blocks, less than a large writeback run needs at once.
+        // Room in the logs for the whole write, so no checkpoint in the middle commits half of
+        // it; unless the volume is too full for that (the cleaner can free about the reserved
+        // segments' worth), then piece by piece, each piece with its room.
+        let blocks = ((data.len() / BLOCK_SIZE) as u64).saturating_add(2);
+        let need = blocks.saturating_add(blocks / 512).saturating_add(4);
+        if need <= self.max_room() || self.has_room(need) {
+            self.ensure_space(need)?;
+            return self.write_data(ino, offset, data);
+        }
         let mut done = 0usize;
         while done < data.len() {
             // Offsets and lengths below MAX_FILE_SIZE: the sums cannot overflow.

@@ -58,7 +58,16 @@ impl<D: BlockDevice> Volume<D> {
         segs.saturating_mul(seg) <= free
     }
 
-    fn has_room(&self, need: u64) -> bool {
+    /// The most `ensure_space` can promise on a full volume: what the reserved segments hold
+    /// beyond the cleaning reserve and the two logs' partly filled segments.
+    pub(crate) fn max_room(&self) -> u64 {
+        let segs = u64::from(self.layout.reserved_segments)
+            .saturating_sub(CLEANING_RESERVE)
+            .saturating_sub(2);
+        segs.saturating_mul(u64::from(SEG_BLOCKS))
+    }
+
+    pub(crate) fn has_room(&self, need: u64) -> bool {
         const RESERVE: u64 = CLEANING_RESERVE * SEG_BLOCKS as u64;
         self.writable_blocks()
             >= self
