@@ -25,7 +25,8 @@ use crate::log::DATA_LOG;
 pub(crate) const BS: u64 = BLOCK_SIZE as u64;
 
 /// The pieces of a write too large for the room a full volume has (1 MiB): well inside what the
-/// cleaner can free (`Volume::max_room`, 4 MiB at least).
+/// cleaner can free on a full volume (the reserved segments, 8 at least, less the cleaning
+/// reserve and the logs' segments: 4 MiB at least).
 const WRITE_PIECE: usize = 256 * BLOCK_SIZE;
 
 impl<D: BlockDevice> Volume<D> {
@@ -163,13 +164,16 @@ impl<D: BlockDevice> Volume<D> {
         // later must not overwrite them.
         //
         // Room in the logs for the whole write, so no checkpoint in the middle commits half of
-        // it; unless the volume is too full for that (the cleaner can free about the reserved
-        // segments' worth), then piece by piece, each piece with its room.
+        // it; unless the volume is too full for that even after cleaning, then piece by piece,
+        // each piece with its room.
         let blocks = ((data.len() / BLOCK_SIZE) as u64).saturating_add(2);
         let need = blocks.saturating_add(blocks / 512).saturating_add(4);
-        if need <= self.max_room() || self.has_room(need) {
-            self.ensure_space(need)?;
-            return self.write_data(ino, offset, data);
+        if need <= self.attainable_room() || data.len() <= WRITE_PIECE {
+            match self.ensure_space(need) {
+                Ok(()) => return self.write_data(ino, offset, data),
+                Err(Error::Errno(Errno::ENOSPC)) if data.len() > WRITE_PIECE => {}
+                Err(e) => return Err(e),
+            }
         }
         let mut done = 0usize;
         while done < data.len() {

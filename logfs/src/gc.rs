@@ -58,13 +58,16 @@ impl<D: BlockDevice> Volume<D> {
         segs.saturating_mul(seg) <= free
     }
 
-    /// The most `ensure_space` can promise on a full volume: what the reserved segments hold
-    /// beyond the cleaning reserve and the two logs' partly filled segments.
-    pub(crate) fn max_room(&self) -> u64 {
-        let segs = u64::from(self.layout.reserved_segments)
-            .saturating_sub(CLEANING_RESERVE)
-            .saturating_sub(2);
-        segs.saturating_mul(u64::from(SEG_BLOCKS))
+    /// The most `ensure_space` could make room for, had the cleaner emptied every dead block:
+    /// the main area less the blocks in use, the two logs' partly filled segments and the
+    /// cleaning reserve.
+    pub(crate) fn attainable_room(&self) -> u64 {
+        let seg = u64::from(SEG_BLOCKS);
+        u64::from(self.layout.main_segments)
+            .saturating_mul(seg)
+            .saturating_sub(self.valid_blocks)
+            .saturating_sub(seg.saturating_mul(2))
+            .saturating_sub(CLEANING_RESERVE.saturating_mul(seg))
     }
 
     pub(crate) fn has_room(&self, need: u64) -> bool {

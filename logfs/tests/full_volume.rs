@@ -110,6 +110,17 @@ fn metadata_sync_delete_write(count: usize, size: fn(usize) -> usize) {
         assert_eq!(n, len);
     }
 
+    // One large overwrite (a long writeback run): more log blocks than a full volume's cleaner
+    // frees at once, so it is written piece by piece, but it is written.
+    let big = lookup(&fs, b"big");
+    let (big, big_size) = (big.ino, big.size as usize);
+    let run = vec![0xa5u8; big_size.min(8 << 20) & !4095];
+    eprintln!("large overwrite: {} MiB", run.len() >> 20);
+    assert_eq!(
+        fs.write(&R, big, 0, 0, &run).expect("8 MiB overwrite"),
+        run.len()
+    );
+
     // Metadata-only changes on every file: chmod, utimes (atime and mtime), xattrs.
     let mut xattrs = 0;
     for (i, &(ino, _)) in files.iter().enumerate() {
@@ -148,6 +159,9 @@ fn metadata_sync_delete_write(count: usize, size: fn(usize) -> usize) {
         fs.unlink(&R, ROOT_INO, &name(i))
             .expect("unlink on a full volume");
     }
+    let mut head = vec![0u8; run.len()];
+    assert_eq!(fs.read(&R, big, 0, 0, &mut head).unwrap(), head.len());
+    assert!(head == run, "the large overwrite reads back");
     fs.unlink(&R, ROOT_INO, b"big").expect("unlink big");
     fs.sync_fs().expect("sync after deleting");
     let after = fs.statfs(&R, ROOT_INO).unwrap().bfree;
