@@ -299,7 +299,15 @@ impl<D: BlockDevice> Volume<D> {
             // Nothing is written yet: refuse, and keep the volume (a later call, after the
             // cleaner ran, may commit). `ensure_space` before every change keeps this from
             // happening; it guards against an estimate that fell short.
-            bento_runtime::warn!("logfs: no room in the logs for a checkpoint; ENOSPC");
+            let t = crate::fs::now().sec;
+            // Rate-limited together with the corruption lines (every sync would log it).
+            if self
+                .last_corrupt_log
+                .is_none_or(|l| t.saturating_sub(l) >= 5)
+            {
+                self.last_corrupt_log = Some(t);
+                bento_runtime::warn!("logfs: no room in the logs for a checkpoint; ENOSPC");
+            }
             return Err(Error::Errno(Errno::ENOSPC));
         }
         let was_busy = core::mem::replace(&mut self.busy, true);
