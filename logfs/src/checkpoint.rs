@@ -266,6 +266,21 @@ impl Checkpoint {
 
 // ---- committing a checkpoint ----------------------------------------------------------------
 
+/// A UUID in its usual text form.
+struct Uuid<'a>(&'a [u8; 16]);
+
+impl core::fmt::Display for Uuid<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for (i, b) in self.0.iter().enumerate() {
+            if matches!(i, 4 | 6 | 8 | 10) {
+                f.write_str("-")?;
+            }
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
 use crate::format::layout::NEW_ADDR;
 use crate::fs::Volume;
 use crate::log::NODE_LOG;
@@ -280,14 +295,43 @@ impl<D: BlockDevice> Volume<D> {
         if self.failed {
             return Err(Error::Errno(Errno::EIO));
         }
+        if !self.checkpoint_fits() {
+            // Nothing is written yet: refuse, and keep the volume (a later call, after the
+            // cleaner ran, may commit). `ensure_space` before every change keeps this from
+            // happening; it guards against an estimate that fell short.
+            let t = crate::fs::now().sec;
+            // Rate-limited together with the corruption lines (every sync would log it).
+            if self
+                .last_corrupt_log
+                .is_none_or(|l| t.saturating_sub(l) >= 5)
+            {
+                self.last_corrupt_log = Some(t);
+                bento_runtime::warn!("logfs: no room in the logs for a checkpoint; ENOSPC");
+            }
+            return Err(Error::Errno(Errno::ENOSPC));
+        }
         let was_busy = core::mem::replace(&mut self.busy, true);
         let r = self.commit_checkpoint(clean);
         self.busy = was_busy;
         if let Err(e) = r {
-            bento_runtime::error!("logfs: checkpoint failed ({e}); refusing further changes");
-            self.failed = true;
+            self.fail("checkpoint", e);
         }
         r
+    }
+
+    /// A write of `what` failed: from now on the volume writes nothing (the device keeps the
+    /// last checkpoint and the fsyncs before it) and refuses changes with EROFS. One log line,
+    /// naming the volume by its UUID (the runtime gives no device name).
+    pub(crate) fn fail(&mut self, what: &str, e: Error) {
+        if !self.failed {
+            bento_runtime::error!(
+                "logfs: volume {}: {what} failed ({e}); read-only until remounted \
+                 (checkpoint {} and the fsyncs before stay on the device)",
+                Uuid(&self.sb.uuid),
+                self.seq
+            );
+        }
+        self.failed = true;
     }
 
     fn commit_checkpoint(&mut self, clean: bool) -> Result<()> {

@@ -24,6 +24,11 @@ use crate::log::DATA_LOG;
 /// Bytes of a block, for file positions.
 pub(crate) const BS: u64 = BLOCK_SIZE as u64;
 
+/// The pieces of a write too large for the room a full volume has (1 MiB): well inside what the
+/// cleaner can free on a full volume (the reserved segments, 8 at least, less the cleaning
+/// reserve and the logs' segments: 4 MiB at least).
+const WRITE_PIECE: usize = 256 * BLOCK_SIZE;
+
 impl<D: BlockDevice> Volume<D> {
     /// The index node `nid` of inode `ino`, checked to be what the tree says it is.
     pub(crate) fn index_node(&mut self, ino: u32, nid: u32, kind: u8, offset: u32) -> Result<()> {
@@ -150,9 +155,6 @@ impl<D: BlockDevice> Volume<D> {
         {
             return Err(Errno::EFBIG.into());
         }
-        // Sums of block counts of a write below MAX_FILE_SIZE: they cannot overflow.
-        let blocks = ((data.len() / BLOCK_SIZE) as u64).saturating_add(2);
-        self.ensure_space(blocks.saturating_add(blocks / 512).saturating_add(4))?;
         let needed = self.blocks_needed(ino, offset, data.len() as u64)?;
         if self.committed_blocks().saturating_add(needed) > self.layout.user_capacity() {
             return Err(Errno::ENOSPC.into());
@@ -160,7 +162,42 @@ impl<D: BlockDevice> Volume<D> {
         // Times are not touched: a front end with a page cache (the kernel, FUSE's writeback
         // cache) owns a cached file's times and sets them with setattr; writeback arriving
         // later must not overwrite them.
-        self.write_data(ino, offset, data)
+        //
+        // Room in the logs for the whole write, so no checkpoint in the middle commits half of
+        // it; unless the volume is too full for that even after cleaning, then piece by piece,
+        // each piece with its room.
+        let blocks = ((data.len() / BLOCK_SIZE) as u64).saturating_add(2);
+        let need = blocks.saturating_add(blocks / 512).saturating_add(4);
+        if need <= self.attainable_room() || data.len() <= WRITE_PIECE {
+            match self.ensure_space(need) {
+                Ok(()) => return self.write_data(ino, offset, data),
+                Err(Error::Errno(Errno::ENOSPC)) if data.len() > WRITE_PIECE => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let mut done = 0usize;
+        while done < data.len() {
+            // Offsets and lengths below MAX_FILE_SIZE: the sums cannot overflow.
+            let at = offset.saturating_add(done as u64);
+            let piece = WRITE_PIECE as u64;
+            let to_boundary = piece.saturating_sub(at.checked_rem(piece).unwrap_or(0));
+            let n = (data.len().saturating_sub(done) as u64).min(to_boundary) as usize;
+            let piece = data
+                .get(done..done.saturating_add(n))
+                .ok_or_else(invariant)?;
+            let blocks = ((n / BLOCK_SIZE) as u64).saturating_add(2);
+            let r = self
+                .ensure_space(blocks.saturating_add(4))
+                .and_then(|()| self.write_data(ino, at, piece));
+            match r {
+                Ok(0) => break,
+                Ok(w) => done = done.saturating_add(w),
+                // What was written stays written: a short write.
+                Err(_) if done > 0 => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(done)
     }
 
     pub fn readlink(&mut self, ino: u32) -> Result<Vec<u8>> {

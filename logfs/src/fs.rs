@@ -135,7 +135,8 @@ pub struct Volume<D> {
     pub(crate) dirty: bool,
     /// Inside a checkpoint or cleaning: do not start another.
     pub(crate) busy: bool,
-    /// A checkpoint failed: the volume is read-only until remounted.
+    /// A checkpoint or an fsync failed to write: the volume is read-only until remounted, and
+    /// writes nothing more (the device keeps the last checkpoint and the fsyncs before).
     pub(crate) failed: bool,
     /// When the last checkpoint was committed (seconds).
     pub(crate) last_checkpoint: i64,
@@ -342,7 +343,9 @@ impl<D: BlockDevice> Volume<D> {
             return Err(Errno::EROFS.into());
         }
         if self.failed {
-            return Err(Errno::EIO.into());
+            // The device failed a write: read-only until remounted (the call that met the
+            // error got EIO).
+            return Err(Errno::EROFS.into());
         }
         Ok(())
     }

@@ -47,7 +47,9 @@ impl<D: BlockDevice> Volume<D> {
                 || (nlink == 1
                     && parent_since & (crate::fs::SINCE_CP_NEW | crate::fs::SINCE_CP_LOST_NAME)
                         == 0));
-        if !replayable {
+        // Without room for everything dirty, the checkpoint refuses with ENOSPC before writing
+        // anything; a record that ran out of room halfway would fail the volume.
+        if !replayable || !self.checkpoint_fits() {
             return self.checkpoint(false);
         }
         let mut nids = self.nodes.dirty_of(ino, crate::format::node::KIND_DIRECT);
@@ -77,8 +79,7 @@ impl<D: BlockDevice> Volume<D> {
             Ok(())
         })();
         if let Err(e) = r {
-            bento_runtime::error!("logfs: fsync failed ({e}); refusing further changes");
-            self.failed = true;
+            self.fail("fsync", e);
             return Err(e);
         }
         self.stats.fsyncs = self.stats.fsyncs.saturating_add(1);

@@ -16,7 +16,7 @@ use crate::format::layout::{BLOCK_SIZE, NULL_ADDR, SEG_BLOCKS};
 use crate::format::summary::SummaryBlock;
 use crate::format::tables::{LOG_DATA, LOG_NODE};
 use crate::fs::Volume;
-use crate::log::DATA_LOG;
+use crate::log::{DATA_LOG, NODE_LOG};
 use crate::segment::SegState;
 
 /// Segments kept free for a round of cleaning and the checkpoint after it.
@@ -40,7 +40,37 @@ impl<D: BlockDevice> Volume<D> {
         (self.nodes.dirty_count() as u64).saturating_add(self.dirs.dirty_count() as u64)
     }
 
-    fn has_room(&self, need: u64) -> bool {
+    /// Can a checkpoint write everything that waits for it? Directory blocks go to the data
+    /// log and may each dirty the node that points at them; nodes go to the node log; a log
+    /// that fills takes a free segment.
+    pub(crate) fn checkpoint_fits(&self) -> bool {
+        let seg = u64::from(SEG_BLOCKS);
+        let free = u64::from(self.sut.free_segments()).saturating_mul(seg);
+        let room = |i: usize| self.logs.get(i).map_or(0, |l| u64::from(l.room()));
+        let dirs = self.dirs.dirty_count() as u64;
+        let nodes = (self.nodes.dirty_count() as u64).saturating_add(dirs);
+        let data_over = dirs.saturating_sub(room(DATA_LOG));
+        let node_over = nodes.saturating_sub(room(NODE_LOG));
+        // Each log that spills takes whole segments (rounded up).
+        let segs = data_over
+            .div_ceil(seg)
+            .saturating_add(node_over.div_ceil(seg));
+        segs.saturating_mul(seg) <= free
+    }
+
+    /// The most `ensure_space` could make room for, had the cleaner emptied every dead block:
+    /// the main area less the blocks in use, the two logs' partly filled segments and the
+    /// cleaning reserve.
+    pub(crate) fn attainable_room(&self) -> u64 {
+        let seg = u64::from(SEG_BLOCKS);
+        u64::from(self.layout.main_segments)
+            .saturating_mul(seg)
+            .saturating_sub(self.valid_blocks)
+            .saturating_sub(seg.saturating_mul(2))
+            .saturating_sub(CLEANING_RESERVE.saturating_mul(seg))
+    }
+
+    pub(crate) fn has_room(&self, need: u64) -> bool {
         const RESERVE: u64 = CLEANING_RESERVE * SEG_BLOCKS as u64;
         self.writable_blocks()
             >= self

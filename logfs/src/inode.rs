@@ -193,6 +193,11 @@ impl<D: BlockDevice> Volume<D> {
                 i.set_mtime(t);
             }
         }
+        if a.size.is_none() {
+            // The inode is rewritten at the next checkpoint: on a full volume the cleaner must
+            // make room for it now, not the checkpoint find none (it would fail the volume).
+            self.ensure_space(1)?;
+        }
         let i = self.inode_mut(ino)?;
         if let Some(mode) = a.mode {
             i.mode = ((i.mode.get() & bfs::S_IFMT) | (mode & 0o7777)).into();

@@ -199,7 +199,11 @@ impl<D: BlockDevice> Volume<D> {
         let (dev, layout, seed) = (&self.dev, &self.layout, self.seed);
         let l = self.logs.get_mut(log).ok_or_else(invariant)?;
         l.next_segno = None;
-        l.switch(dev, layout, seed, segno)?;
+        if let Err(e) = l.switch(dev, layout, seed, segno) {
+            // Blocks staged for the old segment never reached it: write nothing more.
+            self.fail("segment write", e);
+            return Err(e);
+        }
         self.sut.retire(old);
         Ok(())
     }

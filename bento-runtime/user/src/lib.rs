@@ -1,7 +1,7 @@
 //! The userspace backend of libBentoKS's block devices: over image files, real block devices
-//! and memory, and the devices crash-consistency tests are built from ([`RecordingDevice`],
-//! [`CrashDevice`]). Its only `unsafe` is two system calls `nix` does not wrap
-//! (`sync_file_range`, the `BLKDISCARD` ioctl).
+//! and memory, the devices crash-consistency tests are built from ([`RecordingDevice`],
+//! [`CrashDevice`]), and one that fails on demand ([`FailingDevice`]). Its only `unsafe` is two
+//! system calls `nix` does not wrap (`sync_file_range`, the `BLKDISCARD` ioctl).
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -311,6 +311,111 @@ impl<D: BlockDevice> BlockDevice for RecordingDevice<D> {
     }
 
     fn discard(&self, block: u64, count: u64) -> Result<()> {
+        self.inner.discard(block, count)
+    }
+}
+
+/// A device that fails: after `n` more writes and flushes succeed, every write and flush fails
+/// with EIO (a dying disk, dm-error swapped in) until [`heal`](FailingDevice::heal) makes it
+/// work again, or only the next one does (a transient error). A failed write changes nothing.
+/// Reads always work. Unarmed it never fails.
+pub struct FailingDevice<D> {
+    inner: D,
+    /// Writes and flushes still allowed; `None`: no limit.
+    budget: Mutex<Option<u64>>,
+    /// Fail one request only, then work again (a transient error, dm-flakey).
+    once: std::sync::atomic::AtomicBool,
+    /// Requests done (successful or not) since `new`, writes and flushes.
+    requests: std::sync::atomic::AtomicU64,
+    failures: std::sync::atomic::AtomicU64,
+}
+
+impl<D: BlockDevice> FailingDevice<D> {
+    pub fn new(inner: D) -> FailingDevice<D> {
+        FailingDevice {
+            inner,
+            budget: Mutex::new(None),
+            once: false.into(),
+            requests: 0.into(),
+            failures: 0.into(),
+        }
+    }
+
+    pub fn inner(&self) -> &D {
+        &self.inner
+    }
+
+    /// Let `n` more writes and flushes succeed, then fail every one.
+    pub fn fail_after(&self, n: u64) {
+        *self.budget.lock().unwrap_or_else(|e| e.into_inner()) = Some(n);
+    }
+
+    /// Let `n` more writes and flushes succeed, fail the next one, then work again.
+    pub fn fail_once_after(&self, n: u64) {
+        self.once.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.fail_after(n);
+    }
+
+    /// Work again.
+    pub fn heal(&self) {
+        *self.budget.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// Writes and flushes asked for so far (including failed ones).
+    pub fn requests(&self) -> u64 {
+        self.requests.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Writes and flushes that failed.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn admit(&self) -> Result<()> {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.requests.fetch_add(1, Relaxed);
+        let mut b = self.budget.lock().unwrap_or_else(|e| e.into_inner());
+        match &mut *b {
+            None => Ok(()),
+            Some(0) => {
+                self.failures.fetch_add(1, Relaxed);
+                if self.once.load(Relaxed) {
+                    *b = None;
+                }
+                Err(Errno::EIO)
+            }
+            Some(n) => {
+                *n -= 1;
+                Ok(())
+            }
+        }
+    }
+}
+
+impl<D: BlockDevice> BlockDevice for FailingDevice<D> {
+    fn block_count(&self) -> u64 {
+        self.inner.block_count()
+    }
+
+    fn read_blocks(&self, block: u64, buf: &mut [u8]) -> Result<()> {
+        self.inner.read_blocks(block, buf)
+    }
+
+    fn write_blocks(&self, block: u64, buf: &[u8], flags: WriteFlags) -> Result<()> {
+        self.admit()?;
+        self.inner.write_blocks(block, buf, flags)
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.admit()?;
+        self.inner.flush()
+    }
+
+    fn discard(&self, block: u64, count: u64) -> Result<()> {
+        // Discards are hints: not counted, and dropped while failing.
+        if *self.budget.lock().unwrap_or_else(|e| e.into_inner()) == Some(0) {
+            return Ok(());
+        }
         self.inner.discard(block, count)
     }
 }

@@ -461,6 +461,29 @@ if want e; then
     fsck_clean "fsck.logfs -n: clean" "$F"
     kclean "full volume: no oops"
 
+    # a full volume: metadata changes on thousands of files, sync, delete, write again (a sync
+    # every 1000 files: until writeback, each dirty folio of a tiny file holds a promised block)
+    t "full volume, metadata: mkfs, mount, 6000 small files, 100 xattrs" sh -c "mkfs.logfs -q -f $F && mount -t bento -o fs=logfs $F /mnt/b && mkdir /mnt/b/m && i=0 && while [ \$i -lt 6000 ]; do echo \"file \$i\" >/mnt/b/m/f\$i || exit 1; [ \$i -ge 100 ] || bento-t setx /mnt/b/m/f\$i user.tag first || exit 1; [ \$((i % 1000)) != 999 ] || sync; i=\$((i + 1)); done && sync"
+    r=$(bento-t fill /mnt/b/fill 256)
+    case $r in write=ENOSPC*fsync=ok*) ok "... filled: write(2) says ENOSPC, fsync works ($r)" ;; *) nok "... filled: $r" ;; esac
+    kclear
+    t "chmod -R of 6000 files (more inodes to rewrite than the reserve has blocks) on the full volume" chmod -R 600 /mnt/b/m
+    t "touch (utimes) of 6000 files" sh -c 'cd /mnt/b/m && touch f*'
+    t "replace 100 xattrs" sh -c 'i=0; while [ $i -lt 100 ]; do bento-t setx /mnt/b/m/f$i user.tag other replace || exit 1; i=$((i + 1)); done'
+    t "syncfs" /usr/bin/sync -f /mnt/b
+    knot "... no failed checkpoint, the volume stays writable" "read-only until remounted"
+    # (read, a shell builtin: a process per file takes a minute under TCG)
+    t "every file intact, mode 600" sh -c 'i=0; while [ $i -lt 6000 ]; do read -r l </mnt/b/m/f$i && [ "$l" = "file $i" ] || exit 1; i=$((i + 1)); done && [ "$(ls -l /mnt/b/m | grep -c "^-rw------- ")" = 6000 ]'
+    t "delete the filler and 3000 files" sh -c 'rm /mnt/b/fill && cd /mnt/b/m && rm f*[02468] && [ "$(ls | wc -l)" = 3000 ]'
+    t "... then 8 MiB can be written and fsync'd" sh -c 'bento-t pwrite /mnt/b/again 0 8M 7 && bento-t fsync /mnt/b/again'
+    t "umount" umount /mnt/b
+    fsck_clean "fsck.logfs -n: clean" "$F"
+    t "mount again" mnt_logfs "$F" /mnt/b
+    t "after remount: files, modes, xattrs and the new data intact" sh -c 'i=1; while [ $i -lt 6000 ]; do read -r l </mnt/b/m/f$i && [ "$l" = "file $i" ] || exit 1; i=$((i + 2)); done && [ "$(ls -l /mnt/b/m | grep -c "^-rw------- ")" = 3000 ] && [ "$(bento-t getx /mnt/b/m/f99 user.tag)" = other ] && bento-t pcheck /mnt/b/again 0 8M 7'
+    t "umount" umount /mnt/b
+    fsck_clean "fsck.logfs -n: clean" "$F"
+    kclean "full volume, metadata: no oops"
+
     # I/O errors: device-mapper, a linear device switched to the error target
     E=$DISK_EIO
     sz=$(blockdev --getsz "$E")
@@ -496,6 +519,36 @@ if want e; then
         t "... data written before the errors is intact" sh -c 'bento-t pcheck /mnt/b/a 0 2M 3 && bento-t pcheck /mnt/b/d/b 0 100K 4'
         t "umount" umount /mnt/b
         fsck_clean "fsck.logfs -n: clean" "$ED"
+        # writes fail during a checkpoint: sync gets the error, the volume turns read-only
+        t "mkfs, mount; a committed file and an fsync'd one" sh -c "mkfs.logfs -q -f $ED && mount -t bento -o fs=logfs $ED /mnt/b && bento-t pwrite /mnt/b/committed 0 1M 11 && sync && bento-t pwrite /mnt/b/synced 0 300K 12 && bento-t fsync /mnt/b/synced"
+        t "... changes waiting for the checkpoint" sh -c 'mkdir /mnt/b/n && i=0; while [ $i -lt 200 ]; do echo $i >/mnt/b/n/f$i || exit 1; i=$((i + 1)); done && chmod 600 /mnt/b/committed && bento-t setx /mnt/b/synced user.a b'
+        kclear
+        t "writes start failing" dmtable "0 $sz error"
+        r=$(/usr/bin/sync -f /mnt/b 2>&1; echo "rc=$?")
+        case $r in *rc=0) nok "syncfs (a checkpoint) with failing writes: no error" ;; *) ok "syncfs (a checkpoint) with failing writes: fails ($r)" ;; esac
+        klogre "... log line: read-only until remounted" 'logfs: .* failed .*read-only until remounted'
+        teq "... a change after the failure: EROFS" "errno=EROFS" bento-t openx /mnt/b/later
+        kshow 6
+        t "umount" umount /mnt/b
+        t "the device works again" dmtable "0 $sz linear $E 0"
+        fsck_clean "fsck.logfs -n: the last checkpoint is consistent" "$ED"
+        t "mount again" mnt_logfs "$ED" /mnt/b
+        t "... the committed and the fsync'd files are intact" sh -c 'bento-t pcheck /mnt/b/committed 0 1M 11 && bento-t pcheck /mnt/b/synced 0 300K 12'
+        # writes fail during fsync
+        t "an fsync'd file, another rewritten in the page cache" sh -c 'bento-t pwrite /mnt/b/f3 0 200K 15 && bento-t fsync /mnt/b/f3 && bento-t pwrite /mnt/b/f2 0 200K 13 && bento-t fsync /mnt/b/f2 && bento-t pwrite /mnt/b/f2 0 200K 14'
+        kclear
+        t "writes start failing" dmtable "0 $sz error"
+        teq "fsync with failing writes: EIO" "errno=EIO" bento-t fsyncw /mnt/b/f2
+        klogre "... log line: read-only until remounted" 'logfs: .* failed .*read-only until remounted'
+        teq "... a change after the failure: EROFS" "errno=EROFS" bento-t openx /mnt/b/later
+        t "umount" umount /mnt/b
+        t "the device works again" dmtable "0 $sz linear $E 0"
+        fsck_clean "fsck.logfs -n: the last checkpoint is consistent" "$ED"
+        t "mount again" mnt_logfs "$ED" /mnt/b
+        t "... the fsync'd files are intact (the rewrite was never acknowledged)" sh -c 'bento-t pcheck /mnt/b/f3 0 200K 15 && bento-t pcheck /mnt/b/committed 0 1M 11 && { bento-t pcheck /mnt/b/f2 0 200K 13 || bento-t pcheck /mnt/b/f2 0 200K 14; }'
+        t "umount" umount /mnt/b
+        fsck_clean "fsck.logfs -n: clean" "$ED"
+        kclean "writes failing in a checkpoint and in fsync: no oops"
         # mount on failing devices
         t "superblocks unreadable" dmtable "0 16 error
 16 $((sz - 16)) linear $E 16"
