@@ -7,11 +7,9 @@
 //! One sleeping lock guards the volume: every operation runs under it, including its I/O. That
 //! is simple and correct; finer locking comes when measurements ask for it.
 
-use alloc::collections::BTreeSet;
-use alloc::string::String;
 use alloc::vec::Vec;
 
-use hashbrown::HashMap;
+use hashbrown::{HashMap, HashSet};
 
 use bento_runtime::Errno;
 use bento_runtime::fs::{self as bfs, FileType, Ino, MountOptions, Statfs, Timespec};
@@ -26,6 +24,7 @@ use crate::format::layout::{BLOCK_SIZE, Layout, NEW_ADDR, NULL_ADDR};
 use crate::format::node::{KIND_INODE, Node};
 use crate::format::superblock::{Access, Superblock};
 use crate::format::tables::{LOG_DATA, LOG_NODE};
+use crate::keyset::KeySet;
 use crate::log::{Log, NODE_LOG};
 use crate::nat::Nat;
 use crate::node::NodeCache;
@@ -80,7 +79,8 @@ pub struct Options {
 }
 
 impl Options {
-    pub fn parse(s: &str) -> core::result::Result<Options, String> {
+    /// Refuses an unknown option with a log line naming it.
+    pub fn parse(s: &str) -> core::result::Result<Options, Error> {
         let mut o = Options {
             discard: true,
             fsync_checkpoint: false,
@@ -91,7 +91,10 @@ impl Options {
                 "nodiscard" => o.discard = false,
                 "fsync=rollforward" => o.fsync_checkpoint = false,
                 "fsync=checkpoint" => o.fsync_checkpoint = true,
-                _ => return Err(alloc::format!("unknown mount option \"{opt}\"")),
+                _ => {
+                    bento_runtime::error!("logfs: unknown mount option \"{opt}\"");
+                    return Err(Error::Errno(Errno::EINVAL));
+                }
             }
         }
         Ok(o)
@@ -118,12 +121,12 @@ pub struct Volume<D> {
     pub(crate) nodes: NodeCache,
     pub(crate) dirs: DirCache,
     /// Unlinked inodes still referenced by the front end.
-    pub(crate) orphans: BTreeSet<u32>,
+    pub(crate) orphans: HashSet<u32>,
     /// File blocks that are holes on disk but dirty in a front end's page cache, with their
     /// space promised (delayed allocation): (inode, file block).
-    pub(crate) delayed: BTreeSet<(u32, u64)>,
+    pub(crate) delayed: KeySet<u64>,
     /// Index nodes those promised blocks will need: (inode, node offset in its tree).
-    pub(crate) delayed_nodes: BTreeSet<(u32, u32)>,
+    pub(crate) delayed_nodes: KeySet<u32>,
     /// What happened to inodes since the last checkpoint that roll-forward cannot replay
     /// (`SINCE_CP_*`); decides whether an fsync may skip the checkpoint.
     pub(crate) since_cp: HashMap<u32, u8>,
@@ -172,10 +175,7 @@ pub(crate) fn now() -> Timespec {
 impl<D: BlockDevice> Volume<D> {
     /// The volume as its last checkpoint left it, and that checkpoint's orphan list.
     pub(crate) fn load_checkpoint(dev: D, opts: &MountOptions) -> Result<(Volume<D>, Vec<u32>)> {
-        let options = Options::parse(&opts.fs_options).map_err(|msg| {
-            bento_runtime::error!("logfs: {msg}");
-            Error::Errno(Errno::EINVAL)
-        })?;
+        let options = Options::parse(&opts.fs_options)?;
         let sb = Superblock::read(&dev)?;
         let mut read_only = opts.read_only;
         if sb.access()? == Access::ReadOnly && !read_only {
@@ -206,7 +206,10 @@ impl<D: BlockDevice> Volume<D> {
                 return Err(Error::corrupt("checkpoint (log summary type)", 0));
             }
             sut.set_active(head.segno, kind)?;
-            logs.push(Log::new(kind, head.segno, head.next_off, summary)?);
+            crate::mem::push(
+                &mut logs,
+                Log::new(kind, head.segno, head.next_off, summary)?,
+            )?;
         }
         if logs.len() != 2 {
             return Err(Error::Incompatible("unsupported number of logs"));
@@ -228,9 +231,9 @@ impl<D: BlockDevice> Volume<D> {
             logs,
             nodes: NodeCache::new(NODE_CACHE_CAPACITY),
             dirs: DirCache::new(DIR_CACHE_CAPACITY),
-            orphans: BTreeSet::new(),
-            delayed: BTreeSet::new(),
-            delayed_nodes: BTreeSet::new(),
+            orphans: HashSet::new(),
+            delayed: KeySet::new(),
+            delayed_nodes: KeySet::new(),
             since_cp: HashMap::new(),
             lookups: HashMap::new(),
             opens: HashMap::new(),
@@ -290,7 +293,7 @@ impl<D: BlockDevice> Volume<D> {
         let mut block = Node::new_boxed()?;
         self.read_block(addr, zerocopy::IntoBytes::as_mut_bytes(&mut *block))?;
         let node = Node::decode(block.bytes(), self.seed, u64::from(addr), nid, &self.layout)?;
-        self.nodes.insert_clean(node);
+        self.nodes.insert_clean(node)?;
         Ok(())
     }
 
@@ -386,7 +389,7 @@ impl<D: BlockDevice> Volume<D> {
         }
         self.lookups.clear();
         self.opens.clear();
-        let orphans: Vec<u32> = self.orphans.iter().copied().collect();
+        let orphans = crate::mem::collect(self.orphans.iter().copied())?;
         for ino in orphans {
             self.free_inode(ino)?;
         }

@@ -50,9 +50,9 @@ impl<D: BlockDevice> Volume<D> {
         if !replayable {
             return self.checkpoint(false);
         }
-        let mut nids = self.nodes.dirty_of(ino, crate::format::node::KIND_DIRECT);
+        let mut nids = self.nodes.dirty_of(ino, crate::format::node::KIND_DIRECT)?;
         if self.nodes.is_dirty(ino) {
-            nids.push(ino);
+            crate::mem::push(&mut nids, ino)?;
         }
         let flags = crate::format::node::FLAG_FSYNC
             | if since & crate::fs::SINCE_CP_NEW != 0 {

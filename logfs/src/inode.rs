@@ -100,7 +100,8 @@ impl<D: BlockDevice> Volume<D> {
             return Ok(());
         }
         if self.referenced(ino) {
-            self.orphans.insert(ino);
+            // Room was reserved by the caller (unlink, rmdir, rename) before it changed anything.
+            crate::mem::set_insert(&mut self.orphans, ino)?;
             Ok(())
         } else {
             self.free_inode(ino)

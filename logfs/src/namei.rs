@@ -173,6 +173,8 @@ impl<D: BlockDevice> Volume<D> {
 
     pub fn unlink(&mut self, parent: u32, name: &[u8]) -> Result<()> {
         self.check_writable()?;
+        // The inode may become an orphan: room for it before anything changes.
+        self.orphans.try_reserve(1).map_err(crate::mem::oom)?;
         self.dir_of(parent)?;
         let e = self
             .dir_find(parent, name)?
@@ -190,6 +192,8 @@ impl<D: BlockDevice> Volume<D> {
 
     pub fn rmdir(&mut self, parent: u32, name: &[u8]) -> Result<()> {
         self.check_writable()?;
+        // The inode may become an orphan: room for it before anything changes.
+        self.orphans.try_reserve(1).map_err(crate::mem::oom)?;
         self.dir_of(parent)?;
         match name {
             b"." => return Err(Errno::EINVAL.into()),
@@ -242,6 +246,8 @@ impl<D: BlockDevice> Volume<D> {
         flags: RenameFlags,
     ) -> Result<()> {
         self.check_writable()?;
+        // The inode may become an orphan: room for it before anything changes.
+        self.orphans.try_reserve(1).map_err(crate::mem::oom)?;
         if flags.0 & !(RenameFlags::NOREPLACE | RenameFlags::EXCHANGE) != 0
             || (flags.noreplace() && flags.exchange())
         {
