@@ -51,48 +51,54 @@ impl<D: BlockDevice> Volume<D> {
             self.checkpoint(false)?;
         }
         let mut w = Writer::new();
-        w.field(FORMAT, |v| {
+        w.try_field(FORMAT, |v| {
             v.put_u32(u32::from(self.sb.major));
             v.put_u32(u32::from(self.sb.minor));
         });
-        w.field(CHECKPOINT, |v| v.put_u64(self.seq));
-        w.field(OPTIONS, |v| {
+        w.try_field(CHECKPOINT, |v| v.put_u64(self.seq));
+        w.try_field(OPTIONS, |v| {
             v.put_u8(u8::from(self.options.discard));
             v.put_u8(u8::from(self.options.fsync_checkpoint));
             v.put_u8(u8::from(self.read_only));
         });
-        w.field(LOOKUPS, |v| {
+        w.try_field(LOOKUPS, |v| {
             for (&ino, &n) in &self.lookups {
                 v.put_u32(ino);
                 v.put_u64(n);
             }
         });
-        w.field(OPENS, |v| {
+        w.try_field(OPENS, |v| {
             for (&ino, &n) in &self.opens {
                 v.put_u32(ino);
                 v.put_u32(n);
             }
         });
-        w.field(ORPHANS, |v| {
+        w.try_field(ORPHANS, |v| {
             self.orphans.iter().for_each(|&ino| v.put_u32(ino))
         });
-        w.field(DELAYED, |v| {
+        w.try_field(DELAYED, |v| {
             for &(ino, idx) in self.delayed.iter() {
                 v.put_u32(ino);
                 v.put_u64(idx);
             }
         });
-        w.field(DELAYED_NODES, |v| {
+        w.try_field(DELAYED_NODES, |v| {
             for &(ino, off) in self.delayed_nodes.iter() {
                 v.put_u32(ino);
                 v.put_u32(off);
             }
         });
-        w.field(UPGRADES, |v| v.put_u32(self.upgrades));
+        w.try_field(UPGRADES, |v| v.put_u32(self.upgrades));
         if cfg!(feature = "bad-state") {
-            w.field(BAD, |v| v.put_u32(0xbad));
+            w.try_field(BAD, |v| v.put_u32(0xbad));
         }
-        Ok(upgrade::seal("logfs", VERSION, STATE_VERSION, &w.finish()))
+        upgrade::try_seal(
+            "logfs",
+            VERSION,
+            STATE_VERSION,
+            &w.try_finish().map_err(Error::Errno)?,
+        )
+        .map_err(Error::Errno)
     }
 
     /// Continue a mount from the state an earlier (or later) version exported.

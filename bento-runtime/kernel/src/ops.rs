@@ -310,10 +310,16 @@ unsafe extern "C" fn mount<F: Mount<KernelBlockDevice>>(
         bento_api::error!("{}: mount options are not UTF-8", F::NAME);
         return -Errno::EINVAL.0;
     };
+    let mut fs_options = String::new();
+    if fs_options.try_reserve_exact(opts.len()).is_err() {
+        return -Errno::ENOMEM.0;
+    }
+    #[allow(clippy::disallowed_methods)] // Room reserved: no allocation.
+    fs_options.push_str(opts);
     let options = MountOptions {
         read_only: flags & BENTO_MOUNT_RDONLY != 0,
         silent: flags & BENTO_MOUNT_SILENT != 0,
-        fs_options: String::from(opts),
+        fs_options,
     };
     // SAFETY: bentofs holds the block device open for the whole mount.
     let dev = unsafe { KernelBlockDevice::new(bdev, nr_blocks) };
