@@ -14,6 +14,7 @@
 #include <linux/uidgid.h>
 #include <linux/cred.h>
 #include <linux/workqueue.h>
+#include <linux/shrinker.h>
 #include <bento/bento_abi.h>
 
 #define BENTO_SUPER_MAGIC	0x42454e54	/* "BENT" */
@@ -86,6 +87,14 @@ struct bento_sb_info {
 	struct delayed_work bg_work;
 	bool bg_active;
 
+	/* Memory pressure asks the file system to give back clean caches (shrink.c). */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 7, 0)
+	struct shrinker *shrinker;
+#else
+	struct shrinker shrinker;
+	bool shrinker_on;
+#endif
+
 	char *options;				/* options other than fs=, comma-joined, for mount() */
 	u32 options_len;
 	u32 mount_flags;			/* BENTO_MOUNT_* given to mount() */
@@ -157,6 +166,10 @@ do {										\
  * it becomes -EIO rather than leaking to userspace as a success value.
  */
 int bento_status(struct bento_sb_info *sbi, const char *op, long ret);
+
+/* shrink.c */
+void bento_shrinker_start(struct bento_sb_info *sbi);
+void bento_shrinker_stop(struct bento_sb_info *sbi);
 
 /* ---- per inode ----------------------------------------------------------------------------- */
 

@@ -121,7 +121,7 @@ impl DirCache {
 
     fn insert(&mut self, dir: u32, idx: u64, block: Box<DirBlock>, dirty: bool) -> Result<()> {
         if self.blocks.len() >= self.capacity {
-            self.shrink(self.capacity / 2);
+            self.shrink(self.capacity / 2, true);
         }
         let e = DirEntry {
             block,
@@ -168,35 +168,31 @@ impl DirCache {
         self.dirty = self.dirty.saturating_sub(gone_dirty);
     }
 
-    /// Drop up to `n` clean blocks, the least recently used first (arbitrary clean ones when
-    /// there is no memory to sort them); returns how many went.
-    pub fn shrink(&mut self, n: usize) -> usize {
+    /// Drop up to `n` clean blocks, the least recently used first (see `NodeCache::shrink`
+    /// for `exact`); returns how many went.
+    pub fn shrink(&mut self, n: usize, exact: bool) -> usize {
         let n = n.min(self.clean_count());
         if n == 0 {
             return 0;
         }
         let before = self.blocks.len();
-        let cutoff = mem::collect(
-            self.blocks
-                .values()
-                .filter(|e| !e.dirty)
-                .map(|e| e.used.get()),
-        )
-        .ok()
-        .and_then(|mut ages| {
-            let (_, nth, _) = ages.select_nth_unstable(n.checked_sub(1)?);
-            Some(*nth)
-        })
-        .unwrap_or(u64::MAX);
+        let ages = self
+            .blocks
+            .values()
+            .filter(|e| !e.dirty)
+            .map(|e| e.used.get());
+        let cutoff = crate::node::lru_cutoff(ages, n, exact);
         let mut excess = n;
-        self.blocks.retain(|_, e| {
-            if excess > 0 && !e.dirty && e.used.get() <= cutoff {
-                excess = excess.saturating_sub(1);
-                false
-            } else {
-                true
-            }
-        });
+        for cutoff in [cutoff, u64::MAX] {
+            self.blocks.retain(|_, e| {
+                if excess > 0 && !e.dirty && e.used.get() <= cutoff {
+                    excess = excess.saturating_sub(1);
+                    false
+                } else {
+                    true
+                }
+            });
+        }
         before.saturating_sub(self.blocks.len())
     }
 }

@@ -396,6 +396,33 @@ impl<D: BlockDevice> Volume<D> {
         self.checkpoint(true)
     }
 
+    /// Clean entries of the node, directory and NAT caches: what memory pressure could take.
+    pub fn reclaimable(&self) -> u64 {
+        let (_, nat_clean) = self.nat.cached_blocks();
+        [self.nodes.clean_count(), self.dirs.clean_count(), nat_clean]
+            .iter()
+            .fold(0u64, |a, &n| a.saturating_add(n as u64))
+    }
+
+    /// Give back up to `n` clean cache entries, least recently used first, without I/O and
+    /// without allocating (memory reclaim calls it); returns how many went.
+    pub fn shrink_caches(&mut self, n: u64) -> u64 {
+        let mut left = usize::try_from(n).unwrap_or(usize::MAX);
+        left = left.saturating_sub(self.nodes.shrink(left, false));
+        left = left.saturating_sub(self.dirs.shrink(left, false));
+        left = left.saturating_sub(self.nat.shrink(left, false));
+        n.saturating_sub(left as u64)
+    }
+
+    /// Entries in the node, directory and NAT caches (`trusted.logfs.stats`).
+    pub fn cached(&self) -> (usize, usize, usize) {
+        (
+            self.nodes.len(),
+            self.dirs.len(),
+            self.nat.cached_blocks().0,
+        )
+    }
+
     pub fn stats(&self) -> Stats {
         self.stats
     }

@@ -95,7 +95,7 @@ impl Nat {
         self.clock = self.clock.wrapping_add(1);
         if !self.blocks.contains_key(&b) {
             if self.blocks.len() >= CACHE_BLOCKS {
-                self.shrink(CACHE_BLOCKS / 4);
+                self.shrink(CACHE_BLOCKS / 4, true);
             }
             let mut raw = RawNatBlock::new_box_zeroed().map_err(mem::oom)?;
             if b < self.written {
@@ -265,29 +265,23 @@ impl Nat {
         (self.blocks.len(), self.blocks.len().saturating_sub(dirty))
     }
 
-    /// Drop up to `n` clean table blocks, the least recently used first; they are read again
-    /// when needed. Returns how many went.
-    pub fn shrink(&mut self, n: usize) -> usize {
+    /// Drop up to `n` clean table blocks, the least recently used first (see
+    /// `NodeCache::shrink` for `exact`); they are read again when needed. Returns how many went.
+    pub fn shrink(&mut self, n: usize, exact: bool) -> usize {
         let before = self.blocks.len();
-        let cutoff = mem::collect(self.blocks.values().filter(|b| !b.dirty).map(|b| b.used))
-            .ok()
-            .and_then(|mut ages| {
-                let k = n.min(ages.len()).checked_sub(1)?;
-                let (_, nth, _) = ages.select_nth_unstable(k);
-                Some(*nth)
-            });
-        let Some(cutoff) = cutoff.or((n > 0).then_some(u64::MAX)) else {
-            return 0;
-        };
+        let ages = self.blocks.values().filter(|b| !b.dirty).map(|b| b.used);
+        let cutoff = crate::node::lru_cutoff(ages, n, exact);
         let mut excess = n;
-        self.blocks.retain(|_, b| {
-            if excess > 0 && !b.dirty && b.used <= cutoff {
-                excess = excess.saturating_sub(1);
-                false
-            } else {
-                true
-            }
-        });
+        for cutoff in [cutoff, u64::MAX] {
+            self.blocks.retain(|_, b| {
+                if excess > 0 && !b.dirty && b.used <= cutoff {
+                    excess = excess.saturating_sub(1);
+                    false
+                } else {
+                    true
+                }
+            });
+        }
         before.saturating_sub(self.blocks.len())
     }
 }

@@ -91,7 +91,7 @@ impl NodeCache {
     fn insert(&mut self, node: Box<Node>, dirty: bool) -> Result<()> {
         if self.nodes.len() >= self.capacity {
             // A quarter at a time, so eviction's cost spreads over many insertions.
-            self.shrink(self.capacity / 4);
+            self.shrink(self.capacity / 4, true);
         }
         let entry = Entry {
             node,
@@ -183,35 +183,60 @@ impl NodeCache {
     }
 
     /// Drop up to `n` clean nodes, the least recently used first; returns how many went.
-    /// Without the memory to sort them it drops arbitrary clean ones: the cache must be able to
-    /// give memory back exactly when memory is short.
-    pub fn shrink(&mut self, n: usize) -> usize {
+    /// `exact` sorts their ages (an allocation); memory reclaim passes false and gets an
+    /// estimate from the ages' range instead, since it must not allocate.
+    pub fn shrink(&mut self, n: usize, exact: bool) -> usize {
         let n = n.min(self.clean_count());
         if n == 0 {
             return 0;
         }
         let before = self.nodes.len();
-        let cutoff = mem::collect(
-            self.nodes
-                .values()
-                .filter(|e| !e.dirty)
-                .map(|e| e.used.get()),
-        )
-        .ok()
-        .and_then(|mut ages| {
-            let (_, nth, _) = ages.select_nth_unstable(n.checked_sub(1)?);
-            Some(*nth)
-        })
-        .unwrap_or(u64::MAX);
+        let ages = self
+            .nodes
+            .values()
+            .filter(|e| !e.dirty)
+            .map(|e| e.used.get());
+        let cutoff = lru_cutoff(ages, n, exact);
         let mut excess = n;
-        self.nodes.retain(|_, e| {
-            if excess > 0 && !e.dirty && e.used.get() <= cutoff {
-                excess = excess.saturating_sub(1);
-                false
-            } else {
-                true
-            }
-        });
+        for cutoff in [cutoff, u64::MAX] {
+            self.nodes.retain(|_, e| {
+                if excess > 0 && !e.dirty && e.used.get() <= cutoff {
+                    excess = excess.saturating_sub(1);
+                    false
+                } else {
+                    true
+                }
+            });
+        }
         before.saturating_sub(self.nodes.len())
     }
+}
+
+/// The age at or below which the `n` least recently used of `ages` lie: exactly (sorting a
+/// copy) when `exact` and there is memory for it, else estimated from their range as if the
+/// ages were spread evenly. Callers drop entries at or below it, then any others to make `n`.
+pub(crate) fn lru_cutoff(ages: impl Iterator<Item = u64> + Clone, n: usize, exact: bool) -> u64 {
+    if exact
+        && let Ok(mut v) = mem::collect(ages.clone())
+        && let Some(k) = n.min(v.len()).checked_sub(1)
+    {
+        let (_, nth, _) = v.select_nth_unstable(k);
+        return *nth;
+    }
+    let (mut lo, mut hi, mut count) = (u64::MAX, 0u64, 0u64);
+    for a in ages {
+        lo = lo.min(a);
+        hi = hi.max(a);
+        count = count.saturating_add(1);
+    }
+    if count == 0 {
+        return 0;
+    }
+    // lo + (hi - lo) * n / count, in 128 bits: no overflow.
+    let span = u128::from(hi.saturating_sub(lo));
+    let step = span
+        .saturating_mul(n as u128)
+        .checked_div(u128::from(count))
+        .unwrap_or(span);
+    lo.saturating_add(u64::try_from(step).unwrap_or(u64::MAX))
 }

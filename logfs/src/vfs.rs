@@ -79,6 +79,16 @@ impl<D: BlockDevice> FileSystem for LogFs<D> {
         self.run(|v| v.reserve_delayed(nid_of(ino)?, offset, len))
     }
 
+    fn shrink(&self, nr: u64) -> Option<u64> {
+        // Memory reclaim: never wait for a call in progress (it may be doing I/O).
+        let mut v = self.vol.try_lock()?;
+        Some(if nr == 0 {
+            v.reclaimable()
+        } else {
+            v.shrink_caches(nr)
+        })
+    }
+
     fn forget(&self, ino: Ino, nlookup: u64) {
         if let Ok(nid) = nid_of(ino) {
             let _ = self.run(|v| v.forget(nid, nlookup));

@@ -49,6 +49,11 @@ impl<D: BlockDevice> Volume<D> {
             s.gc_segments,
             s.gc_moved_blocks
         ))?;
+        let (nodes, dirs, nat) = self.cached();
+        let c = crate::mem::format(format_args!(
+            "cached_nodes {nodes}\ncached_dir_blocks {dirs}\ncached_nat_blocks {nat}\n"
+        ))?;
+        crate::mem::extend_from_slice(&mut t, &c)?;
         if cfg!(feature = "v2") {
             let u = crate::mem::format(format_args!("upgrades {}\n", self.upgrades))?;
             crate::mem::extend_from_slice(&mut t, &u)?;

@@ -34,5 +34,8 @@ fn try_field_writes_what_field_writes() {
     b.try_field(3, |v| v.put_bytes(b"xyz"));
     let (a, b) = (a.finish(), b.try_finish().unwrap());
     assert_eq!(a, b);
-    assert_eq!(seal("logfs", "1", 2, &a), try_seal("logfs", "1", 2, &b).unwrap());
+    assert_eq!(
+        seal("logfs", "1", 2, &a),
+        try_seal("logfs", "1", 2, &b).unwrap()
+    );
 }

@@ -66,6 +66,7 @@ pub const fn table<F: Mount<KernelBlockDevice> + 'static>() -> BentoOps {
         background: Some(background::<F>),
         reserve: Some(reserve::<F>),
         drop: Some(drop_instance::<F>),
+        shrink: Some(shrink::<F>),
     }
 }
 
@@ -401,6 +402,7 @@ trampoline!(sync_fs(fs) -> c_int => status(fs.sync_fs()));
 trampoline!(reserve(fs, ino: u64, off: u64, len: u64) -> c_int
     => status(fs.reserve(ino, off, len)));
 trampoline!(forget(fs, ino: u64, nlookup: u64) -> () => fs.forget(ino, nlookup));
+trampoline!(shrink(fs, nr: u64) -> u64 => fs.shrink(nr).unwrap_or(BENTO_SHRINK_BUSY));
 
 trampoline!(lookup(
     fs, req, parent: u64, name: *const u8, namelen: u32, out: *mut BentoAttr,
