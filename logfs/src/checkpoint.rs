@@ -269,7 +269,9 @@ use crate::log::NODE_LOG;
 
 impl<D: BlockDevice> Volume<D> {
     /// Write everything and commit a checkpoint. On failure the volume stops accepting changes:
-    /// the last committed checkpoint stays what the device holds.
+    /// the last committed checkpoint stays what the device holds. Except for want of memory
+    /// (ENOMEM): then nothing the committed checkpoint names was touched (see
+    /// `commit_checkpoint`), the volume carries on, and the next checkpoint tries again.
     pub(crate) fn checkpoint(&mut self, clean: bool) -> Result<()> {
         if self.read_only {
             return Ok(());
@@ -280,9 +282,19 @@ impl<D: BlockDevice> Volume<D> {
         let was_busy = core::mem::replace(&mut self.busy, true);
         let r = self.commit_checkpoint(clean);
         self.busy = was_busy;
-        if let Err(e) = r {
-            bento_runtime::error!("logfs: checkpoint failed ({e}); refusing further changes");
-            self.failed = true;
+        match r {
+            Err(Error::Errno(Errno::ENOMEM)) => {
+                // Nodes it wrote are not fsync records: fsync must checkpoint until one commits.
+                self.since_cp_lost = Some(self.seq);
+                if crate::error::may_log(&mut self.last_oom_log) {
+                    bento_runtime::warn!("logfs: checkpoint postponed: out of memory");
+                }
+            }
+            Err(e) => {
+                bento_runtime::error!("logfs: checkpoint failed ({e}); refusing further changes");
+                self.failed = true;
+            }
+            Ok(()) => {}
         }
         r
     }
@@ -295,6 +307,21 @@ impl<D: BlockDevice> Volume<D> {
         for log in &mut self.logs {
             log.flush(dev, layout)?;
         }
+        // From here on the tables' shadow copies are written: want of memory before the
+        // checkpoint commits puts the copy bits back, so the next checkpoint writes the same
+        // (uncommitted) copies again and never the ones the committed checkpoint names.
+        let copies = (self.sut.copies()?, self.nat.copies()?);
+        let r = self.commit_tables(clean);
+        if r == Err(Error::Errno(Errno::ENOMEM)) {
+            self.sut.restore_copies(&copies.0);
+            self.nat.restore_copies(copies.1);
+        }
+        r
+    }
+
+    /// The rest of `commit_checkpoint`: the tables, then the checkpoint itself. Fails for
+    /// memory only before the checkpoint is written.
+    fn commit_tables(&mut self, clean: bool) -> Result<()> {
         self.sut.write_dirty(&self.dev, &self.layout, self.seed)?;
         self.nat.write_dirty(&self.dev, &self.layout, self.seed)?;
 
@@ -376,13 +403,15 @@ impl<D: BlockDevice> Volume<D> {
             let next = self.node_log_next()?;
             let old = self.nat.get(&self.dev, &self.layout, self.seed, nid)?;
             let (seq, layout, seed) = (self.seq, self.layout, self.seed);
-            self.nodes.clean(nid);
             let Some(node) = self.nodes.get_for_write(nid) else {
                 continue;
             };
             node.header.flags = flags;
             let log = self.logs.get_mut(NODE_LOG).ok_or_else(invariant)?;
             let addr = log.append(&layout, node.seal(seed, seq, next), nid, 0)?;
+            // Clean once staged: a failed append leaves it dirty. (The NAT block is cached:
+            // nat.get above read it, so nat.set below allocates nothing.)
+            self.nodes.clean(nid);
             if let Some((segno, off)) = layout.locate(addr) {
                 self.sut.set_valid(segno, off, crate::fs::now().sec);
             }

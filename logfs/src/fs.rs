@@ -130,6 +130,11 @@ pub struct Volume<D> {
     /// What happened to inodes since the last checkpoint that roll-forward cannot replay
     /// (`SINCE_CP_*`); decides whether an fsync may skip the checkpoint.
     pub(crate) since_cp: HashMap<u32, u8>,
+    /// `since_cp` missed a change for want of memory after checkpoint `seq` (the value): until
+    /// the next checkpoint, no fsync may skip one.
+    pub(crate) since_cp_lost: Option<u64>,
+    /// When a checkpoint postponed for want of memory was last logged (rate limit).
+    pub(crate) last_oom_log: Option<i64>,
     pub(crate) lookups: HashMap<u32, u64>,
     pub(crate) opens: HashMap<u32, u32>,
     /// Something changed since the last checkpoint.
@@ -235,6 +240,8 @@ impl<D: BlockDevice> Volume<D> {
             delayed: KeySet::new(),
             delayed_nodes: KeySet::new(),
             since_cp: HashMap::new(),
+            since_cp_lost: None,
+            last_oom_log: None,
             lookups: HashMap::new(),
             opens: HashMap::new(),
             dirty: false,
@@ -431,24 +438,49 @@ impl<D: BlockDevice> Volume<D> {
 /// logfs mounted on a block device.
 pub struct LogFs<D: BlockDevice> {
     pub(crate) vol: Mutex<Volume<D>>,
+    /// Lookup references the front end gave back (forget) while the volume was busy: applied
+    /// by the next call that holds the volume, so forget never waits behind a call doing I/O.
+    pub(crate) forgets: spin::Mutex<Vec<(u32, u64)>>,
 }
 
 impl<D: BlockDevice> LogFs<D> {
     /// Mount, with a descriptive error on failure.
     pub fn open(dev: D, opts: &MountOptions) -> Result<LogFs<D>> {
-        Ok(LogFs {
-            vol: Mutex::try_new(Volume::load(dev, opts)?)?,
-        })
+        Ok(LogFs::new(Mutex::try_new(Volume::load(dev, opts)?)?))
+    }
+
+    pub(crate) fn new(vol: Mutex<Volume<D>>) -> LogFs<D> {
+        LogFs {
+            vol,
+            forgets: spin::Mutex::new(Vec::new()),
+        }
     }
 
     /// Run `f` on the volume (tests, fsck and tools).
     pub fn with_volume<R>(&self, f: impl FnOnce(&mut Volume<D>) -> R) -> R {
-        f(&mut self.vol.lock())
+        let mut vol = self.vol.lock();
+        self.apply_forgets(&mut vol);
+        f(&mut vol)
+    }
+
+    /// Apply the references given back while the volume was busy (see `forgets`); freeing an
+    /// unlinked inode that lost its last one may do I/O, which is why forget left it here.
+    pub(crate) fn apply_forgets(&self, vol: &mut Volume<D>) {
+        let pending = core::mem::take(&mut *self.forgets.lock());
+        for (nid, n) in pending {
+            if let Err(e) = vol.forget(nid, n) {
+                bento_runtime::warn!("logfs: freeing inode {nid} after its last use: {e}");
+            }
+        }
     }
 
     /// Unmount and give the device back.
     pub fn into_device(self) -> Result<D> {
+        let forgets = core::mem::take(&mut *self.forgets.lock());
         let mut vol = self.vol.into_inner();
+        for (nid, n) in forgets {
+            vol.forget(nid, n)?;
+        }
         vol.unmount()?;
         Ok(vol.dev)
     }

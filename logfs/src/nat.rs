@@ -240,6 +240,27 @@ impl Nat {
         Ok(())
     }
 
+    /// Which copy of each table block is current, and the high-water mark (for
+    /// `restore_copies`).
+    pub fn copies(&self) -> Result<(Vec<bool>, u32)> {
+        Ok((mem::to_vec(&self.copy)?, self.written))
+    }
+
+    /// A checkpoint that wrote shadow copies did not commit: as `SegmentTable::restore_copies`.
+    /// The blocks written are still cached (nothing is evicted while a checkpoint runs: the
+    /// volume is held, and writing loads no block), so they can be marked dirty again.
+    pub fn restore_copies(&mut self, (copies, written): (Vec<bool>, u32)) {
+        for (b, (c, &was)) in self.copy.iter_mut().zip(&copies).enumerate() {
+            if *c != was {
+                *c = was;
+                if let Some(blk) = self.blocks.get_mut(&(b as u32)) {
+                    blk.dirty = true;
+                }
+            }
+        }
+        self.written = written;
+    }
+
     /// The checkpoint committed: nids freed before it are reusable.
     /// Without the memory to list them, they stay pending (found again by the scan after the
     /// next checkpoint): nothing is lost.

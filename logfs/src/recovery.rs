@@ -255,7 +255,9 @@ impl<D: BlockDevice> Volume<D> {
             self.sut
                 .set_recovered(segno, off, LOG_DATA, crate::fs::now().sec);
             owners.try_reserve(1).map_err(mem::oom)?;
-            mem::push(owners.entry(segno).or_default(), (off, holder, ofs as u16))?;
+            #[allow(clippy::disallowed_methods)] // Room reserved.
+            let list = owners.entry(segno).or_default();
+            mem::push(list, (off, holder, ofs as u16))?;
         }
         Ok(())
     }

@@ -340,6 +340,22 @@ impl SegmentTable {
         Ok(())
     }
 
+    /// Which copy of each table block is current (for `restore_copies`).
+    pub fn copies(&self) -> Result<Vec<bool>> {
+        crate::mem::to_vec(&self.copy)
+    }
+
+    /// A checkpoint that wrote shadow copies did not commit: the committed copies are current
+    /// again, and the blocks written are dirty (written again next time, to the same shadow).
+    pub fn restore_copies(&mut self, copies: &[bool]) {
+        for ((c, d), &was) in self.copy.iter_mut().zip(self.dirty.iter_mut()).zip(copies) {
+            if *c != was {
+                *c = was;
+                *d = true;
+            }
+        }
+    }
+
     /// The copy bitmap for the checkpoint body.
     pub fn copy_bitmap(&self, out: &mut [u8]) {
         set_copy_bits(&self.copy, out)
