@@ -23,7 +23,8 @@
 
 /*
  * The size of the operation table this bentofs needs: ABI version 1's table up to `reserve`;
- * the fields after it (export_state, import_state, drop) are needed only for live upgrade.
+ * the fields after it (export_state, import_state, drop) are needed only for live upgrade, and
+ * shrink (memory pressure, shrink.c) only by modules built after 0.3.1.
  */
 #define BENTO_OPS_SIZE_MIN	offsetofend(struct bento_ops, reserve)
 

@@ -255,7 +255,8 @@ impl<D: BlockDevice> FileSystem for LogFs<D> {
     }
 
     fn statfs(&self, _req: &Request, _ino: Ino) -> bfs_result::Result<Statfs> {
-        Ok(self.vol.lock().statfs())
+        // Through `run`: forgets queued while the volume was busy free their space first.
+        self.run(|v| Ok(v.statfs()))
     }
 
     fn setxattr(
