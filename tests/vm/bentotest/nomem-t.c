@@ -239,6 +239,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: nomem-t work DIR EVERY ROUNDS | nomem-t check DIR\n");
 		return 2;
 	}
+	if (mkdir(argv[2], 0755) && errno != EEXIST) {
+		perror(argv[2]);
+		return 2;
+	}
 	if (set_param("fail_alloc_interval", atol(argv[3])) || set_param("fail_alloc_times", -1) ||
 	    set_param("fail_alloc_failed", 0) || set_param("fail_alloc_pid", getpid())) {
 		perror("nomem-t: logfs fail_alloc_* parameters");
