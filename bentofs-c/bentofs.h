@@ -16,6 +16,7 @@
 #include <linux/uidgid.h>
 #include <linux/cred.h>
 #include <linux/workqueue.h>
+#include <linux/shrinker.h>
 #include <bento/bento_abi.h>
 
 #define BENTO_SUPER_MAGIC	0x42454e54	/* "BENT" */
@@ -24,7 +25,8 @@
 
 /*
  * The size of the operation table this bentofs needs: ABI version 1's table up to `reserve`;
- * the fields after it (export_state, import_state, drop) are needed only for live upgrade.
+ * the fields after it (export_state, import_state, drop) are needed only for live upgrade, and
+ * shrink (memory pressure, shrink.c) only by modules built after 0.3.1.
  */
 #define BENTO_OPS_SIZE_MIN	offsetofend(struct bento_ops, reserve)
 
@@ -88,6 +90,14 @@ struct bento_sb_info {
 	/* ops->background every background_ms, except while read-only or frozen. */
 	struct delayed_work bg_work;
 	bool bg_active;
+
+	/* Memory pressure asks the file system to give back clean caches (shrink.c). */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 7, 0)
+	struct shrinker *shrinker;
+#else
+	struct shrinker shrinker;
+	bool shrinker_on;
+#endif
 
 	char *options;				/* options other than fs=, comma-joined, for mount() */
 	u32 options_len;
@@ -167,7 +177,8 @@ static_assert(offsetof(struct bento_call_ctx, sp) == 24);
 	X(unlink) X(rmdir) X(symlink) X(rename) X(link) X(open) \
 	X(release) X(read) X(write) X(fsync) X(opendir) X(readdir) \
 	X(releasedir) X(fsyncdir) X(statfs) X(setxattr) X(getxattr) X(listxattr) \
-	X(removexattr) X(create) X(fallocate) X(background) X(reserve) X(drop)
+	X(removexattr) X(create) X(fallocate) X(background) X(reserve) X(drop) \
+	X(shrink)
 #define BENTO_INVOKE_DECL(op) \
 	extern typeof(*((struct bento_ops *)NULL)->op) bento_invoke_##op __asm__("bento_invoke");
 BENTO_EACH_OP(BENTO_INVOKE_DECL)
@@ -312,6 +323,10 @@ do {										\
  * it becomes -EIO rather than leaking to userspace as a success value.
  */
 int bento_status(struct bento_sb_info *sbi, const char *op, long ret);
+
+/* shrink.c */
+void bento_shrinker_start(struct bento_sb_info *sbi);
+void bento_shrinker_stop(struct bento_sb_info *sbi);
 
 /* ---- per inode ----------------------------------------------------------------------------- */
 

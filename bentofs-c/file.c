@@ -612,7 +612,15 @@ static void bento_wb_flush(struct bento_wb *wb)
 				   sbi->name, bento_ino(inode), ret, wb->len);
 		ret = -EIO;
 	}
-	if (ret < 0) {
+	if (ret == -ENOMEM) {
+		/* Out of memory is passing: the folios stay dirty for the next writeback. The
+		 * caller (fsync) hears ENOMEM; nothing is lost, so the mapping records no error. */
+		pr_warn_ratelimited("%s on %s: writeback of inode %llu at %lld (+%zu): out of memory, retried later\n",
+				    sbi->name, inode->i_sb->s_id, bento_ino(inode), wb->pos,
+				    wb->len);
+		if (!wb->err)
+			wb->err = ret;
+	} else if (ret < 0) {
 		/* The data is lost; fsync (and syncfs) report the error. */
 		pr_warn_ratelimited("%s on %s: writeback of inode %llu at %lld (+%zu) failed: %lld\n",
 				    sbi->name, inode->i_sb->s_id, bento_ino(inode), wb->pos,
@@ -624,6 +632,9 @@ static void bento_wb_flush(struct bento_wb *wb)
 	for (i = 0; i < wb->nr;) {
 		struct folio *folio = page_folio(wb->pages[i]);
 
+		/* Under writeback, truncation waits for it: dirtying is safe without the lock. */
+		if (ret == -ENOMEM)
+			folio_mark_dirty(folio);
 		folio_end_writeback(folio);
 		i += folio_nr_pages(folio);
 	}

@@ -105,6 +105,7 @@ static void bento_put_super(struct super_block *sb)
 	int err;
 
 	/* generic_shutdown_super() has synced the file system and evicted all inodes. */
+	bento_shrinker_stop(sbi);
 	if (!sbi->fs)
 		return;
 	bento_bg_stop(sbi);
@@ -368,6 +369,7 @@ static int bento_fill_super(struct super_block *sb, struct fs_context *fc)
 		goto out_destroy;
 	}
 	bento_bg_start(sbi);
+	bento_shrinker_start(sbi);
 	return 0;
 
 out_destroy:

@@ -6,6 +6,7 @@
  */
 #include <linux/module.h>
 #include <bento/bento_abi.h>
+#include <bento/bento_fault.h>
 
 #ifndef LOGFS_VERSION_SUFFIX
 #define LOGFS_VERSION_SUFFIX ""

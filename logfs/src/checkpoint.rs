@@ -7,7 +7,7 @@
 //! the previous one in force.
 
 use alloc::boxed::Box;
-use alloc::vec;
+
 use alloc::vec::Vec;
 
 use zerocopy::{FromZeros, IntoBytes};
@@ -46,11 +46,7 @@ fn zeroed_blocks(n: usize) -> Result<Vec<u8>> {
     let bytes = n
         .checked_mul(BLOCK_SIZE)
         .ok_or(Error::Errno(Errno::ENOMEM))?;
-    let mut v = Vec::new();
-    v.try_reserve_exact(bytes)
-        .map_err(|_| Error::Errno(Errno::ENOMEM))?;
-    v.resize(bytes, 0);
-    Ok(v)
+    crate::mem::filled(0u8, bytes)
 }
 
 /// The bytes of blocks `from..from + n` of a checkpoint body.
@@ -106,15 +102,13 @@ impl Checkpoint {
         if csum::crc32(seed, &body) != hdr.body_crc.get() {
             return Err(bad("checkpoint body (checksum)"));
         }
-        let logs: Vec<LogHead> = heads.iter().take(nlogs).copied().collect();
+        let logs: Vec<LogHead> = crate::mem::collect(heads.iter().take(nlogs).copied())?;
         // The body holds the NAT bitmap, the SUT bitmap, the summaries, then the orphan blocks;
         // verify() checked that their counts add up to its size.
         let (nbm, sbm, nsum, norph) = (nbm as usize, sbm as usize, nsum as usize, norph as usize);
         let bm = |from: usize, n: usize| -> Result<Vec<u8>> {
-            blocks(from, n)
-                .and_then(|r| body.get(r))
-                .map(<[u8]>::to_vec)
-                .ok_or(bad("checkpoint body"))
+            let r = blocks(from, n).and_then(|r| body.get(r));
+            crate::mem::to_vec(r.ok_or(bad("checkpoint body"))?)
         };
         let nat_bitmap = bm(0, nbm)?;
         let sut_bitmap = bm(nbm, sbm)?;
@@ -130,14 +124,17 @@ impl Checkpoint {
         for (idx, head) in (sum_start..).zip(logs.iter()) {
             let addr = addr_of(idx)?;
             let blk = block_of(&mut body, idx).ok_or(bad("checkpoint body"))?;
-            summaries.push(SummaryBlock::decode(blk, seed, addr, head.segno)?);
+            crate::mem::push(
+                &mut summaries,
+                SummaryBlock::decode(blk, seed, addr, head.segno)?,
+            )?;
         }
         let mut orphans = Vec::new();
         for idx in (orph_start..).take(norph) {
             let addr = addr_of(idx)?;
             let blk = block_of(&mut body, idx).ok_or(bad("checkpoint body"))?;
             let inos = RawOrphanBlock::decode(blk, seed, l, addr)?;
-            orphans.extend(inos.iter().map(|i| i.get()));
+            crate::mem::extend(&mut orphans, inos.iter().map(|i| i.get()))?;
         }
         Ok(Checkpoint {
             seq: hdr.seq.get(),
@@ -253,14 +250,14 @@ impl Checkpoint {
     }
 
     /// An empty bitmap body for a fresh volume.
-    pub fn empty_bitmaps(sb: &Superblock) -> (Vec<u8>, Vec<u8>) {
+    pub fn empty_bitmaps(sb: &Superblock) -> Result<(Vec<u8>, Vec<u8>)> {
         let l = &sb.layout;
         // A bitmap block per 32768 table blocks: a few blocks at most.
         let bytes = |n: u32| (n as usize).saturating_mul(BLOCK_SIZE);
-        (
-            vec![0u8; bytes(l.nat_bitmap_blocks())],
-            vec![0u8; bytes(l.sut_bitmap_blocks())],
-        )
+        Ok((
+            crate::mem::filled(0u8, bytes(l.nat_bitmap_blocks()))?,
+            crate::mem::filled(0u8, bytes(l.sut_bitmap_blocks()))?,
+        ))
     }
 }
 
@@ -287,7 +284,9 @@ use crate::log::NODE_LOG;
 
 impl<D: BlockDevice> Volume<D> {
     /// Write everything and commit a checkpoint. On failure the volume stops accepting changes:
-    /// the last committed checkpoint stays what the device holds.
+    /// the last committed checkpoint stays what the device holds. Except for want of memory
+    /// (ENOMEM): then nothing the committed checkpoint names was touched (see
+    /// `commit_checkpoint`), the volume carries on, and the next checkpoint tries again.
     pub(crate) fn checkpoint(&mut self, clean: bool) -> Result<()> {
         if self.read_only {
             return Ok(());
@@ -299,22 +298,31 @@ impl<D: BlockDevice> Volume<D> {
             // Nothing is written yet: refuse, and keep the volume (a later call, after the
             // cleaner ran, may commit). `ensure_space` before every change keeps this from
             // happening; it guards against an estimate that fell short.
-            let t = crate::fs::now().sec;
             // Rate-limited together with the corruption lines (every sync would log it).
-            if self
-                .last_corrupt_log
-                .is_none_or(|l| t.saturating_sub(l) >= 5)
-            {
-                self.last_corrupt_log = Some(t);
-                bento_runtime::warn!("logfs: no room in the logs for a checkpoint; ENOSPC");
+            if crate::error::may_log(&mut self.last_corrupt_log) {
+                bento_runtime::warn!(
+                    "logfs: volume {}: no room in the logs for a checkpoint; ENOSPC",
+                    Uuid(&self.sb.uuid)
+                );
             }
             return Err(Error::Errno(Errno::ENOSPC));
         }
         let was_busy = core::mem::replace(&mut self.busy, true);
         let r = self.commit_checkpoint(clean);
         self.busy = was_busy;
-        if let Err(e) = r {
-            self.fail("checkpoint", e);
+        match r {
+            Err(Error::Errno(Errno::ENOMEM)) => {
+                // Nodes it wrote are not fsync records: fsync must checkpoint until one commits.
+                self.since_cp_lost = Some(self.seq);
+                if crate::error::may_log(&mut self.last_oom_log) {
+                    bento_runtime::warn!(
+                        "logfs: volume {}: checkpoint postponed: out of memory",
+                        Uuid(&self.sb.uuid)
+                    );
+                }
+            }
+            Err(e) => self.fail("checkpoint", e),
+            Ok(()) => {}
         }
         r
     }
@@ -342,19 +350,35 @@ impl<D: BlockDevice> Volume<D> {
         for log in &mut self.logs {
             log.flush(dev, layout)?;
         }
+        // From here on the tables' shadow copies are written: want of memory before the
+        // checkpoint commits puts the copy bits back, so the next checkpoint writes the same
+        // (uncommitted) copies again and never the ones the committed checkpoint names.
+        let copies = (self.sut.copies()?, self.nat.copies()?);
+        let r = self.commit_tables(clean);
+        if r == Err(Error::Errno(Errno::ENOMEM)) {
+            self.sut.restore_copies(&copies.0);
+            self.nat.restore_copies(copies.1);
+        }
+        r
+    }
+
+    /// The rest of `commit_checkpoint`: the tables, then the checkpoint itself. Fails for
+    /// memory only before the checkpoint is written.
+    fn commit_tables(&mut self, clean: bool) -> Result<()> {
         self.sut.write_dirty(&self.dev, &self.layout, self.seed)?;
         self.nat.write_dirty(&self.dev, &self.layout, self.seed)?;
 
-        let (mut nat_bitmap, mut sut_bitmap) = Checkpoint::empty_bitmaps(&self.sb);
+        let (mut nat_bitmap, mut sut_bitmap) = Checkpoint::empty_bitmaps(&self.sb)?;
         self.nat.copy_bitmap(&mut nat_bitmap);
         self.sut.copy_bitmap(&mut sut_bitmap);
         let mut summaries = Vec::new();
         for l in &self.logs {
             let mut s = SummaryBlock::new(l.segno, l.kind)?;
             s.as_mut_bytes().copy_from_slice(l.summary.as_bytes());
-            summaries.push(s);
+            crate::mem::push(&mut summaries, s)?;
         }
-        let mut orphans: Vec<u32> = self.orphans.iter().copied().collect();
+        let mut orphans = crate::mem::collect(self.orphans.iter().copied())?;
+        orphans.sort_unstable();
         let room = (self.layout.orphan_blocks as usize)
             .saturating_mul(crate::format::layout::ORPHANS_PER_BLOCK as usize);
         if orphans.len() > room {
@@ -380,14 +404,10 @@ impl<D: BlockDevice> Volume<D> {
             next_free_nid: self.nat.next_free_hint(),
             next_generation: self.next_generation,
             time: crate::fs::now().sec,
-            logs: self
-                .logs
-                .iter()
-                .map(|l| LogHead {
-                    segno: l.segno,
-                    next_off: l.next_off,
-                })
-                .collect(),
+            logs: crate::mem::collect(self.logs.iter().map(|l| LogHead {
+                segno: l.segno,
+                next_off: l.next_off,
+            }))?,
             nat_bitmap,
             sut_bitmap,
             summaries,
@@ -414,7 +434,7 @@ impl<D: BlockDevice> Volume<D> {
 
     /// Append every dirty node to the node log and point the NAT at the new copies.
     fn write_dirty_nodes(&mut self) -> Result<()> {
-        let nids = self.nodes.take_dirty();
+        let nids = self.nodes.take_dirty()?;
         self.write_nodes(&nids, 0)
     }
 
@@ -426,13 +446,15 @@ impl<D: BlockDevice> Volume<D> {
             let next = self.node_log_next()?;
             let old = self.nat.get(&self.dev, &self.layout, self.seed, nid)?;
             let (seq, layout, seed) = (self.seq, self.layout, self.seed);
-            self.nodes.clean(nid);
             let Some(node) = self.nodes.get_for_write(nid) else {
                 continue;
             };
             node.header.flags = flags;
             let log = self.logs.get_mut(NODE_LOG).ok_or_else(invariant)?;
             let addr = log.append(&layout, node.seal(seed, seq, next), nid, 0)?;
+            // Clean once staged: a failed append leaves it dirty. (The NAT block is cached:
+            // nat.get above read it, so nat.set below allocates nothing.)
+            self.nodes.clean(nid);
             if let Some((segno, off)) = layout.locate(addr) {
                 self.sut.set_valid(segno, off, crate::fs::now().sec);
             }

@@ -3,8 +3,10 @@
 //! the directory changes.
 
 use alloc::boxed::Box;
-use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
+use core::cell::Cell;
+
+use hashbrown::HashMap;
 
 use bento_runtime::Errno;
 use bento_runtime::fs::{DirFiller, FileType};
@@ -18,6 +20,7 @@ use crate::format::dir::{
 use crate::format::layout::BLOCK_SIZE;
 use crate::format::layout::{NEW_ADDR, NULL_ADDR};
 use crate::fs::Volume;
+use crate::mem;
 
 /// Cookies 0 and 1 are `.` and `..`.
 pub const FIRST_COOKIE: u64 = 2;
@@ -40,40 +43,149 @@ pub fn cookie_position(cookie: u64) -> (u64, usize) {
 }
 
 /// Directory blocks in memory, keyed by (directory, file block). Changes wait here for the next
-/// checkpoint, so creating many names in one block writes it once.
+/// checkpoint, so creating many names in one block writes it once. Bounded like the node cache:
+/// past its capacity the least recently used clean blocks go.
 pub struct DirCache {
-    blocks: BTreeMap<(u32, u64), Box<DirBlock>>,
-    dirty: BTreeSet<(u32, u64)>,
+    blocks: HashMap<(u32, u64), DirEntry>,
+    dirty: usize,
     capacity: usize,
+    clock: Cell<u64>,
+}
+
+struct DirEntry {
+    block: Box<DirBlock>,
+    dirty: bool,
+    used: Cell<u64>,
 }
 
 impl DirCache {
     pub fn new(capacity: usize) -> DirCache {
         DirCache {
-            blocks: BTreeMap::new(),
-            dirty: BTreeSet::new(),
+            blocks: HashMap::new(),
+            dirty: 0,
             capacity,
+            clock: Cell::new(0),
         }
     }
 
-    pub fn dirty_count(&self) -> usize {
-        self.dirty.len()
+    fn tick(&self) -> u64 {
+        let t = self.clock.get().wrapping_add(1);
+        self.clock.set(t);
+        t
     }
 
-    pub fn take_dirty(&mut self) -> Vec<(u32, u64)> {
-        core::mem::take(&mut self.dirty).into_iter().collect()
+    pub fn dirty_count(&self) -> usize {
+        self.dirty
+    }
+
+    pub fn len(&self) -> usize {
+        self.blocks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.blocks.is_empty()
+    }
+
+    /// Clean blocks: what [`shrink`](Self::shrink) could drop.
+    pub fn clean_count(&self) -> usize {
+        self.blocks.len().saturating_sub(self.dirty)
+    }
+
+    /// The dirty blocks, in order; they stay dirty until [`clean`](Self::clean).
+    pub fn take_dirty(&self) -> Result<Vec<(u32, u64)>> {
+        let mut v = mem::collect(self.blocks.iter().filter(|(_, e)| e.dirty).map(|(k, _)| *k))?;
+        v.sort_unstable();
+        Ok(v)
+    }
+
+    fn clean(&mut self, dir: u32, idx: u64) {
+        if let Some(e) = self.blocks.get_mut(&(dir, idx))
+            && e.dirty
+        {
+            e.dirty = false;
+            self.dirty = self.dirty.saturating_sub(1);
+        }
     }
 
     pub fn get(&self, dir: u32, idx: u64) -> Option<&DirBlock> {
-        self.blocks.get(&(dir, idx)).map(|b| &**b)
+        let e = self.blocks.get(&(dir, idx))?;
+        e.used.set(self.tick());
+        Some(&*e.block)
     }
 
-    fn insert(&mut self, dir: u32, idx: u64, block: Box<DirBlock>, dirty: bool) {
+    /// Room for one more block, so that a following [`insert`](Self::insert) cannot fail:
+    /// callers that change the volume before inserting ask first.
+    fn reserve(&mut self) -> Result<()> {
+        self.blocks.try_reserve(1).map_err(mem::oom)
+    }
+
+    fn insert(&mut self, dir: u32, idx: u64, block: Box<DirBlock>, dirty: bool) -> Result<()> {
         if self.blocks.len() >= self.capacity {
-            let dirty_set = &self.dirty;
-            let mut excess = self.blocks.len().saturating_sub(self.capacity / 2);
-            self.blocks.retain(|k, _| {
-                if excess > 0 && !dirty_set.contains(k) {
+            self.shrink(self.capacity / 2, true);
+        }
+        let e = DirEntry {
+            block,
+            dirty,
+            used: Cell::new(self.tick()),
+        };
+        if let Some(old) = mem::insert(&mut self.blocks, (dir, idx), e)?
+            && old.dirty
+        {
+            self.dirty = self.dirty.saturating_sub(1);
+        }
+        if dirty {
+            self.dirty = self.dirty.saturating_add(1);
+        }
+        Ok(())
+    }
+
+    fn get_mut(&mut self, dir: u32, idx: u64) -> Option<&mut DirBlock> {
+        let t = self.tick();
+        let e = self.blocks.get_mut(&(dir, idx))?;
+        e.used.set(t);
+        if !e.dirty {
+            e.dirty = true;
+            self.dirty = self.dirty.saturating_add(1);
+        }
+        Some(&mut *e.block)
+    }
+
+    fn remove(&mut self, dir: u32, idx: u64) {
+        if self.blocks.remove(&(dir, idx)).is_some_and(|e| e.dirty) {
+            self.dirty = self.dirty.saturating_sub(1);
+        }
+    }
+
+    /// Drop every block of a directory that is going away.
+    pub fn forget_dir(&mut self, dir: u32) {
+        let mut gone_dirty = 0usize;
+        self.blocks.retain(|&(d, _), e| {
+            if d == dir && e.dirty {
+                gone_dirty = gone_dirty.saturating_add(1);
+            }
+            d != dir
+        });
+        self.dirty = self.dirty.saturating_sub(gone_dirty);
+    }
+
+    /// Drop up to `n` clean blocks, the least recently used first (see `NodeCache::shrink`
+    /// for `exact`); returns how many went.
+    pub fn shrink(&mut self, n: usize, exact: bool) -> usize {
+        let n = n.min(self.clean_count());
+        if n == 0 {
+            return 0;
+        }
+        let before = self.blocks.len();
+        let ages = self
+            .blocks
+            .values()
+            .filter(|e| !e.dirty)
+            .map(|e| e.used.get());
+        let cutoff = crate::node::lru_cutoff(ages, n, exact);
+        let mut excess = n;
+        for cutoff in [cutoff, u64::MAX] {
+            self.blocks.retain(|_, e| {
+                if excess > 0 && !e.dirty && e.used.get() <= cutoff {
                     excess = excess.saturating_sub(1);
                     false
                 } else {
@@ -81,34 +193,7 @@ impl DirCache {
                 }
             });
         }
-        self.blocks.insert((dir, idx), block);
-        if dirty {
-            self.dirty.insert((dir, idx));
-        }
-    }
-
-    fn get_mut(&mut self, dir: u32, idx: u64) -> Option<&mut DirBlock> {
-        let b = self.blocks.get_mut(&(dir, idx))?;
-        self.dirty.insert((dir, idx));
-        Some(&mut **b)
-    }
-
-    fn remove(&mut self, dir: u32, idx: u64) {
-        self.blocks.remove(&(dir, idx));
-        self.dirty.remove(&(dir, idx));
-    }
-
-    /// Drop every block of a directory that is going away.
-    pub fn forget_dir(&mut self, dir: u32) {
-        let keys: Vec<(u32, u64)> = self
-            .blocks
-            .range((dir, 0)..=(dir, u64::MAX))
-            .map(|(k, _)| *k)
-            .collect();
-        for k in keys {
-            self.blocks.remove(&k);
-            self.dirty.remove(&k);
-        }
+        before.saturating_sub(self.blocks.len())
     }
 }
 
@@ -160,7 +245,7 @@ impl<D: BlockDevice> Volume<D> {
             self.read_block(addr, b.as_mut_bytes())?;
             let bytes: &[u8; BLOCK_SIZE] = zerocopy::transmute_ref!(&*b);
             decode_dir_block(bytes, self.seed, u64::from(addr), dir, &self.layout)?;
-            self.dirs.insert(dir, idx, b, false);
+            self.dirs.insert(dir, idx, b, false)?;
         }
         Ok(self.dirs.get(dir, idx))
     }
@@ -224,17 +309,18 @@ impl<D: BlockDevice> Volume<D> {
 
     /// Start an empty directory block; its space is reserved now and written at checkpoint.
     fn new_dir_block(&mut self, dir: u32, idx: u64) -> Result<()> {
+        // Memory first: nothing may change if the block cannot be cached.
+        let mut b = DirBlock::new_box_zeroed().map_err(mem::oom)?;
+        b.ino = dir.into();
         let (holder, ofs) = self
             .holder(dir, idx, true)?
             .ok_or(Error::Errno(Errno::EIO))?;
+        self.dirs.reserve()?;
         self.reserve(1)?;
         self.set_node_addr(holder, ofs, NEW_ADDR)?;
         let i = self.inode_mut(dir)?;
         i.blocks = i.blocks.get().saturating_add(1).into();
-        let mut b = DirBlock::new_box_zeroed().map_err(|_| Error::Errno(Errno::ENOMEM))?;
-        b.ino = dir.into();
-        self.dirs.insert(dir, idx, b, true);
-        Ok(())
+        self.dirs.insert(dir, idx, b, true)
     }
 
     pub(crate) fn dir_remove(&mut self, dir: u32, f: &Found) -> Result<()> {
@@ -315,12 +401,13 @@ impl<D: BlockDevice> Volume<D> {
     /// Write every changed directory block (part of a checkpoint).
     pub(crate) fn flush_dirs(&mut self) -> Result<()> {
         let mut buf = crate::file::zeroed_block()?;
-        for (dir, idx) in self.dirs.take_dirty() {
-            let Some(b) = self.dirs.blocks.get_mut(&(dir, idx)) else {
+        for (dir, idx) in self.dirs.take_dirty()? {
+            let Some(e) = self.dirs.blocks.get_mut(&(dir, idx)) else {
                 continue;
             };
-            buf.copy_from_slice(b.seal(self.seed));
+            buf.copy_from_slice(e.block.seal(self.seed));
             self.write_block(dir, idx, &buf)?;
+            self.dirs.clean(dir, idx);
         }
         Ok(())
     }

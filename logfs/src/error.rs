@@ -79,6 +79,16 @@ pub(crate) fn io(e: Errno) -> Error {
 /// must not flood the log.
 const CORRUPT_LOG_INTERVAL_SECS: i64 = 5;
 
+/// Rate limit of a log line: true (and `last` updated) at most every few seconds.
+pub(crate) fn may_log(last: &mut Option<i64>) -> bool {
+    let t = now().sec;
+    if last.is_none_or(|l| t.saturating_sub(l) >= CORRUPT_LOG_INTERVAL_SECS) {
+        *last = Some(t);
+        return true;
+    }
+    false
+}
+
 /// Errors about the volume itself are worth a log line; plain errnos are the caller's business.
 /// Corruption is logged at most once per interval, naming the block; the runtime gives no
 /// device name to log (TODO once it does).

@@ -205,7 +205,7 @@ impl<D: BlockDevice> Volume<D> {
             return Err(Errno::EINVAL.into());
         }
         let size = self.inode(ino)?.inode().size.get().min(4096) as usize;
-        let mut buf = alloc::vec![0u8; size];
+        let mut buf = crate::mem::filled(0u8, size)?;
         let n = self.read_data(ino, 0, &mut buf)?;
         buf.truncate(n);
         Ok(buf)
@@ -253,12 +253,10 @@ impl<D: BlockDevice> Volume<D> {
             .checked_add((len as u64).saturating_sub(1))
             .ok_or_else(invariant)?
             / BS;
-        let mut addrs = Vec::new();
-        addrs
-            .try_reserve_exact(last.saturating_sub(first).saturating_add(1) as usize)
-            .map_err(|_| Error::Errno(Errno::ENOMEM))?;
+        let mut addrs =
+            crate::mem::with_capacity(last.saturating_sub(first).saturating_add(1) as usize)?;
         for idx in first..=last {
-            addrs.push(self.block_addr(ino, idx)?);
+            crate::mem::push(&mut addrs, self.block_addr(ino, idx)?)?;
         }
         let mut tmp = zeroed_block()?;
         // Positions in buf and addrs stay below len and addrs.len(): the sums cannot overflow.
@@ -456,11 +454,8 @@ impl<D: BlockDevice> Volume<D> {
 
 /// A heap block buffer: kernel stacks are too small for 4 KiB locals.
 pub(crate) fn zeroed_block() -> Result<alloc::boxed::Box<[u8; BLOCK_SIZE]>> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(BLOCK_SIZE)
-        .map_err(|_| Error::Errno(Errno::ENOMEM))?;
-    v.resize(BLOCK_SIZE, 0u8);
-    v.into_boxed_slice()
+    crate::mem::filled(0u8, BLOCK_SIZE)?
+        .into_boxed_slice()
         .try_into()
         .map_err(|_| Error::Errno(Errno::ENOMEM))
 }

@@ -7,11 +7,9 @@
 //! One sleeping lock guards the volume: every operation runs under it, including its I/O. That
 //! is simple and correct; finer locking comes when measurements ask for it.
 
-use alloc::collections::BTreeSet;
-use alloc::string::String;
 use alloc::vec::Vec;
 
-use hashbrown::HashMap;
+use hashbrown::{HashMap, HashSet};
 
 use bento_runtime::Errno;
 use bento_runtime::boxed::TryBox;
@@ -27,6 +25,7 @@ use crate::format::layout::{BLOCK_SIZE, Layout, NEW_ADDR, NULL_ADDR};
 use crate::format::node::{KIND_INODE, Node};
 use crate::format::superblock::{Access, Superblock};
 use crate::format::tables::{LOG_DATA, LOG_NODE};
+use crate::keyset::KeySet;
 use crate::log::{Log, NODE_LOG};
 use crate::nat::Nat;
 use crate::node::NodeCache;
@@ -81,7 +80,8 @@ pub struct Options {
 }
 
 impl Options {
-    pub fn parse(s: &str) -> core::result::Result<Options, String> {
+    /// Refuses an unknown option with a log line naming it.
+    pub fn parse(s: &str) -> core::result::Result<Options, Error> {
         let mut o = Options {
             discard: true,
             fsync_checkpoint: false,
@@ -92,7 +92,10 @@ impl Options {
                 "nodiscard" => o.discard = false,
                 "fsync=rollforward" => o.fsync_checkpoint = false,
                 "fsync=checkpoint" => o.fsync_checkpoint = true,
-                _ => return Err(alloc::format!("unknown mount option \"{opt}\"")),
+                _ => {
+                    bento_runtime::error!("logfs: unknown mount option \"{opt}\"");
+                    return Err(Error::Errno(Errno::EINVAL));
+                }
             }
         }
         Ok(o)
@@ -120,15 +123,20 @@ pub struct Volume<D> {
     pub(crate) nodes: NodeCache,
     pub(crate) dirs: DirCache,
     /// Unlinked inodes still referenced by the front end.
-    pub(crate) orphans: BTreeSet<u32>,
+    pub(crate) orphans: HashSet<u32>,
     /// File blocks that are holes on disk but dirty in a front end's page cache, with their
     /// space promised (delayed allocation): (inode, file block).
-    pub(crate) delayed: BTreeSet<(u32, u64)>,
+    pub(crate) delayed: KeySet<u64>,
     /// Index nodes those promised blocks will need: (inode, node offset in its tree).
-    pub(crate) delayed_nodes: BTreeSet<(u32, u32)>,
+    pub(crate) delayed_nodes: KeySet<u32>,
     /// What happened to inodes since the last checkpoint that roll-forward cannot replay
     /// (`SINCE_CP_*`); decides whether an fsync may skip the checkpoint.
     pub(crate) since_cp: HashMap<u32, u8>,
+    /// `since_cp` missed a change for want of memory after checkpoint `seq` (the value): until
+    /// the next checkpoint, no fsync may skip one.
+    pub(crate) since_cp_lost: Option<u64>,
+    /// When a checkpoint postponed for want of memory was last logged (rate limit).
+    pub(crate) last_oom_log: Option<i64>,
     pub(crate) lookups: HashMap<u32, u64>,
     pub(crate) opens: HashMap<u32, u32>,
     /// Something changed since the last checkpoint.
@@ -178,10 +186,7 @@ impl<D: BlockDevice> Volume<D> {
         dev: D,
         opts: &MountOptions,
     ) -> Result<(TryBox<Volume<D>>, Vec<u32>)> {
-        let options = Options::parse(&opts.fs_options).map_err(|msg| {
-            bento_runtime::error!("logfs: {msg}");
-            Error::Errno(Errno::EINVAL)
-        })?;
+        let options = Options::parse(&opts.fs_options)?;
         let sb = TryBox::new(Superblock::read(&dev)?)?;
         let mut read_only = opts.read_only;
         if sb.access()? == Access::ReadOnly && !read_only {
@@ -209,14 +214,17 @@ impl<D: BlockDevice> Volume<D> {
                 return Err(Error::corrupt("checkpoint (log summary type)", 0));
             }
             sut.set_active(head.segno, kind)?;
-            logs.push(Log::new(kind, head.segno, head.next_off, summary)?);
+            crate::mem::push(
+                &mut logs,
+                Log::new(kind, head.segno, head.next_off, summary)?,
+            )?;
         }
         if logs.len() != 2 {
             return Err(Error::Incompatible("unsupported number of logs"));
         }
         // On the heap at once: the kernel's stack is 16 KiB, and every move of the volume would
         // otherwise be another copy of it in some frame of the mount path.
-        let mut vol = TryBox::new(Volume {
+        let mut vol = TryBox::new_with(|| Volume {
             dev,
             sb,
             layout,
@@ -233,10 +241,12 @@ impl<D: BlockDevice> Volume<D> {
             logs,
             nodes: NodeCache::new(NODE_CACHE_CAPACITY),
             dirs: DirCache::new(DIR_CACHE_CAPACITY),
-            orphans: BTreeSet::new(),
-            delayed: BTreeSet::new(),
-            delayed_nodes: BTreeSet::new(),
+            orphans: HashSet::new(),
+            delayed: KeySet::new(),
+            delayed_nodes: KeySet::new(),
             since_cp: HashMap::new(),
+            since_cp_lost: None,
+            last_oom_log: None,
             lookups: HashMap::new(),
             opens: HashMap::new(),
             dirty: false,
@@ -295,7 +305,7 @@ impl<D: BlockDevice> Volume<D> {
         let mut block = Node::new_boxed()?;
         self.read_block(addr, zerocopy::IntoBytes::as_mut_bytes(&mut *block))?;
         let node = Node::decode(block.bytes(), self.seed, u64::from(addr), nid, &self.layout)?;
-        self.nodes.insert_clean(node);
+        self.nodes.insert_clean(node)?;
         Ok(())
     }
 
@@ -393,11 +403,38 @@ impl<D: BlockDevice> Volume<D> {
         }
         self.lookups.clear();
         self.opens.clear();
-        let orphans: Vec<u32> = self.orphans.iter().copied().collect();
+        let orphans = crate::mem::collect(self.orphans.iter().copied())?;
         for ino in orphans {
             self.free_inode(ino)?;
         }
         self.checkpoint(true)
+    }
+
+    /// Clean entries of the node, directory and NAT caches: what memory pressure could take.
+    pub fn reclaimable(&self) -> u64 {
+        let (_, nat_clean) = self.nat.cached_blocks();
+        [self.nodes.clean_count(), self.dirs.clean_count(), nat_clean]
+            .iter()
+            .fold(0u64, |a, &n| a.saturating_add(n as u64))
+    }
+
+    /// Give back up to `n` clean cache entries, least recently used first, without I/O and
+    /// without allocating (memory reclaim calls it); returns how many went.
+    pub fn shrink_caches(&mut self, n: u64) -> u64 {
+        let mut left = usize::try_from(n).unwrap_or(usize::MAX);
+        left = left.saturating_sub(self.nodes.shrink(left, false));
+        left = left.saturating_sub(self.dirs.shrink(left, false));
+        left = left.saturating_sub(self.nat.shrink(left, false));
+        n.saturating_sub(left as u64)
+    }
+
+    /// Entries in the node, directory and NAT caches (`trusted.logfs.stats`).
+    pub fn cached(&self) -> (usize, usize, usize) {
+        (
+            self.nodes.len(),
+            self.dirs.len(),
+            self.nat.cached_blocks().0,
+        )
     }
 
     pub fn stats(&self) -> Stats {
@@ -408,24 +445,49 @@ impl<D: BlockDevice> Volume<D> {
 /// logfs mounted on a block device.
 pub struct LogFs<D: BlockDevice> {
     pub(crate) vol: Mutex<TryBox<Volume<D>>>,
+    /// Lookup references the front end gave back (forget) while the volume was busy: applied
+    /// by the next call that holds the volume, so forget never waits behind a call doing I/O.
+    pub(crate) forgets: spin::Mutex<Vec<(u32, u64)>>,
 }
 
 impl<D: BlockDevice> LogFs<D> {
     /// Mount, with a descriptive error on failure.
     pub fn open(dev: D, opts: &MountOptions) -> Result<LogFs<D>> {
-        Ok(LogFs {
-            vol: Mutex::try_new(Volume::load(dev, opts)?)?,
-        })
+        Ok(LogFs::new(Mutex::try_new(Volume::load(dev, opts)?)?))
+    }
+
+    pub(crate) fn new(vol: Mutex<TryBox<Volume<D>>>) -> LogFs<D> {
+        LogFs {
+            vol,
+            forgets: spin::Mutex::new(Vec::new()),
+        }
     }
 
     /// Run `f` on the volume (tests, fsck and tools).
     pub fn with_volume<R>(&self, f: impl FnOnce(&mut Volume<D>) -> R) -> R {
-        f(&mut self.vol.lock())
+        let mut vol = self.vol.lock();
+        self.apply_forgets(&mut vol);
+        f(&mut vol)
+    }
+
+    /// Apply the references given back while the volume was busy (see `forgets`); freeing an
+    /// unlinked inode that lost its last one may do I/O, which is why forget left it here.
+    pub(crate) fn apply_forgets(&self, vol: &mut Volume<D>) {
+        let pending = core::mem::take(&mut *self.forgets.lock());
+        for (nid, n) in pending {
+            if let Err(e) = vol.forget(nid, n) {
+                bento_runtime::warn!("logfs: freeing inode {nid} after its last use: {e}");
+            }
+        }
     }
 
     /// Unmount and give the device back.
     pub fn into_device(self) -> Result<D> {
+        let forgets = core::mem::take(&mut *self.forgets.lock());
         let mut vol = self.vol.into_inner();
+        for (nid, n) in forgets {
+            vol.forget(nid, n)?;
+        }
         vol.unmount()?;
         Ok(vol.into_inner().dev)
     }

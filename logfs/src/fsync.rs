@@ -10,8 +10,15 @@ use crate::fs::Volume;
 
 impl<D: BlockDevice> Volume<D> {
     /// Record a change roll-forward recovery cannot replay.
+    /// Without the memory to record it, the next fsync of any file checkpoints instead.
     pub(crate) fn note_since_cp(&mut self, ino: u32, what: u8) {
-        *self.since_cp.entry(ino).or_insert(0) |= what;
+        if self.since_cp.try_reserve(1).is_err() {
+            self.since_cp_lost = Some(self.seq);
+            return;
+        }
+        #[allow(clippy::disallowed_methods)] // Room reserved.
+        let e = self.since_cp.entry(ino).or_insert(0);
+        *e |= what;
     }
 
     /// Make a file's data and attributes durable. When roll-forward recovery can replay the
@@ -37,6 +44,7 @@ impl<D: BlockDevice> Volume<D> {
         };
         let parent_since = self.since_cp.get(&parent).copied().unwrap_or(0);
         let replayable = !self.options.fsync_checkpoint
+            && self.since_cp_lost != Some(self.seq)
             && kind == bento_runtime::fs::S_IFREG
             && since
                 & (crate::fs::SINCE_CP_NAMES
@@ -52,9 +60,9 @@ impl<D: BlockDevice> Volume<D> {
         if !replayable || !self.checkpoint_fits() {
             return self.checkpoint(false);
         }
-        let mut nids = self.nodes.dirty_of(ino, crate::format::node::KIND_DIRECT);
+        let mut nids = self.nodes.dirty_of(ino, crate::format::node::KIND_DIRECT)?;
         if self.nodes.is_dirty(ino) {
-            nids.push(ino);
+            crate::mem::push(&mut nids, ino)?;
         }
         let flags = crate::format::node::FLAG_FSYNC
             | if since & crate::fs::SINCE_CP_NEW != 0 {

@@ -100,11 +100,29 @@ impl<D: BlockDevice> Volume<D> {
             return Ok(());
         }
         if self.referenced(ino) {
-            self.orphans.insert(ino);
+            // Room was reserved by the caller (unlink, rmdir, rename) before it changed anything.
+            crate::mem::set_insert(&mut self.orphans, ino)?;
             Ok(())
         } else {
             self.free_inode(ino)
         }
+    }
+
+    /// `forget` when it needs no I/O (the inode is not an unlinked one losing its last use):
+    /// done, true; else nothing done, false.
+    pub fn forget_without_io(&mut self, ino: u32, n: u64) -> bool {
+        let Some(c) = self.lookups.get_mut(&ino) else {
+            return true;
+        };
+        let left = c.saturating_sub(n);
+        if left == 0 && self.orphans.contains(&ino) {
+            return false;
+        }
+        *c = left;
+        if left == 0 {
+            self.lookups.remove(&ino);
+        }
+        true
     }
 
     pub fn forget(&mut self, ino: u32, n: u64) -> Result<()> {
@@ -126,6 +144,8 @@ impl<D: BlockDevice> Volume<D> {
 
     pub fn open(&mut self, ino: u32) -> Result<()> {
         self.inode(ino)?;
+        self.opens.try_reserve(1).map_err(crate::mem::oom)?;
+        #[allow(clippy::disallowed_methods)] // Room reserved.
         let n = self.opens.entry(ino).or_insert(0);
         *n = n.saturating_add(1);
         Ok(())

@@ -34,6 +34,16 @@
     )
 )]
 #![forbid(unsafe_code)]
+// Fallible allocation only (logfs/clippy.toml, `mem`): allocation failure is ENOMEM, never an
+// abort. Tests may allocate as they like (Cargo.toml allows these lints for every target).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::disallowed_methods,
+        clippy::disallowed_macros,
+        clippy::disallowed_types
+    )
+)]
 
 extern crate alloc;
 
@@ -46,7 +56,9 @@ pub mod fs;
 pub mod fsync;
 pub mod gc;
 pub mod inode;
+pub mod keyset;
 pub mod log;
+pub mod mem;
 pub mod mkfs;
 pub mod namei;
 pub mod nat;

@@ -85,10 +85,7 @@ impl Log {
         // The segment buffer (2 MiB) comes with the first write: a read-only or idle mount
         // never needs it (600 read-only mounts held 2.4 GB of them).
         if self.buf.is_empty() {
-            self.buf
-                .try_reserve_exact(SEG_BYTES)
-                .map_err(|_| Error::Errno(Errno::ENOMEM))?;
-            self.buf.resize(SEG_BYTES, 0);
+            self.buf = crate::mem::filled(0, SEG_BYTES)?;
         }
         // A block past the end of the segment does not fit (ENOSPC, as it always was); the
         // segment itself was allocated or validated at mount, so it lies in the main area.

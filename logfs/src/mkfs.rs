@@ -1,7 +1,6 @@
 //! Making a file system: superblocks, an empty segment usage table, a node address table with
 //! the root directory, and the first checkpoint.
 
-use alloc::vec;
 use alloc::vec::Vec;
 
 use bento_runtime::Errno;
@@ -84,7 +83,7 @@ pub fn format_sized<D: BlockDevice + ?Sized>(
         let _ = dev.discard(0, layout.total_blocks);
     }
     // Old superblocks and checkpoints must not survive into the new file system.
-    let zero = vec![0u8; BLOCK_SIZE];
+    let zero = crate::mem::filled(0u8, BLOCK_SIZE)?;
     for b in 0..2 {
         dev.write_blocks(b, &zero, WriteFlags::NONE).map_err(io)?;
     }
@@ -129,7 +128,7 @@ pub fn format_sized<D: BlockDevice + ?Sized>(
     sut.set_valid(node_seg, 0, opts.time.sec);
     sut.write_dirty(dev, &layout, seed)?;
 
-    let (mut nat_bitmap, mut sut_bitmap) = Checkpoint::empty_bitmaps(&sb);
+    let (mut nat_bitmap, mut sut_bitmap) = Checkpoint::empty_bitmaps(&sb)?;
     let mut nat = Nat::new(&layout, &nat_bitmap, 0, 2)?;
     nat.set(dev, &layout, seed, ROOT_INO, root_addr)?;
     nat.write_dirty(dev, &layout, seed)?;
@@ -150,7 +149,7 @@ pub fn format_sized<D: BlockDevice + ?Sized>(
         next_free_nid: ROOT_INO + 1,
         next_generation: 1,
         time: opts.time.sec,
-        logs: vec![
+        logs: crate::mem::to_vec(&[
             LogHead {
                 segno: node_seg,
                 next_off: 1,
@@ -159,10 +158,10 @@ pub fn format_sized<D: BlockDevice + ?Sized>(
                 segno: data_seg,
                 next_off: 0,
             },
-        ],
+        ])?,
         nat_bitmap,
         sut_bitmap,
-        summaries: vec![node_sum, data_sum],
+        summaries: crate::mem::collect([node_sum, data_sum])?,
         orphans: Vec::new(),
     };
     cp.write(dev, &sb)?;

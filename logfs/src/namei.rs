@@ -28,8 +28,18 @@ impl<D: BlockDevice> Volume<D> {
         }
     }
 
+    /// Room for the reference counts a creating call adds at its end, reserved before it
+    /// changes anything: the call then cannot fail for memory after it did.
+    fn reserve_refs(&mut self) -> Result<()> {
+        self.lookups.try_reserve(1).map_err(crate::mem::oom)?;
+        self.opens.try_reserve(1).map_err(crate::mem::oom)
+    }
+
     fn counted_lookup(&mut self, ino: u32) -> Result<Entry> {
         let attr = self.attr(ino)?;
+        // Creating calls reserved the room before changing anything (`reserve_refs`).
+        self.lookups.try_reserve(1).map_err(crate::mem::oom)?;
+        #[allow(clippy::disallowed_methods)] // Room reserved.
         let n = self.lookups.entry(ino).or_insert(0);
         *n = n.saturating_add(1);
         Ok(Entry { attr })
@@ -63,6 +73,7 @@ impl<D: BlockDevice> Volume<D> {
         target: Option<&[u8]>,
     ) -> Result<Entry> {
         self.check_writable()?;
+        self.reserve_refs()?;
         check_name(name)?;
         self.dir_of(parent)?;
         if FileType::from_mode(mode).is_none() {
@@ -142,6 +153,7 @@ impl<D: BlockDevice> Volume<D> {
 
     pub fn create(&mut self, req: &Request, parent: u32, name: &[u8], mode: u32) -> Result<Entry> {
         let e = self.make(req, parent, name, bfs::S_IFREG | (mode & 0o7777), 0, None)?;
+        #[allow(clippy::disallowed_methods)] // make() reserved the room.
         let n = self.opens.entry(e.attr.ino as u32).or_insert(0);
         *n = n.saturating_add(1);
         Ok(e)
@@ -149,6 +161,7 @@ impl<D: BlockDevice> Volume<D> {
 
     pub fn link(&mut self, ino: u32, newparent: u32, newname: &[u8]) -> Result<Entry> {
         self.check_writable()?;
+        self.reserve_refs()?;
         check_name(newname)?;
         self.dir_of(newparent)?;
         if self.file_type(ino)? == FileType::Directory {
@@ -173,6 +186,8 @@ impl<D: BlockDevice> Volume<D> {
 
     pub fn unlink(&mut self, parent: u32, name: &[u8]) -> Result<()> {
         self.check_writable()?;
+        // The inode may become an orphan: room for it before anything changes.
+        self.orphans.try_reserve(1).map_err(crate::mem::oom)?;
         self.dir_of(parent)?;
         let e = self
             .dir_find(parent, name)?
@@ -190,6 +205,8 @@ impl<D: BlockDevice> Volume<D> {
 
     pub fn rmdir(&mut self, parent: u32, name: &[u8]) -> Result<()> {
         self.check_writable()?;
+        // The inode may become an orphan: room for it before anything changes.
+        self.orphans.try_reserve(1).map_err(crate::mem::oom)?;
         self.dir_of(parent)?;
         match name {
             b"." => return Err(Errno::EINVAL.into()),
@@ -242,6 +259,8 @@ impl<D: BlockDevice> Volume<D> {
         flags: RenameFlags,
     ) -> Result<()> {
         self.check_writable()?;
+        // The inode may become an orphan: room for it before anything changes.
+        self.orphans.try_reserve(1).map_err(crate::mem::oom)?;
         if flags.0 & !(RenameFlags::NOREPLACE | RenameFlags::EXCHANGE) != 0
             || (flags.noreplace() && flags.exchange())
         {

@@ -19,11 +19,17 @@ use crate::error::{Error, Result, invariant, io};
 use crate::format::header::{self as csum, MAGIC_NAT};
 use crate::format::layout::{BLOCK_SIZE, Layout, NAT_ENTRIES_PER_BLOCK, NEW_ADDR};
 use crate::format::tables::{RawNatBlock, copy_bit, set_copy_bits};
+use crate::mem;
 
 struct NatBlock {
     raw: Box<RawNatBlock>,
     dirty: bool,
+    /// The table's clock at the last use (least recently used clean blocks go first).
+    used: u64,
 }
+
+/// Table blocks kept in memory (4 KiB each) before clean ones are dropped.
+const CACHE_BLOCKS: usize = 1024;
 
 pub struct Nat {
     blocks: HashMap<u32, NatBlock>,
@@ -34,6 +40,7 @@ pub struct Nat {
     cursor: u32,
     free: Vec<u32>,
     pending_free: HashSet<u32>,
+    clock: u64,
 }
 
 fn split(nid: u32) -> (u32, usize) {
@@ -48,9 +55,7 @@ impl Nat {
         if written > layout.nat_blocks {
             return Err(Error::corrupt("checkpoint (NAT extent)", 0));
         }
-        let copy = (0..layout.nat_blocks as usize)
-            .map(|i| copy_bit(copy_bits, i))
-            .collect();
+        let copy = mem::collect((0..layout.nat_blocks as usize).map(|i| copy_bit(copy_bits, i)))?;
         Ok(Nat {
             blocks: HashMap::new(),
             copy,
@@ -59,6 +64,7 @@ impl Nat {
             cursor: cursor.max(1),
             free: Vec::new(),
             pending_free: HashSet::new(),
+            clock: 0,
         })
     }
 
@@ -86,8 +92,12 @@ impl Nat {
         seed: u32,
         b: u32,
     ) -> Result<&mut NatBlock> {
+        self.clock = self.clock.wrapping_add(1);
         if !self.blocks.contains_key(&b) {
-            let mut raw = RawNatBlock::new_box_zeroed().map_err(|_| Error::Errno(Errno::ENOMEM))?;
+            if self.blocks.len() >= CACHE_BLOCKS {
+                self.shrink(CACHE_BLOCKS / 4, true);
+            }
+            let mut raw = RawNatBlock::new_box_zeroed().map_err(mem::oom)?;
             if b < self.written {
                 let copy = self.copy.get(b as usize).copied().unwrap_or(false);
                 let addr = layout.nat_copy_addr(b, copy);
@@ -95,9 +105,17 @@ impl Nat {
                 let bytes: &[u8; BLOCK_SIZE] = zerocopy::transmute_ref!(&*raw);
                 RawNatBlock::verify(bytes, seed, layout, b, addr)?;
             }
-            self.blocks.insert(b, NatBlock { raw, dirty: false });
+            let used = self.clock;
+            let blk = NatBlock {
+                raw,
+                dirty: false,
+                used,
+            };
+            mem::insert(&mut self.blocks, b, blk)?;
         }
-        self.blocks.get_mut(&b).ok_or(Error::Errno(Errno::EIO))
+        let blk = self.blocks.get_mut(&b).ok_or(Error::Errno(Errno::EIO))?;
+        blk.used = self.clock;
+        Ok(blk)
     }
 
     /// The address of `nid`: 0 when free, `NEW_ADDR` when allocated but not yet written.
@@ -176,8 +194,11 @@ impl Nat {
         seed: u32,
         nid: u32,
     ) -> Result<()> {
+        // Room first: a nid released but not remembered as pending could be reused before the
+        // checkpoint that frees it commits.
+        self.pending_free.try_reserve(1).map_err(mem::oom)?;
         self.set(dev, layout, seed, nid, 0)?;
-        self.pending_free.insert(nid);
+        mem::set_insert(&mut self.pending_free, nid)?;
         Ok(())
     }
 
@@ -200,12 +221,7 @@ impl Nat {
             self.block(dev, layout, seed, b)?.dirty = true;
         }
         self.written = self.written.max(high);
-        let mut dirty: Vec<u32> = self
-            .blocks
-            .iter()
-            .filter(|(_, b)| b.dirty)
-            .map(|(&i, _)| i)
-            .collect();
+        let mut dirty = mem::collect(self.blocks.iter().filter(|(_, b)| b.dirty).map(|(&i, _)| i))?;
         dirty.sort_unstable();
         for b in dirty {
             let copy = !self.copy.get(b as usize).copied().unwrap_or(false);
@@ -224,9 +240,36 @@ impl Nat {
         Ok(())
     }
 
+    /// Which copy of each table block is current, and the high-water mark (for
+    /// `restore_copies`).
+    pub fn copies(&self) -> Result<(Vec<bool>, u32)> {
+        Ok((mem::to_vec(&self.copy)?, self.written))
+    }
+
+    /// A checkpoint that wrote shadow copies did not commit: as `SegmentTable::restore_copies`.
+    /// The blocks written are still cached (nothing is evicted while a checkpoint runs: the
+    /// volume is held, and writing loads no block), so they can be marked dirty again.
+    pub fn restore_copies(&mut self, (copies, written): (Vec<bool>, u32)) {
+        for (b, (c, &was)) in self.copy.iter_mut().zip(&copies).enumerate() {
+            if *c != was {
+                *c = was;
+                if let Some(blk) = self.blocks.get_mut(&(b as u32)) {
+                    blk.dirty = true;
+                }
+            }
+        }
+        self.written = written;
+    }
+
     /// The checkpoint committed: nids freed before it are reusable.
+    /// Without the memory to list them, they stay pending (found again by the scan after the
+    /// next checkpoint): nothing is lost.
     pub fn commit(&mut self) {
-        self.free.extend(self.pending_free.drain());
+        if self.free.try_reserve(self.pending_free.len()).is_ok() {
+            // Room reserved: extending does not allocate.
+            #[allow(clippy::disallowed_methods)]
+            self.free.extend(self.pending_free.drain());
+        }
     }
 
     pub fn copy_bitmap(&self, out: &mut [u8]) {
@@ -235,5 +278,31 @@ impl Nat {
 
     pub fn dirty_blocks(&self) -> usize {
         self.blocks.values().filter(|b| b.dirty).count()
+    }
+
+    /// Table blocks in memory, and how many of them are clean.
+    pub fn cached_blocks(&self) -> (usize, usize) {
+        let dirty = self.dirty_blocks();
+        (self.blocks.len(), self.blocks.len().saturating_sub(dirty))
+    }
+
+    /// Drop up to `n` clean table blocks, the least recently used first (see
+    /// `NodeCache::shrink` for `exact`); they are read again when needed. Returns how many went.
+    pub fn shrink(&mut self, n: usize, exact: bool) -> usize {
+        let before = self.blocks.len();
+        let ages = self.blocks.values().filter(|b| !b.dirty).map(|b| b.used);
+        let cutoff = crate::node::lru_cutoff(ages, n, exact);
+        let mut excess = n;
+        for cutoff in [cutoff, u64::MAX] {
+            self.blocks.retain(|_, b| {
+                if excess > 0 && !b.dirty && b.used <= cutoff {
+                    excess = excess.saturating_sub(1);
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+        before.saturating_sub(self.blocks.len())
     }
 }

@@ -1,29 +1,50 @@
 //! The node cache: nodes in memory, dirty until a checkpoint writes them. A node is named by
 //! its nid; where it lives is the NAT's business, so rewriting a node never touches its parent.
 //! The node block format is `format::node`.
+//!
+//! The cache is bounded: past its capacity, the least recently used clean nodes are dropped
+//! (and [`NodeCache::shrink`] drops them on demand, under memory pressure). Dirty nodes stay
+//! until a checkpoint writes them.
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
+use core::cell::Cell;
 
-use hashbrown::{HashMap, HashSet};
+use hashbrown::HashMap;
 
+use crate::error::Result;
 use crate::format::node::Node;
+use crate::mem;
 
-/// Nodes in memory. Dirty nodes stay until a checkpoint writes them; clean ones are dropped when
-/// the cache grows past its capacity.
+struct Entry {
+    node: Box<Node>,
+    dirty: bool,
+    /// The cache's clock at the last use: the smallest is the least recently used.
+    used: Cell<u64>,
+}
+
+/// Nodes in memory.
 pub struct NodeCache {
-    nodes: HashMap<u32, Box<Node>>,
-    dirty: HashSet<u32>,
+    nodes: HashMap<u32, Entry>,
+    dirty: usize,
     capacity: usize,
+    clock: Cell<u64>,
 }
 
 impl NodeCache {
     pub fn new(capacity: usize) -> NodeCache {
         NodeCache {
             nodes: HashMap::new(),
-            dirty: HashSet::new(),
+            dirty: 0,
             capacity,
+            clock: Cell::new(0),
         }
+    }
+
+    fn tick(&self) -> u64 {
+        let t = self.clock.get().wrapping_add(1);
+        self.clock.set(t);
+        t
     }
 
     pub fn contains(&self, nid: u32) -> bool {
@@ -31,98 +52,191 @@ impl NodeCache {
     }
 
     pub fn get(&self, nid: u32) -> Option<&Node> {
-        self.nodes.get(&nid).map(|b| &**b)
+        let e = self.nodes.get(&nid)?;
+        e.used.set(self.tick());
+        Some(&*e.node)
     }
 
     /// Mutable access marks the node dirty.
     pub fn get_mut(&mut self, nid: u32) -> Option<&mut Node> {
-        let n = self.nodes.get_mut(&nid)?;
-        self.dirty.insert(nid);
-        Some(&mut **n)
+        let t = self.tick();
+        let e = self.nodes.get_mut(&nid)?;
+        e.used.set(t);
+        if !e.dirty {
+            e.dirty = true;
+            self.dirty = self.dirty.saturating_add(1);
+        }
+        Some(&mut *e.node)
     }
 
     /// A node being written out: mutable without marking it dirty.
     pub fn get_for_write(&mut self, nid: u32) -> Option<&mut Node> {
-        self.nodes.get_mut(&nid).map(|b| &mut **b)
+        self.nodes.get_mut(&nid).map(|e| &mut *e.node)
     }
 
-    pub fn insert_clean(&mut self, node: Box<Node>) {
+    /// Room for one more node, so that a following insertion cannot fail: callers that change
+    /// the volume before inserting ask first.
+    pub fn reserve(&mut self) -> Result<()> {
+        self.nodes.try_reserve(1).map_err(mem::oom)
+    }
+
+    pub fn insert_clean(&mut self, node: Box<Node>) -> Result<()> {
+        self.insert(node, false)
+    }
+
+    pub fn insert_dirty(&mut self, node: Box<Node>) -> Result<()> {
+        self.insert(node, true)
+    }
+
+    fn insert(&mut self, node: Box<Node>, dirty: bool) -> Result<()> {
         if self.nodes.len() >= self.capacity {
-            self.shrink();
+            // A quarter at a time, so eviction's cost spreads over many insertions.
+            self.shrink(self.capacity / 4, true);
         }
-        self.nodes.insert(node.nid(), node);
-    }
-
-    pub fn insert_dirty(&mut self, node: Box<Node>) {
-        let nid = node.nid();
-        self.insert_clean(node);
-        self.dirty.insert(nid);
+        let entry = Entry {
+            node,
+            dirty,
+            used: Cell::new(self.tick()),
+        };
+        let nid = entry.node.nid();
+        if let Some(old) = mem::insert(&mut self.nodes, nid, entry)?
+            && old.dirty
+        {
+            self.dirty = self.dirty.saturating_sub(1);
+        }
+        if dirty {
+            self.dirty = self.dirty.saturating_add(1);
+        }
+        Ok(())
     }
 
     /// Forget a node entirely (it was freed).
     pub fn remove(&mut self, nid: u32) {
-        self.nodes.remove(&nid);
-        self.dirty.remove(&nid);
+        if self.nodes.remove(&nid).is_some_and(|e| e.dirty) {
+            self.dirty = self.dirty.saturating_sub(1);
+        }
     }
 
     pub fn dirty_count(&self) -> usize {
-        self.dirty.len()
+        self.dirty
     }
 
-    /// Dirty nids, in an order that keeps a file's nodes together.
-    pub fn take_dirty(&mut self) -> Vec<u32> {
-        let mut v: Vec<u32> = self.dirty.drain().collect();
-        v.sort_unstable_by_key(|nid| {
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// Clean nodes: what [`shrink`](Self::shrink) could drop.
+    pub fn clean_count(&self) -> usize {
+        self.nodes.len().saturating_sub(self.dirty)
+    }
+
+    /// Dirty nids, in an order that keeps a file's nodes together. They stay dirty until
+    /// [`clean`](Self::clean) says each was written.
+    pub fn take_dirty(&mut self) -> Result<Vec<u32>> {
+        let mut v = mem::collect(
             self.nodes
-                .get(nid)
-                .map(|n| (n.header.ino.get(), n.header.offset.get()))
-        });
-        v
+                .iter()
+                .filter(|(_, e)| e.dirty)
+                .map(|(&nid, e)| (e.node.header.ino.get(), e.node.header.offset.get(), nid)),
+        )?;
+        v.sort_unstable();
+        mem::collect(v.into_iter().map(|(_, _, nid)| nid))
     }
 
     /// The node was written: not dirty any more.
     pub fn clean(&mut self, nid: u32) {
-        self.dirty.remove(&nid);
+        if let Some(e) = self.nodes.get_mut(&nid)
+            && e.dirty
+        {
+            e.dirty = false;
+            self.dirty = self.dirty.saturating_sub(1);
+        }
     }
 
     /// Dirty nodes of inode `ino` of `kind`.
-    pub fn dirty_of(&self, ino: u32, kind: u8) -> Vec<u32> {
-        let mut v: Vec<u32> = self
-            .dirty
-            .iter()
-            .copied()
-            .filter(|nid| {
-                self.nodes
-                    .get(nid)
-                    .is_some_and(|n| n.header.ino.get() == ino && n.kind() == kind)
-            })
-            .collect();
+    pub fn dirty_of(&self, ino: u32, kind: u8) -> Result<Vec<u32>> {
+        let mut v = mem::collect(
+            self.nodes
+                .iter()
+                .filter(|(_, e)| e.dirty && e.node.header.ino.get() == ino && e.node.kind() == kind)
+                .map(|(&nid, _)| nid),
+        )?;
         v.sort_unstable();
-        v
+        Ok(v)
     }
 
     pub fn mark_dirty(&mut self, nid: u32) {
-        if self.nodes.contains_key(&nid) {
-            self.dirty.insert(nid);
+        if let Some(e) = self.nodes.get_mut(&nid)
+            && !e.dirty
+        {
+            e.dirty = true;
+            self.dirty = self.dirty.saturating_add(1);
         }
     }
 
     pub fn is_dirty(&self, nid: u32) -> bool {
-        self.dirty.contains(&nid)
+        self.nodes.get(&nid).is_some_and(|e| e.dirty)
     }
 
-    /// Drop about a quarter of the clean nodes.
-    fn shrink(&mut self) {
-        let target = self.capacity.saturating_sub(self.capacity / 4);
-        let mut excess = self.nodes.len().saturating_sub(target);
-        let dirty = &self.dirty;
-        self.nodes.retain(|nid, _| {
-            if excess > 0 && !dirty.contains(nid) {
-                excess = excess.saturating_sub(1);
-                false
-            } else {
-                true
-            }
-        });
+    /// Drop up to `n` clean nodes, the least recently used first; returns how many went.
+    /// `exact` sorts their ages (an allocation); memory reclaim passes false and gets an
+    /// estimate from the ages' range instead, since it must not allocate.
+    pub fn shrink(&mut self, n: usize, exact: bool) -> usize {
+        let n = n.min(self.clean_count());
+        if n == 0 {
+            return 0;
+        }
+        let before = self.nodes.len();
+        let ages = self
+            .nodes
+            .values()
+            .filter(|e| !e.dirty)
+            .map(|e| e.used.get());
+        let cutoff = lru_cutoff(ages, n, exact);
+        let mut excess = n;
+        for cutoff in [cutoff, u64::MAX] {
+            self.nodes.retain(|_, e| {
+                if excess > 0 && !e.dirty && e.used.get() <= cutoff {
+                    excess = excess.saturating_sub(1);
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+        before.saturating_sub(self.nodes.len())
     }
+}
+
+/// The age at or below which the `n` least recently used of `ages` lie: exactly (sorting a
+/// copy) when `exact` and there is memory for it, else estimated from their range as if the
+/// ages were spread evenly. Callers drop entries at or below it, then any others to make `n`.
+pub(crate) fn lru_cutoff(ages: impl Iterator<Item = u64> + Clone, n: usize, exact: bool) -> u64 {
+    if exact
+        && let Ok(mut v) = mem::collect(ages.clone())
+        && let Some(k) = n.min(v.len()).checked_sub(1)
+    {
+        let (_, nth, _) = v.select_nth_unstable(k);
+        return *nth;
+    }
+    let (mut lo, mut hi, mut count) = (u64::MAX, 0u64, 0u64);
+    for a in ages {
+        lo = lo.min(a);
+        hi = hi.max(a);
+        count = count.saturating_add(1);
+    }
+    if count == 0 {
+        return 0;
+    }
+    // lo + (hi - lo) * n / count, in 128 bits: no overflow.
+    let span = u128::from(hi.saturating_sub(lo));
+    let step = span
+        .saturating_mul(n as u128)
+        .checked_div(u128::from(count))
+        .unwrap_or(span);
+    lo.saturating_add(u64::try_from(step).unwrap_or(u64::MAX))
 }

@@ -9,10 +9,9 @@
 //!   the result with a new checkpoint;
 //! * the orphan list: inodes unlinked while still open, freed now that nobody holds them.
 
-use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 
-use hashbrown::HashSet;
+use hashbrown::{HashMap, HashSet};
 use zerocopy::FromBytes;
 
 use bento_runtime::Errno;
@@ -31,9 +30,10 @@ use crate::format::summary::SummaryBlock;
 use crate::format::tables::LOG_DATA;
 use crate::fs::Volume;
 use crate::log::{DATA_LOG, NODE_LOG};
+use crate::mem;
 
 /// Owners of recovered data blocks, per segment: (offset in segment, holder nid, slot).
-type Owners = BTreeMap<u32, Vec<(u32, u32, u16)>>;
+type Owners = HashMap<u32, Vec<(u32, u32, u16)>>;
 
 impl<D: BlockDevice> Volume<D> {
     /// The nodes fsync wrote after the last checkpoint, in log order.
@@ -48,7 +48,7 @@ impl<D: BlockDevice> Volume<D> {
         let mut chain = Vec::new();
         let mut seen = HashSet::new();
         let mut block = crate::file::zeroed_block()?;
-        while self.layout.locate(addr).is_some() && seen.insert(addr) {
+        while self.layout.locate(addr).is_some() && mem::set_insert(&mut seen, addr)? {
             self.dev
                 .read_blocks(u64::from(addr), &mut block[..])
                 .map_err(Error::Io)?;
@@ -71,7 +71,7 @@ impl<D: BlockDevice> Volume<D> {
                 self.sut.hold(segno);
             }
             addr = node.header.next_addr.get();
-            chain.push(node);
+            mem::push(&mut chain, node)?;
         }
         Ok(chain)
     }
@@ -90,7 +90,7 @@ impl<D: BlockDevice> Volume<D> {
             return Ok(0);
         }
         // Inodes created after the checkpoint must exist before their blocks are replayed.
-        let mut created = BTreeSet::new();
+        let mut created = HashSet::new();
         for n in chain.iter().filter(|n| n.kind() == KIND_INODE) {
             let ino = n.nid();
             if !created.contains(&ino)
@@ -100,16 +100,17 @@ impl<D: BlockDevice> Volume<D> {
                 node.init(ino, ino, 0, KIND_INODE);
                 self.nat
                     .set(&self.dev, &self.layout, self.seed, ino, NEW_ADDR)?;
-                self.nodes.insert_dirty(node);
+                self.nodes.reserve()?;
+                mem::set_insert(&mut created, ino)?;
+                self.nodes.insert_dirty(node)?;
                 // Counts bounded by the NAT and the device.
                 self.valid_nodes = self.valid_nodes.saturating_add(1);
                 self.valid_inodes = self.valid_inodes.saturating_add(1);
                 self.valid_blocks = self.valid_blocks.saturating_add(1);
-                created.insert(ino);
             }
         }
         let mut owners = Owners::new();
-        let mut touched = BTreeSet::new();
+        let mut touched = Vec::new();
         for n in &chain {
             let ino = n.header.ino.get();
             if self.file_type(ino).ok() != Some(FileType::RegularFile) && !created.contains(&ino) {
@@ -127,8 +128,10 @@ impl<D: BlockDevice> Volume<D> {
                 }
                 _ => continue,
             }
-            touched.insert(ino);
+            mem::push(&mut touched, ino)?;
         }
+        touched.sort_unstable();
+        touched.dedup();
         for &ino in &touched {
             let (size, inline) = {
                 let i = self.inode(ino)?.inode();
@@ -251,16 +254,16 @@ impl<D: BlockDevice> Volume<D> {
         if let Some((segno, off)) = self.layout.locate(addr) {
             self.sut
                 .set_recovered(segno, off, LOG_DATA, crate::fs::now().sec);
-            owners
-                .entry(segno)
-                .or_default()
-                .push((off, holder, ofs as u16));
+            owners.try_reserve(1).map_err(mem::oom)?;
+            #[allow(clippy::disallowed_methods)] // Room reserved.
+            let list = owners.entry(segno).or_default();
+            mem::push(list, (off, holder, ofs as u16))?;
         }
         Ok(())
     }
 
     /// Give a file created after the checkpoint the name its inode records.
-    fn replay_name(&mut self, n: &Node, created: &BTreeSet<u32>) -> Result<()> {
+    fn replay_name(&mut self, n: &Node, created: &HashSet<u32>) -> Result<()> {
         let ino = n.nid();
         if !created.contains(&ino) {
             return Ok(());
@@ -269,7 +272,7 @@ impl<D: BlockDevice> Volume<D> {
         let parent = r.parent.get();
         // A name_len past the name field (checked at load) would be cut to it.
         let len = r.name_len.get() as usize;
-        let name = r.name.get(..len).unwrap_or(&r.name).to_vec();
+        let name = mem::to_vec(r.name.get(..len).unwrap_or(&r.name))?;
         let parent_ok = self.file_type(parent).ok() == Some(FileType::Directory);
         if !parent_ok || name.is_empty() {
             bento_runtime::warn!("logfs: fsync'd file {ino} has no directory to return to; freed");
@@ -326,7 +329,7 @@ impl<D: BlockDevice> Volume<D> {
         }
         if self.read_only {
             // Keep them listed so the next read-write mount frees them.
-            self.orphans.extend(orphans.iter().copied());
+            mem::set_extend(&mut self.orphans, orphans.iter().copied())?;
             return Ok(());
         }
         for &ino in orphans {

@@ -56,7 +56,9 @@ pub struct SegmentTable {
     copy: Vec<bool>,
     dirty: Vec<bool>,
     free: u32,
-    prefree: Vec<u32>,
+    /// Segments that became prefree since the last checkpoint (a count: the states are in
+    /// `entries`, so marking one allocates nothing).
+    prefree: u32,
     cursor: u32,
 }
 
@@ -64,17 +66,13 @@ impl SegmentTable {
     /// A table where every segment is free (mkfs).
     pub fn new_empty(layout: &Layout) -> Result<SegmentTable> {
         let n = layout.main_segments as usize;
-        let mut entries = Vec::new();
-        entries
-            .try_reserve_exact(n)
-            .map_err(|_| Error::Errno(bento_runtime::Errno::ENOMEM))?;
-        entries.resize(n, SegEntry::FREE);
+        let entries = crate::mem::filled(SegEntry::FREE, n)?;
         Ok(SegmentTable {
             entries,
-            copy: alloc::vec![false; layout.sut_blocks as usize],
-            dirty: alloc::vec![true; layout.sut_blocks as usize],
+            copy: crate::mem::filled(false, layout.sut_blocks as usize)?,
+            dirty: crate::mem::filled(true, layout.sut_blocks as usize)?,
             free: layout.main_segments,
-            prefree: Vec::new(),
+            prefree: 0,
             cursor: 0,
         })
     }
@@ -140,7 +138,7 @@ impl SegmentTable {
     }
 
     pub fn prefree_segments(&self) -> u32 {
-        self.prefree.len() as u32
+        self.prefree
     }
 
     fn touch(&mut self, segno: u32) {
@@ -198,7 +196,7 @@ impl SegmentTable {
         {
             if e.valid == 0 {
                 e.state = SegState::Prefree;
-                self.prefree.push(segno);
+                self.prefree = self.prefree.saturating_add(1);
             } else {
                 e.state = SegState::InUse;
             }
@@ -213,7 +211,7 @@ impl SegmentTable {
         {
             e.state = SegState::Prefree;
             self.free = self.free.saturating_sub(1);
-            self.prefree.push(segno);
+            self.prefree = self.prefree.saturating_add(1);
         }
     }
 
@@ -258,25 +256,34 @@ impl SegmentTable {
         e.valid = e.valid.saturating_sub(1);
         if e.valid == 0 && e.state == SegState::InUse {
             e.state = SegState::Prefree;
-            self.prefree.push(segno);
+            self.prefree = self.prefree.saturating_add(1);
         }
         self.touch(segno);
         true
     }
 
-    /// The checkpoint committed: emptied segments are free now. Returns them (for discard).
+    /// The checkpoint committed: emptied segments are free now. Returns them (for discard,
+    /// which is advisory: without the memory to list them the list is empty).
     pub fn commit(&mut self) -> Vec<u32> {
-        let freed = core::mem::take(&mut self.prefree);
-        for &segno in &freed {
-            if let Some(e) = self.entries.get_mut(segno as usize)
-                && e.state == SegState::Prefree
-                && e.valid == 0
-            {
+        if core::mem::take(&mut self.prefree) == 0 {
+            return Vec::new();
+        }
+        let mut freed = Vec::new();
+        let mut listed = true;
+        for segno in 0..self.entries.len() as u32 {
+            let Some(e) = self.entries.get_mut(segno as usize) else {
+                break;
+            };
+            if e.state == SegState::Prefree && e.valid == 0 {
                 e.state = SegState::Free;
                 e.log = LOG_NONE;
                 self.free = self.free.saturating_add(1);
                 self.touch(segno);
+                listed = listed && crate::mem::push(&mut freed, segno).is_ok();
             }
+        }
+        if !listed {
+            freed.clear();
         }
         freed
     }
@@ -331,6 +338,22 @@ impl SegmentTable {
             *dirty = false;
         }
         Ok(())
+    }
+
+    /// Which copy of each table block is current (for `restore_copies`).
+    pub fn copies(&self) -> Result<Vec<bool>> {
+        crate::mem::to_vec(&self.copy)
+    }
+
+    /// A checkpoint that wrote shadow copies did not commit: the committed copies are current
+    /// again, and the blocks written are dirty (written again next time, to the same shadow).
+    pub fn restore_copies(&mut self, copies: &[bool]) {
+        for ((c, d), &was) in self.copy.iter_mut().zip(self.dirty.iter_mut()).zip(copies) {
+            if *c != was {
+                *c = was;
+                *d = true;
+            }
+        }
     }
 
     /// The copy bitmap for the checkpoint body.

@@ -2,7 +2,6 @@
 //! (delayed allocation), so that writeback cannot run out of space; allocating and freeing
 //! nodes; and freeing blocks in the segment usage table.
 
-use alloc::collections::BTreeSet;
 use alloc::vec::Vec;
 
 use bento_runtime::Errno;
@@ -14,6 +13,7 @@ use crate::format::geometry::{DIRECT_BLOCKS, MAX_FILE_SIZE, N, block_path};
 use crate::format::layout::{NEW_ADDR, NULL_ADDR};
 use crate::format::node::{INLINE_MAX, Node};
 use crate::fs::Volume;
+use crate::mem;
 
 impl<D: BlockDevice> Volume<D> {
     /// Count `n` more blocks in use, or ENOSPC if they do not fit.
@@ -53,7 +53,7 @@ impl<D: BlockDevice> Volume<D> {
         if inline && end <= INLINE_MAX as u64 {
             return Ok(());
         }
-        let (mut blocks, mut nodes) = (Vec::new(), BTreeSet::new());
+        let (mut blocks, mut nodes) = (Vec::new(), Vec::new());
         let first = if inline && size > 0 { 0 } else { offset / BS };
         for idx in first..end.div_ceil(BS) {
             if self.delayed.contains(&(ino, idx))
@@ -61,24 +61,27 @@ impl<D: BlockDevice> Volume<D> {
             {
                 continue;
             }
-            blocks
-                .try_reserve(1)
-                .map_err(|_| Error::Errno(Errno::ENOMEM))?;
-            blocks.push(idx);
+            mem::push(&mut blocks, (ino, idx))?;
             for off in self.missing_index_nodes(ino, idx, inline)? {
                 if !self.delayed_nodes.contains(&(ino, off)) {
-                    nodes.insert(off);
+                    mem::push(&mut nodes, (ino, off))?;
                 }
             }
         }
+        nodes.sort_unstable();
+        nodes.dedup();
         let promised = (blocks.len() as u64).saturating_add(nodes.len() as u64);
         if self.committed_blocks().saturating_add(promised) > self.layout.user_capacity() {
             return Err(Errno::ENOSPC.into());
         }
-        self.delayed
-            .extend(blocks.into_iter().map(|idx| (ino, idx)));
-        self.delayed_nodes
-            .extend(nodes.into_iter().map(|off| (ino, off)));
+        // Both or neither: a promise of blocks without their index nodes would run short.
+        self.delayed.extend(&blocks)?;
+        if let Err(e) = self.delayed_nodes.extend(&nodes) {
+            for k in &blocks {
+                self.delayed.remove(k);
+            }
+            return Err(e);
+        }
         Ok(())
     }
 
@@ -101,7 +104,10 @@ impl<D: BlockDevice> Volume<D> {
                 s.ok_or_else(invariant)?.get()
             };
             if child == 0 {
-                missing.extend_from_slice(p.offsets.get(level..p.depth).ok_or_else(invariant)?);
+                mem::extend_from_slice(
+                    &mut missing,
+                    p.offsets.get(level..p.depth).ok_or_else(invariant)?,
+                )?;
                 break;
             }
             parent = child;
@@ -113,29 +119,10 @@ impl<D: BlockDevice> Volume<D> {
     /// the index-node promises once none of its blocks is promised any more.
     pub(crate) fn forget_delayed(&mut self, ino: u32, from: u64, to: u64) {
         if to > from {
-            let gone: Vec<(u32, u64)> = self
-                .delayed
-                .range((ino, from)..(ino, to))
-                .copied()
-                .collect();
-            for k in gone {
-                self.delayed.remove(&k);
-            }
+            self.delayed.remove_range(ino, from, to);
         }
-        if self
-            .delayed
-            .range((ino, 0)..=(ino, u64::MAX))
-            .next()
-            .is_none()
-        {
-            let gone: Vec<(u32, u32)> = self
-                .delayed_nodes
-                .range((ino, 0)..=(ino, u32::MAX))
-                .copied()
-                .collect();
-            for k in gone {
-                self.delayed_nodes.remove(&k);
-            }
+        if self.delayed.count_of(ino) == 0 {
+            self.delayed_nodes.remove_range(ino, 0, u64::MAX);
         }
     }
 
@@ -157,7 +144,7 @@ impl<D: BlockDevice> Volume<D> {
         if inline {
             // Everything is new, and block 0 takes the inline data; but holes promised to
             // delayed data are counted already (in `committed_blocks`).
-            let promised = self.delayed.range((ino, first)..=(ino, last)).count() as u64;
+            let promised = self.delayed.count_range(ino, first, last.saturating_add(1)) as u64;
             holes = last
                 .saturating_sub(first)
                 .saturating_add(1)
@@ -184,6 +171,9 @@ impl<D: BlockDevice> Volume<D> {
 
     /// A new node of `kind` for inode `ino` (which is the new nid itself for an inode).
     pub(crate) fn new_node(&mut self, ino: Option<u32>, offset: u32, kind: u8) -> Result<u32> {
+        // Memory first, so that a failed allocation changes nothing.
+        let mut node = Node::new_boxed()?;
+        self.nodes.reserve()?;
         // An index node promised to delayed data was counted when the data was dirtied.
         match ino {
             Some(i) if self.delayed_nodes.remove(&(i, offset)) => {
@@ -198,9 +188,8 @@ impl<D: BlockDevice> Volume<D> {
                 return Err(e);
             }
         };
-        let mut node = Node::new_boxed()?;
         node.init(nid, ino.unwrap_or(nid), offset, kind);
-        self.nodes.insert_dirty(node);
+        self.nodes.insert_dirty(node)?;
         self.valid_nodes = self.valid_nodes.saturating_add(1);
         self.dirty = true;
         Ok(nid)

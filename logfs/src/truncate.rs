@@ -38,8 +38,11 @@ impl<D: BlockDevice> Volume<D> {
             self.uninline(ino)?;
         }
         if new_size < size {
-            self.free_blocks(ino, new_size.div_ceil(BS), u64::MAX)?;
             self.zero_tail(ino, new_size)?;
+            // The size first: if freeing fails half way (for memory), what it left lies past
+            // the end, freed with the file, and nothing inside the file was lost.
+            self.inode_mut(ino)?.size = new_size.into();
+            self.free_blocks(ino, new_size.div_ceil(BS), u64::MAX)?;
         }
         self.inode_mut(ino)?.size = new_size.into();
         Ok(())
@@ -164,8 +167,18 @@ impl<D: BlockDevice> Volume<D> {
     /// Free the data blocks in `[from, to)` and the index nodes wholly inside it.
     pub(crate) fn free_blocks(&mut self, ino: u32, from: u64, to: u64) -> Result<()> {
         self.forget_delayed(ino, from, to);
-        // Counts of blocks of one file: they cannot reach u64::MAX.
+        // Counts of blocks of one file: they cannot reach u64::MAX. What was freed is counted
+        // off the inode even when a later step fails (for memory: freeing is restartable).
         let mut freed = 0u64;
+        let r = self.free_blocks_counted(ino, from, to, &mut freed);
+        if freed > 0 {
+            let i = self.inode_mut(ino)?;
+            i.blocks = i.blocks.get().saturating_sub(freed).into();
+        }
+        r
+    }
+
+    fn free_blocks_counted(&mut self, ino: u32, from: u64, to: u64, freed: &mut u64) -> Result<()> {
         for idx in from.min(DIRECT_BLOCKS) as usize..to.min(DIRECT_BLOCKS) as usize {
             let slot = self
                 .node(ino)?
@@ -179,7 +192,7 @@ impl<D: BlockDevice> Volume<D> {
                 if let Some(slot) = self.node_mut(ino)?.inode_mut().addrs.get_mut(idx) {
                     *slot = 0.into();
                 }
-                freed = freed.saturating_add(1);
+                *freed = freed.saturating_add(1);
             }
         }
         for (k, top) in top_nodes().into_iter().enumerate() {
@@ -196,23 +209,18 @@ impl<D: BlockDevice> Volume<D> {
             if nid == 0 {
                 continue;
             }
-            let (gone, n) =
-                self.free_subtree(ino, nid, top.height, top.offset, top.base, from, to)?;
-            freed = freed.saturating_add(n);
+            let gone =
+                self.free_subtree(ino, nid, top.height, top.offset, top.base, from, to, freed)?;
             if gone && let Some(slot) = self.node_mut(ino)?.inode_mut().nids.get_mut(k) {
                 *slot = 0.into();
             }
-        }
-        if freed > 0 {
-            let i = self.inode_mut(ino)?;
-            i.blocks = i.blocks.get().saturating_sub(freed).into();
         }
         Ok(())
     }
 
     /// Free what lies in `[from, to)` under index node `nid` (covering blocks from `base`,
-    /// `height` levels above the data). Returns whether the node itself went, and how many
-    /// blocks (data and nodes) were freed.
+    /// `height` levels above the data). Returns whether the node itself went; adds the blocks
+    /// (data and nodes) freed to `freed`, as they go.
     #[allow(clippy::too_many_arguments)]
     fn free_subtree(
         &mut self,
@@ -223,7 +231,8 @@ impl<D: BlockDevice> Volume<D> {
         base: u64,
         from: u64,
         to: u64,
-    ) -> Result<(bool, u64)> {
+        freed: &mut u64,
+    ) -> Result<bool> {
         let kind = if height == 1 {
             KIND_DIRECT
         } else {
@@ -234,7 +243,6 @@ impl<D: BlockDevice> Volume<D> {
         // is within MAX_FILE_BLOCKS, and the counts within a file's blocks.
         let below = height.checked_sub(1).ok_or_else(invariant)?;
         let child_span = N.checked_pow(below as u32).ok_or_else(invariant)?;
-        let mut freed = 0u64;
         let mut remaining = 0usize;
         for j in 0..NODE_ADDRS {
             let v = self.node(nid)?.slots().get(j).ok_or_else(invariant)?.get();
@@ -251,13 +259,11 @@ impl<D: BlockDevice> Volume<D> {
             }
             let gone = if height == 1 {
                 self.free_data_block(v);
-                freed = freed.saturating_add(1);
+                *freed = freed.saturating_add(1);
                 true
             } else {
                 let child_offset = child_node_offset(offset, height, j).ok_or_else(invariant)?;
-                let (gone, n) = self.free_subtree(ino, v, below, child_offset, cbase, from, to)?;
-                freed = freed.saturating_add(n);
-                gone
+                self.free_subtree(ino, v, below, child_offset, cbase, from, to, freed)?
             };
             if gone {
                 if let Some(slot) = self.node_mut(nid)?.slots_mut().get_mut(j) {
@@ -270,9 +276,10 @@ impl<D: BlockDevice> Volume<D> {
         let span = child_span.saturating_mul(N);
         if remaining == 0 && base >= from && base.saturating_add(span) <= to {
             self.free_node(nid)?;
-            return Ok((true, freed.saturating_add(1)));
+            *freed = freed.saturating_add(1);
+            return Ok(true);
         }
-        Ok((false, freed))
+        Ok(false)
     }
 
     fn free_data_block(&mut self, addr: u32) {

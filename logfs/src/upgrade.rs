@@ -21,6 +21,7 @@ use bento_runtime::upgrade::{self, OPTIONAL, Put, Reader, Writer};
 use crate::error::{Error, Result};
 use crate::format::superblock::FORMAT_MAJOR;
 use crate::fs::{VERSION, Volume};
+use crate::mem;
 
 /// Version of the payload this code writes; it reads this one and older, down to
 /// `MIN_STATE_VERSION`. The `bad-state` feature builds a version that speaks only a state
@@ -51,48 +52,54 @@ impl<D: BlockDevice> Volume<D> {
             self.checkpoint(false)?;
         }
         let mut w = Writer::new();
-        w.field(FORMAT, |v| {
+        w.try_field(FORMAT, |v| {
             v.put_u32(u32::from(self.sb.major));
             v.put_u32(u32::from(self.sb.minor));
         });
-        w.field(CHECKPOINT, |v| v.put_u64(self.seq));
-        w.field(OPTIONS, |v| {
+        w.try_field(CHECKPOINT, |v| v.put_u64(self.seq));
+        w.try_field(OPTIONS, |v| {
             v.put_u8(u8::from(self.options.discard));
             v.put_u8(u8::from(self.options.fsync_checkpoint));
             v.put_u8(u8::from(self.read_only));
         });
-        w.field(LOOKUPS, |v| {
+        w.try_field(LOOKUPS, |v| {
             for (&ino, &n) in &self.lookups {
                 v.put_u32(ino);
                 v.put_u64(n);
             }
         });
-        w.field(OPENS, |v| {
+        w.try_field(OPENS, |v| {
             for (&ino, &n) in &self.opens {
                 v.put_u32(ino);
                 v.put_u32(n);
             }
         });
-        w.field(ORPHANS, |v| {
+        w.try_field(ORPHANS, |v| {
             self.orphans.iter().for_each(|&ino| v.put_u32(ino))
         });
-        w.field(DELAYED, |v| {
-            for &(ino, idx) in &self.delayed {
+        w.try_field(DELAYED, |v| {
+            for &(ino, idx) in self.delayed.iter() {
                 v.put_u32(ino);
                 v.put_u64(idx);
             }
         });
-        w.field(DELAYED_NODES, |v| {
-            for &(ino, off) in &self.delayed_nodes {
+        w.try_field(DELAYED_NODES, |v| {
+            for &(ino, off) in self.delayed_nodes.iter() {
                 v.put_u32(ino);
                 v.put_u32(off);
             }
         });
-        w.field(UPGRADES, |v| v.put_u32(self.upgrades));
+        w.try_field(UPGRADES, |v| v.put_u32(self.upgrades));
         if cfg!(feature = "bad-state") {
-            w.field(BAD, |v| v.put_u32(0xbad));
+            w.try_field(BAD, |v| v.put_u32(0xbad));
         }
-        Ok(upgrade::seal("logfs", VERSION, STATE_VERSION, &w.finish()))
+        upgrade::try_seal(
+            "logfs",
+            VERSION,
+            STATE_VERSION,
+            &w.try_finish().map_err(Error::Errno)?,
+        )
+        .map_err(Error::Errno)
     }
 
     /// Continue a mount from the state an earlier (or later) version exported.
@@ -135,39 +142,43 @@ impl<D: BlockDevice> Volume<D> {
                 }
                 LOOKUPS => {
                     while !v.is_empty() {
-                        carried.lookups.push((
+                        let e = (
                             v.u32().map_err(Error::Errno)?,
                             v.u64().map_err(Error::Errno)?,
-                        ));
+                        );
+                        mem::push(&mut carried.lookups, e)?;
                     }
                 }
                 OPENS => {
                     while !v.is_empty() {
-                        carried.opens.push((
+                        let e = (
                             v.u32().map_err(Error::Errno)?,
                             v.u32().map_err(Error::Errno)?,
-                        ));
+                        );
+                        mem::push(&mut carried.opens, e)?;
                     }
                 }
                 ORPHANS => {
                     while !v.is_empty() {
-                        carried.orphans.push(v.u32().map_err(Error::Errno)?);
+                        mem::push(&mut carried.orphans, v.u32().map_err(Error::Errno)?)?;
                     }
                 }
                 DELAYED => {
                     while !v.is_empty() {
-                        carried.delayed.push((
+                        let e = (
                             v.u32().map_err(Error::Errno)?,
                             v.u64().map_err(Error::Errno)?,
-                        ));
+                        );
+                        mem::push(&mut carried.delayed, e)?;
                     }
                 }
                 DELAYED_NODES => {
                     while !v.is_empty() {
-                        carried.delayed_nodes.push((
+                        let e = (
                             v.u32().map_err(Error::Errno)?,
                             v.u32().map_err(Error::Errno)?,
-                        ));
+                        );
+                        mem::push(&mut carried.delayed_nodes, e)?;
                     }
                 }
                 UPGRADES => carried.upgrades = v.u32().map_err(Error::Errno)?,
@@ -192,11 +203,21 @@ impl<D: BlockDevice> Volume<D> {
         }
         vol.options.discard = carried.discard;
         vol.options.fsync_checkpoint = carried.fsync_checkpoint;
-        vol.lookups.extend(carried.lookups);
-        vol.opens.extend(carried.opens);
-        vol.orphans.extend(carried.orphans);
-        vol.delayed.extend(carried.delayed);
-        vol.delayed_nodes.extend(carried.delayed_nodes);
+        vol.lookups
+            .try_reserve(carried.lookups.len())
+            .map_err(mem::oom)?;
+        for (k, n) in carried.lookups {
+            mem::insert(&mut vol.lookups, k, n)?;
+        }
+        vol.opens
+            .try_reserve(carried.opens.len())
+            .map_err(mem::oom)?;
+        for (k, n) in carried.opens {
+            mem::insert(&mut vol.opens, k, n)?;
+        }
+        crate::mem::set_extend(&mut vol.orphans, carried.orphans)?;
+        vol.delayed.extend(&carried.delayed)?;
+        vol.delayed_nodes.extend(&carried.delayed_nodes)?;
         vol.upgrades = carried.upgrades.saturating_add(1);
         Ok(vol)
     }

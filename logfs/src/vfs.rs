@@ -17,6 +17,7 @@ use crate::fs::{LogFs, VERSION, Volume, nid_of};
 impl<D: BlockDevice> LogFs<D> {
     fn run<T>(&self, f: impl FnOnce(&mut Volume<D>) -> Result<T>) -> bfs_result::Result<T> {
         let mut vol = self.vol.lock();
+        self.apply_forgets(&mut vol);
         let r = f(&mut vol);
         r.map_err(|e| report(e, &mut vol.last_corrupt_log))
     }
@@ -48,9 +49,7 @@ impl<D: BlockDevice> Mount<D> for LogFs<D> {
             "logfs {VERSION}: resumed a mount (upgrade {})",
             vol.upgrades
         );
-        Ok(LogFs {
-            vol: Mutex::try_new(vol)?,
-        })
+        Ok(LogFs::new(Mutex::try_new(vol)?))
     }
 }
 
@@ -87,8 +86,38 @@ impl<D: BlockDevice> FileSystem for LogFs<D> {
         self.run(|v| v.reserve_delayed(nid_of(ino)?, offset, len))
     }
 
+    fn shrink(&self, nr: u64) -> Option<u64> {
+        // Memory reclaim: never wait for a call in progress (it may be doing I/O).
+        let mut v = self.vol.try_lock()?;
+        Some(if nr == 0 {
+            v.reclaimable()
+        } else {
+            v.shrink_caches(nr)
+        })
+    }
+
+    /// Memory reclaim evicts inodes: giving back a reference never waits behind a call doing
+    /// I/O. With the volume free now, the count drops at once; busy, the forget waits in
+    /// `forgets` for the next call. Only an unlinked inode's last reference, whose freeing
+    /// is I/O anyway, takes the volume lock here.
     fn forget(&self, ino: Ino, nlookup: u64) {
-        if let Ok(nid) = nid_of(ino) {
+        let Ok(nid) = nid_of(ino) else {
+            return;
+        };
+        // The guard (the data's spin lock alone) is gone before `run` takes the volume lock.
+        let done = match self.vol.try_lock() {
+            Some(mut v) => v.forget_without_io(nid, nlookup),
+            None => {
+                let mut q = self.forgets.lock();
+                let queued = q.try_reserve(1).is_ok();
+                if queued {
+                    #[allow(clippy::disallowed_methods)] // Room reserved.
+                    q.push((nid, nlookup));
+                }
+                queued
+            }
+        };
+        if !done {
             let _ = self.run(|v| v.forget(nid, nlookup));
         }
     }
@@ -234,7 +263,8 @@ impl<D: BlockDevice> FileSystem for LogFs<D> {
     }
 
     fn statfs(&self, _req: &Request, _ino: Ino) -> bfs_result::Result<Statfs> {
-        Ok(self.vol.lock().statfs())
+        // Through `run`: forgets queued while the volume was busy free their space first.
+        self.run(|v| Ok(v.statfs()))
     }
 
     fn setxattr(

@@ -31,15 +31,16 @@ fn split_name(name: &[u8]) -> Result<(u8, &[u8])> {
     Err(Errno::EOPNOTSUPP.into())
 }
 
-fn parse(body: &[u8]) -> Option<Vec<XEntry<'_>>> {
-    XattrBody::parse(body)
+fn parse(body: &[u8]) -> Result<Vec<XEntry<'_>>> {
+    // xattr_body() checked the body: a bad one here is an in-memory bug.
+    XattrBody::try_parse(body)?.ok_or(Error::Errno(Errno::EIO))
 }
 
 impl<D: BlockDevice> Volume<D> {
     /// The counters `trusted.logfs.stats` shows, one `name value` per line.
-    fn stats_text(&self) -> Vec<u8> {
+    fn stats_text(&self) -> Result<Vec<u8>> {
         let s = &self.stats;
-        let mut t = alloc::format!(
+        let mut t = crate::mem::format(format_args!(
             "version {}\ncheckpoints {}\nfsyncs {}\nrecovered_nodes {}\ngc_segments {}\ngc_moved_blocks {}\n",
             crate::fs::VERSION,
             s.checkpoints,
@@ -47,11 +48,17 @@ impl<D: BlockDevice> Volume<D> {
             s.recovered_nodes,
             s.gc_segments,
             s.gc_moved_blocks
-        );
+        ))?;
+        let (nodes, dirs, nat) = self.cached();
+        let c = crate::mem::format(format_args!(
+            "cached_nodes {nodes}\ncached_dir_blocks {dirs}\ncached_nat_blocks {nat}\n"
+        ))?;
+        crate::mem::extend_from_slice(&mut t, &c)?;
         if cfg!(feature = "v2") {
-            t.push_str(&alloc::format!("upgrades {}\n", self.upgrades));
+            let u = crate::mem::format(format_args!("upgrades {}\n", self.upgrades))?;
+            crate::mem::extend_from_slice(&mut t, &u)?;
         }
-        t.into_bytes()
+        Ok(t)
     }
 
     fn xattr_nid(&mut self, ino: u32) -> Result<u32> {
@@ -67,7 +74,7 @@ impl<D: BlockDevice> Volume<D> {
                 u64::from(nid),
             ));
         }
-        if parse(&n.body).is_none() {
+        if !XattrBody::is_valid(&n.body) {
             return Err(Error::corrupt("xattr node (entries)", u64::from(nid)));
         }
         Ok(&self.nodes.get(nid).ok_or(Error::Errno(Errno::EIO))?.body)
@@ -75,7 +82,7 @@ impl<D: BlockDevice> Volume<D> {
 
     pub fn getxattr(&mut self, ino: u32, name: &[u8]) -> Result<Vec<u8>> {
         if ino == crate::mkfs::ROOT_INO && name == STATS_XATTR {
-            return Ok(self.stats_text());
+            return self.stats_text();
         }
         let (index, suffix) = split_name(name)?;
         let nid = self.xattr_nid(ino)?;
@@ -83,12 +90,12 @@ impl<D: BlockDevice> Volume<D> {
             return Err(Errno::ENODATA.into());
         }
         let body = self.xattr_body(ino, nid)?;
-        let entries = parse(body).unwrap_or_default();
-        entries
+        let entries = parse(body)?;
+        let e = entries
             .iter()
             .find(|e| e.index == index && e.name == suffix)
-            .map(|e| e.value.to_vec())
-            .ok_or(Error::Errno(Errno::ENODATA))
+            .ok_or(Error::Errno(Errno::ENODATA))?;
+        crate::mem::to_vec(e.value)
     }
 
     pub fn listxattr(&mut self, ino: u32) -> Result<Vec<u8>> {
@@ -98,11 +105,11 @@ impl<D: BlockDevice> Volume<D> {
             return Ok(out);
         }
         let body = self.xattr_body(ino, nid)?;
-        for e in parse(body).unwrap_or_default() {
+        for e in parse(body)? {
             if let Some((_, prefix)) = PREFIXES.iter().find(|(i, _)| *i == e.index) {
-                out.extend_from_slice(prefix);
-                out.extend_from_slice(e.name);
-                out.push(0);
+                crate::mem::extend_from_slice(&mut out, prefix)?;
+                crate::mem::extend_from_slice(&mut out, e.name)?;
+                crate::mem::push(&mut out, 0)?;
             }
         }
         Ok(out)
@@ -144,12 +151,17 @@ impl<D: BlockDevice> Volume<D> {
         let mut existed = false;
         if nid != 0 {
             let body = self.xattr_body(ino, nid)?;
-            for e in parse(body).unwrap_or_default() {
+            for e in parse(body)? {
                 if e.index == index && e.name == name {
                     existed = true;
                     continue;
                 }
-                rebuilt.push((e.index, e.name.to_vec(), e.value.to_vec()));
+                let entry = (
+                    e.index,
+                    crate::mem::to_vec(e.name)?,
+                    crate::mem::to_vec(e.value)?,
+                );
+                crate::mem::push(&mut rebuilt, entry)?;
             }
         }
         match value {
@@ -159,7 +171,8 @@ impl<D: BlockDevice> Volume<D> {
             _ => {}
         }
         if let Some(v) = value {
-            rebuilt.push((index, name.to_vec(), v.to_vec()));
+            let entry = (index, crate::mem::to_vec(name)?, crate::mem::to_vec(v)?);
+            crate::mem::push(&mut rebuilt, entry)?;
         }
         let entries = rebuilt.iter().map(|(i, n, v)| XEntry {
             index: *i,

@@ -27,6 +27,10 @@
 #      c  pjdfstest; failures compared with tests/vm/pjdfstest-expected-failures.txt
 #      e  bad input: mount options, zeroed/ext4/corrupt disks, rmmod while mounted, a full
 #         volume (ENOSPC), I/O errors through device-mapper (EIO); errno and log line each
+#      n  allocation failures: nomem-t works on a mount while logfs.ko fails every Nth
+#         allocation of it (fail_alloc_*: the Debian kernels have no failslab); only ENOMEM,
+#         no oops, the mount still works, data intact, remount, fsck; drop_caches runs the
+#         shrinker (tests/vm/suite/guest-nomem.sh)
 #      u  live upgrade: two mounts under a checked workload (6 processes: write, fsync, rename,
 #         read back and compare, readdir, unlink, mkdir/xattr/rmdir), 20 upgrades alternating
 #         logfs.ko and logfs_v2.ko (make upgrade-modules), the replaced module unloaded each
@@ -55,7 +59,7 @@
 # target/vm-logs/kernel-suite-latest points at the last one.
 #
 # Environment:
-#   KSUITE_PARTS      parts to run (default "a b d f c e u r p"; g always runs; m is the main job's
+#   KSUITE_PARTS      parts to run (default "a b d f c e n u r p"; g always runs; m is the main job's
 #                     lighter workload, see main-job.sh)
 #   KSUITE_UPGRADES   upgrades in part u (default 20)
 #   KSUITE_PREV       the release part r loads, a tag (default: the newest older than the tree)
@@ -219,11 +223,12 @@ if want e; then
     scratch FULL "$work/full.img" 64M
     scratch EIO "$work/eio.img" 256M
 fi
+if want n; then scratch NOMEM "$work/nomem.img" 256M; fi
 if want u; then scratch UPG1 "$work/upg1.img" 512M; scratch UPG2 "$work/upg2.img" 512M; fi
 if want r; then scratch REL1 "$work/rel1.img" 512M; scratch REL2 "$work/rel2.img" 512M; fi
 if want p; then for i in 1 2 3 4; do scratch PAN$i "$work/pan$i.img" 128M; done; fi
 scratch OUT "$work/out.img" 64M
-guest_parts=$(for p in a m b d f c e u r p; do if want "$p"; then printf '%s ' "$p"; fi; done)
+guest_parts=$(for p in a m b d f c e n u r p; do if want "$p"; then printf '%s ' "$p"; fi; done)
 {
     echo "PARTS='$guest_parts'"
     echo "FSX_OPS=${KSUITE_FSX_OPS:-4000} FSX_ROUNDS=${KSUITE_FSX_ROUNDS:-3} UPG_ROUNDS=${KSUITE_UPGRADES:-20}"

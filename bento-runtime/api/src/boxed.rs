@@ -16,6 +16,13 @@ pub struct TryBox<T>(Box<[T; 1]>);
 impl<T> TryBox<T> {
     /// Moves `value` to the heap, or ENOMEM.
     pub fn new(value: T) -> Result<TryBox<T>, Errno> {
+        Self::new_with(|| value)
+    }
+
+    /// The value `make` returns, built after the allocation succeeded and in a frame of its own:
+    /// a large value built in place costs the caller's frame nothing (kernel stacks).
+    #[inline(never)]
+    pub fn new_with(make: impl FnOnce() -> T) -> Result<TryBox<T>, Errno> {
         let mut v = Vec::new();
         v.try_reserve_exact(1).map_err(|_| Errno::ENOMEM)?;
         // These checks cannot fail; they let the compiler drop the infallible paths of `push`
@@ -23,7 +30,8 @@ impl<T> TryBox<T> {
         if v.len() >= v.capacity() {
             return Err(Errno::ENOMEM);
         }
-        v.push(value);
+        #[allow(clippy::disallowed_methods)] // room reserved and checked above
+        v.push(make());
         if v.capacity() != v.len() {
             return Err(Errno::ENOMEM);
         }

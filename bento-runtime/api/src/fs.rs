@@ -292,6 +292,14 @@ pub trait FileSystem: Send + Sync {
         Err(Errno::ENOSYS)
     }
 
+    /// Memory pressure: with `nr` 0, how many clean cache entries could be given back; else
+    /// give back up to `nr` of them (least recently used first) and say how many went. `None`:
+    /// busy (the caller is memory reclaim, which must never wait for a lock another call holds
+    /// nor for I/O), ask again later.
+    fn shrink(&self, nr: u64) -> Option<u64> {
+        Some(0)
+    }
+
     /// The front end dropped `nlookup` references to `ino`.
     fn forget(&self, ino: Ino, nlookup: u64) {}
 

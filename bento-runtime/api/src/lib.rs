@@ -25,6 +25,16 @@
     )
 )]
 #![forbid(unsafe_code)]
+// Fallible allocation only (clippy.toml beside Cargo.toml): in the kernel a failed allocation
+// is ENOMEM, never an abort. Tests allocate as they like (Cargo.toml allows these lints).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::disallowed_methods,
+        clippy::disallowed_macros,
+        clippy::disallowed_types
+    )
+)]
 
 extern crate alloc;
 #[cfg(feature = "std")]

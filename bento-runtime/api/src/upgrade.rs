@@ -26,26 +26,41 @@ pub struct StateInfo {
 }
 
 /// Wrap `payload` for `fs_name` (version `fs_version`, payload format `payload_version`).
+/// Userspace's form of [`try_seal`]: an allocation failure gives an empty state (which every
+/// reader refuses).
 pub fn seal(fs_name: &str, fs_version: &str, payload_version: u32, payload: &[u8]) -> Vec<u8> {
+    try_seal(fs_name, fs_version, payload_version, payload).unwrap_or_default()
+}
+
+/// [`seal`], with a failed allocation reported as ENOMEM (the kernel's form).
+pub fn try_seal(
+    fs_name: &str,
+    fs_version: &str,
+    payload_version: u32,
+    payload: &[u8],
+) -> Result<Vec<u8>> {
     // Names longer than a length byte can say are cut.
     let name = fs_name.as_bytes().get(..255).unwrap_or(fs_name.as_bytes());
     let version = fs_version
         .as_bytes()
         .get(..255)
         .unwrap_or(fs_version.as_bytes());
-    let mut out = Vec::with_capacity(payload.len().saturating_add(64));
-    out.extend_from_slice(&MAGIC);
-    out.extend_from_slice(&ENVELOPE_VERSION.to_le_bytes());
-    out.push(name.len() as u8);
-    out.push(version.len() as u8);
-    out.extend_from_slice(&payload_version.to_le_bytes());
-    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    out.extend_from_slice(name);
-    out.extend_from_slice(version);
-    out.extend_from_slice(payload);
-    let crc = crc32(&out);
-    out.extend_from_slice(&crc.to_le_bytes());
-    out
+    let mut out = Value::default();
+    out.buf
+        .try_reserve_exact(payload.len().saturating_add(64))
+        .map_err(|_| Errno::ENOMEM)?;
+    out.put_bytes(&MAGIC);
+    out.put_bytes(&ENVELOPE_VERSION.to_le_bytes());
+    out.put_u8(name.len() as u8);
+    out.put_u8(version.len() as u8);
+    out.put_u32(payload_version);
+    out.put_u64(payload.len() as u64);
+    out.put_bytes(name);
+    out.put_bytes(version);
+    out.put_bytes(payload);
+    let crc = crc32(&out.buf);
+    out.put_u32(crc);
+    out.into_result()
 }
 
 /// Check a state meant for `fs_name` and return what it says and its payload. Refused (with a
@@ -71,8 +86,8 @@ pub fn open<'a>(state: &'a [u8], fs_name: &str) -> Result<(StateInfo, &'a [u8])>
     let (name_len, ver_len) = (usize::from(r.u8()?), usize::from(r.u8()?));
     let payload_version = r.u32()?;
     let payload_len = usize::try_from(r.u64()?).map_err(|_| Errno::EINVAL)?;
-    let name = String::from_utf8_lossy(r.take(name_len)?).into_owned();
-    let version = String::from_utf8_lossy(r.take(ver_len)?).into_owned();
+    let name = text(r.take(name_len)?)?;
+    let version = text(r.take(ver_len)?)?;
     let payload = r.take(payload_len)?;
     if !r.buf.is_empty() {
         return Err(refuse("trailing bytes"));
@@ -90,16 +105,28 @@ pub fn open<'a>(state: &'a [u8], fs_name: &str) -> Result<(StateInfo, &'a [u8])>
     ))
 }
 
+/// A name or version from the envelope (one that is not UTF-8 reads as U+FFFD); ENOMEM
+/// rather than an abort.
+fn text(b: &[u8]) -> Result<String> {
+    let s = core::str::from_utf8(b).unwrap_or("\u{fffd}");
+    let mut out = String::new();
+    out.try_reserve_exact(s.len()).map_err(|_| Errno::ENOMEM)?;
+    #[allow(clippy::disallowed_methods)] // Room reserved: no allocation.
+    out.push_str(s);
+    Ok(out)
+}
+
 fn crc32(data: &[u8]) -> u32 {
     let mut h = crc32fast::Hasher::new();
     h.update(data);
     h.finalize()
 }
 
-/// Builds a payload of tagged fields: `{ tag: u16, len: u32, value }` each.
+/// Builds a payload of tagged fields: `{ tag: u16, len: u32, value }` each. Allocation failures
+/// are remembered: [`try_finish`](Writer::try_finish) reports them.
 #[derive(Default)]
 pub struct Writer {
-    buf: Vec<u8>,
+    out: Value,
 }
 
 impl Writer {
@@ -107,18 +134,74 @@ impl Writer {
         Writer::default()
     }
 
-    /// Add a field; `value` is written by `f` into a scratch writer.
+    /// Add a field; `value` is written by `f` into a scratch vector (userspace; the kernel's
+    /// code uses [`try_field`](Writer::try_field), whose writes cannot abort).
     pub fn field(&mut self, tag: u16, f: impl FnOnce(&mut Vec<u8>)) {
         let mut value = Vec::new();
         f(&mut value);
-        self.buf.extend_from_slice(&tag.to_le_bytes());
-        self.buf
-            .extend_from_slice(&(value.len() as u32).to_le_bytes());
-        self.buf.extend_from_slice(&value);
+        self.append(tag, &value);
     }
 
+    /// Add a field whose value `f` writes with [`Put`]; nothing it does allocates infallibly.
+    pub fn try_field(&mut self, tag: u16, f: impl FnOnce(&mut Value)) {
+        let mut value = Value::default();
+        f(&mut value);
+        self.out.failed |= value.failed;
+        self.append(tag, &value.buf);
+    }
+
+    fn append(&mut self, tag: u16, value: &[u8]) {
+        self.out.put_bytes(&tag.to_le_bytes());
+        self.out.put_u32(value.len() as u32);
+        self.out.put_bytes(value);
+    }
+
+    /// The payload (empty if an allocation failed: see [`try_finish`](Writer::try_finish)).
     pub fn finish(self) -> Vec<u8> {
-        self.buf
+        self.try_finish().unwrap_or_default()
+    }
+
+    /// The payload, or ENOMEM if an allocation failed on the way.
+    pub fn try_finish(self) -> Result<Vec<u8>> {
+        self.out.into_result()
+    }
+}
+
+/// A value being written. Appends reserve first; a failed one is remembered (and the rest
+/// skipped), so writers need not check every call.
+#[derive(Default)]
+pub struct Value {
+    buf: Vec<u8>,
+    failed: bool,
+}
+
+impl Value {
+    pub fn put_bytes(&mut self, b: &[u8]) {
+        if self.failed || self.buf.try_reserve(b.len()).is_err() {
+            self.failed = true;
+            return;
+        }
+        #[allow(clippy::disallowed_methods)] // Room reserved: no allocation.
+        self.buf.extend_from_slice(b);
+    }
+
+    fn into_result(self) -> Result<Vec<u8>> {
+        if self.failed {
+            return Err(Errno::ENOMEM);
+        }
+        Ok(self.buf)
+    }
+}
+
+impl Put for Value {
+    fn put_u8(&mut self, v: u8) {
+        self.put_bytes(&[v]);
+    }
+    fn put_u32(&mut self, v: u32) {
+        self.put_bytes(&v.to_le_bytes());
+    }
+    fn put_u64(&mut self, v: u64) {
+        self.put_bytes(&v.to_le_bytes());
     }
 }
 
@@ -187,6 +270,8 @@ pub trait Put {
     fn put_u64(&mut self, v: u64);
 }
 
+// Userspace's field values (`Writer::field`); kernel code writes a `Value`.
+#[allow(clippy::disallowed_methods)]
 impl Put for Vec<u8> {
     fn put_u8(&mut self, v: u8) {
         self.push(v);

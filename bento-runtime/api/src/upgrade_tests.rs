@@ -23,3 +23,19 @@ fn round_trip_and_refusals() {
     assert_eq!(open(&bad, "logfs").unwrap_err(), Errno::EINVAL);
     assert_eq!(open(&state[..10], "logfs").unwrap_err(), Errno::EINVAL);
 }
+
+#[test]
+fn try_field_writes_what_field_writes() {
+    let mut a = Writer::new();
+    a.field(1, |v| v.put_u64(42));
+    a.field(3, |v| v.extend_from_slice(b"xyz"));
+    let mut b = Writer::new();
+    b.try_field(1, |v| v.put_u64(42));
+    b.try_field(3, |v| v.put_bytes(b"xyz"));
+    let (a, b) = (a.finish(), b.try_finish().unwrap());
+    assert_eq!(a, b);
+    assert_eq!(
+        seal("logfs", "1", 2, &a),
+        try_seal("logfs", "1", 2, &b).unwrap()
+    );
+}

@@ -5,6 +5,8 @@
 use core::ffi::{c_int, c_void};
 
 pub const BENTO_ABI_VERSION: u32 = 1;
+/// `shrink`: the instance is busy (bento_abi.h).
+pub const BENTO_SHRINK_BUSY: u64 = u64::MAX;
 
 /// Opaque file-system instance.
 #[repr(C)]
@@ -162,10 +164,18 @@ pub struct BentoOps {
     pub background: Option<unsafe extern "C" fn(Fs) -> c_int>,
     pub reserve: Option<unsafe extern "C" fn(Fs, u64, u64, u64) -> c_int>,
     pub drop: Option<unsafe extern "C" fn(Fs)>,
+    /// Added after 0.3.1: bentofs reads it only when `ops_size` covers it.
+    pub shrink: Option<unsafe extern "C" fn(Fs, u64) -> u64>,
 }
 
 pub const BENTO_IO_PREFLUSH: u32 = 1 << 0;
 pub const BENTO_IO_FUA: u32 = 1 << 1;
+
+// Defined by the file-system module's own C stub (`bento/bento_fault.h`), not by bentofs.
+unsafe extern "C" {
+    /// Tests: whether to fail this allocation (allocation-failure injection).
+    pub fn bento_fs_fail_alloc() -> bool;
+}
 
 unsafe extern "C" {
     pub fn bento_ks_alloc(size: u64, align: u64, zeroed: u32) -> *mut c_void;
@@ -255,7 +265,7 @@ pin_layout!(BentoStatfs, 56, 8;
     frsize @ 48,
     _pad @ 52,
 );
-pin_layout!(BentoOps, 296, 8;
+pin_layout!(BentoOps, 304, 8;
     abi_version @ 0,
     ops_size @ 4,
     mount @ 8,
@@ -294,4 +304,5 @@ pin_layout!(BentoOps, 296, 8;
     background @ 272,
     reserve @ 280,
     drop @ 288,
+    shrink @ 296,
 );

@@ -64,6 +64,7 @@ impl Host for KernelHost {
 fn try_box<T>(value: T) -> Result<Box<T>, Errno> {
     let layout = Layout::new::<T>();
     if layout.size() == 0 {
+        #[allow(clippy::disallowed_methods)] // A zero-sized box allocates nothing.
         return Ok(Box::new(value));
     }
     // SAFETY: the layout has a non-zero size.

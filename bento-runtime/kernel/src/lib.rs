@@ -26,6 +26,16 @@
 )]
 // Every unsafe operation sits in its own block with its SAFETY line, also in unsafe fns.
 #![deny(unsafe_op_in_unsafe_fn)]
+// Fallible allocation only (clippy.toml beside Cargo.toml): in the kernel a failed allocation
+// is ENOMEM, never an abort. Tests allocate as they like (Cargo.toml allows these lints).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::disallowed_methods,
+        clippy::disallowed_macros,
+        clippy::disallowed_types
+    )
+)]
 
 extern crate alloc;
 

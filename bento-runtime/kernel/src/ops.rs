@@ -66,6 +66,7 @@ pub const fn table<F: Mount<KernelBlockDevice> + 'static>() -> BentoOps {
         background: Some(background::<F>),
         reserve: Some(reserve::<F>),
         drop: Some(drop_instance::<F>),
+        shrink: Some(shrink::<F>),
     }
 }
 
@@ -310,10 +311,16 @@ unsafe extern "C" fn mount<F: Mount<KernelBlockDevice>>(
         bento_api::error!("{}: mount options are not UTF-8", F::NAME);
         return -Errno::EINVAL.0;
     };
+    let mut fs_options = String::new();
+    if fs_options.try_reserve_exact(opts.len()).is_err() {
+        return -Errno::ENOMEM.0;
+    }
+    #[allow(clippy::disallowed_methods)] // Room reserved: no allocation.
+    fs_options.push_str(opts);
     let options = MountOptions {
         read_only: flags & BENTO_MOUNT_RDONLY != 0,
         silent: flags & BENTO_MOUNT_SILENT != 0,
-        fs_options: String::from(opts),
+        fs_options,
     };
     // SAFETY: bentofs holds the block device open for the whole mount.
     let dev = unsafe { KernelBlockDevice::new(bdev, nr_blocks) };
@@ -395,6 +402,7 @@ trampoline!(sync_fs(fs) -> c_int => status(fs.sync_fs()));
 trampoline!(reserve(fs, ino: u64, off: u64, len: u64) -> c_int
     => status(fs.reserve(ino, off, len)));
 trampoline!(forget(fs, ino: u64, nlookup: u64) -> () => fs.forget(ino, nlookup));
+trampoline!(shrink(fs, nr: u64) -> u64 => fs.shrink(nr).unwrap_or(BENTO_SHRINK_BUSY));
 
 trampoline!(lookup(
     fs, req, parent: u64, name: *const u8, namelen: u32, out: *mut BentoAttr,

@@ -242,7 +242,22 @@ struct bento_ops {
 	 * the old ones continue. import_state must not write to the device.
 	 */
 	void (*drop)(struct bento_fs *fs);
+	/*
+	 * Added after 0.3.1, optional (bentofs calls it only when ops_size covers it): memory
+	 * pressure. With nr 0, how many clean cache entries the instance could give back; else
+	 * give back up to nr of them, least recently used first, and return how many went. Called
+	 * from memory reclaim: it never waits for a lock another call holds and never does I/O
+	 * (BENTO_SHRINK_BUSY instead). Hidden from genksyms, so the CRCs of bento_register_fs and
+	 * bento_unregister_fs stay those of 0.3.1 (a module of either release loads into the other's
+	 * bentofs.ko).
+	 */
+#ifndef __GENKSYMS__
+	u64 (*shrink)(struct bento_fs *fs, u64 nr);
+#endif
 };
+
+/* bento_ops.shrink: the instance is busy; ask again later. */
+#define BENTO_SHRINK_BUSY	(~(u64)0)
 
 /* A file-system type a module registers. */
 struct bento_fs_type {
@@ -359,7 +374,7 @@ BENTO_ABI_OFFSET(bento_statfs, bsize, 40);
 BENTO_ABI_OFFSET(bento_statfs, namelen, 44);
 BENTO_ABI_OFFSET(bento_statfs, frsize, 48);
 BENTO_ABI_OFFSET(bento_statfs, _pad, 52);
-BENTO_ABI_SIZE(bento_ops, 296, 8);
+BENTO_ABI_SIZE(bento_ops, 304, 8);
 BENTO_ABI_OFFSET(bento_ops, abi_version, 0);
 BENTO_ABI_OFFSET(bento_ops, ops_size, 4);
 BENTO_ABI_OFFSET(bento_ops, mount, 8);
@@ -398,6 +413,7 @@ BENTO_ABI_OFFSET(bento_ops, fallocate, 264);
 BENTO_ABI_OFFSET(bento_ops, background, 272);
 BENTO_ABI_OFFSET(bento_ops, reserve, 280);
 BENTO_ABI_OFFSET(bento_ops, drop, 288);
+BENTO_ABI_OFFSET(bento_ops, shrink, 296);
 BENTO_ABI_SIZE(bento_fs_type, 32, 8);
 BENTO_ABI_OFFSET(bento_fs_type, name, 0);
 BENTO_ABI_OFFSET(bento_fs_type, version, 8);

@@ -56,9 +56,22 @@ impl XattrBody {
     /// The entries of an xattr node body; `None` unless they fit together and every entry has a
     /// known namespace and a name.
     pub fn parse(body: &[u8]) -> Option<Vec<XEntry<'_>>> {
-        let mut out = Vec::new();
-        Self::walk(body, |e| out.push(e))?;
-        Some(out)
+        Self::try_parse(body).ok().flatten()
+    }
+
+    /// [`parse`](Self::parse) with allocation failure told apart (ENOMEM) from a bad body.
+    pub fn try_parse(body: &[u8]) -> crate::Result<Option<Vec<XEntry<'_>>>> {
+        let mut n = 0usize;
+        if Self::walk(body, |_| n = n.saturating_add(1)).is_none() {
+            return Ok(None);
+        }
+        let mut out = crate::mem::with_capacity(n)?;
+        let mut failed = false;
+        Self::walk(body, |e| failed |= crate::mem::push(&mut out, e).is_err());
+        if failed {
+            return Err(crate::Error::Errno(bento_runtime::Errno::ENOMEM));
+        }
+        Ok(Some(out))
     }
 
     /// Whether `parse` would accept `body`, without allocating (node decode runs it on every

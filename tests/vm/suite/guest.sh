@@ -573,6 +573,9 @@ if want e; then
     part_end
 fi
 
+# ---- n: allocation failures and memory pressure (its own file: guest-nomem.sh) -------------
+if want n; then . /lib/bento/guest-nomem.sh; fi
+
 # ---- u: live upgrade ------------------------------------------------------------------------
 # Two logfs mounts under a checked workload (bento-t churn: 3 processes per mount writing,
 # fsyncing, renaming, reading back and comparing, listing, unlinking, mkdir/xattr/rmdir);

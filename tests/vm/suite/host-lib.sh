@@ -76,6 +76,9 @@ ks_snapshot() {
         2>"$logdir/fsync-t.log" || { cat "$logdir/fsync-t.log" >&2; ks_die "fsync-t build failed"; }
     gcc -static -O2 -Wall -Werror -o "$ov/usr/bin/bento-t" "$here/bentotest/bento-t.c" \
         2>"$logdir/bento-t.log" || { cat "$logdir/bento-t.log" >&2; ks_die "bento-t build failed"; }
+    gcc -static -O2 -Wall -Werror -o "$ov/usr/bin/nomem-t" "$here/bentotest/nomem-t.c" \
+        2>"$logdir/nomem-t.log" || { cat "$logdir/nomem-t.log" >&2; ks_die "nomem-t build failed"; }
+    install -m 644 "$here/suite/guest-nomem.sh" "$ov/usr/lib/bento/guest-nomem.sh"
     install -m 644 "$b/bentofs-c/bentofs.ko" "$b/logfs/kmod/logfs.ko" \
         "$b/tests/vm/bentotest/bento_memfs.ko" "$ov/usr/lib/bento/"
     if [[ ${KS_UPGRADE:-} == 1 ]]; then

@@ -116,6 +116,7 @@ impl Buffer {
         // Built on the heap directly: a 4 KiB temporary is too much for a kernel stack.
         let mut v = alloc::vec::Vec::new();
         v.try_reserve_exact(BLOCK_SIZE).map_err(|_| Errno::ENOMEM)?;
+        #[allow(clippy::disallowed_methods)] // Room reserved: no allocation.
         v.resize(BLOCK_SIZE, 0u8);
         let data: Box<[u8; BLOCK_SIZE]> =
             v.into_boxed_slice().try_into().map_err(|_| Errno::ENOMEM)?;

@@ -6,8 +6,9 @@
 //!
 //! Without `std` a lock pairs the installed backend's sleeping lock (see [`super::host`]), which
 //! does the waiting, with a `spin` lock that owns the data and is never contended while the
-//! sleeping lock is held: that is how the data is reached without `unsafe` here. With no backend
-//! installed the spin lock alone excludes.
+//! sleeping lock is held, except briefly by `Mutex::try_lock` (memory reclaim, which takes the
+//! spin lock alone and never sleeps under it): that is how the data is reached without `unsafe`
+//! here. With no backend installed the spin lock alone excludes.
 
 #[cfg(feature = "std")]
 pub use with_std::*;
@@ -50,6 +51,16 @@ mod with_std {
         pub fn lock(&self) -> MutexGuard<'_, T> {
             let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
             MutexGuard { inner }
+        }
+
+        /// The lock if it is free now, without waiting (memory reclaim must not wait).
+        pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+            let inner = match self.inner.try_lock() {
+                Ok(g) => g,
+                Err(imp::TryLockError::Poisoned(e)) => e.into_inner(),
+                Err(imp::TryLockError::WouldBlock) => return None,
+            };
+            Some(MutexGuard { inner })
         }
     }
 
@@ -191,6 +202,17 @@ mod with_host {
                 data: self.data.lock(),
                 _raw: unlock,
             }
+        }
+
+        /// The data if nobody holds it now, without waiting and without the sleeping lock (for
+        /// memory reclaim, which must not wait for a holder doing I/O). A `lock` that comes in
+        /// meanwhile spins until this guard drops: keep it short, never sleep under it.
+        pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+            let data = self.data.try_lock()?;
+            Some(MutexGuard {
+                data,
+                _raw: Unlock(None, NotSend::default()),
+            })
         }
     }
 
