@@ -121,6 +121,9 @@ impl<D: BlockDevice> Volume<D> {
         *c = left;
         if left == 0 {
             self.lookups.remove(&ino);
+            // Out of the kernel's inode cache, so none of its pages is dirty: space promised
+            // to pages that never became dirty (a copy-in that failed after `reserve`) goes back.
+            self.forget_delayed(ino, 0, u64::MAX);
         }
         true
     }
@@ -135,6 +138,7 @@ impl<D: BlockDevice> Volume<D> {
         };
         if left == 0 {
             self.lookups.remove(&ino);
+            self.forget_delayed(ino, 0, u64::MAX); // as in `forget_without_io`
             if self.orphans.contains(&ino) && !self.referenced(ino) && !self.read_only {
                 self.free_inode(ino)?;
             }

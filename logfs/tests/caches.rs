@@ -91,3 +91,28 @@ fn forget_of_a_busy_volume_is_applied_by_the_next_call() {
     assert_eq!(fs.lookup(&R, ROOT_INO, b"f").unwrap_err(), Errno::ENOENT);
     unmount(fs);
 }
+
+/// Space promised to pages that never became dirty (bentofs reserves before it copies a write
+/// into a folio; the copy may fail) goes back when the kernel forgets the inode, at the latest.
+#[test]
+fn a_promise_no_page_used_goes_back_when_the_inode_is_forgotten() {
+    let dev = new_device(64);
+    let fs = mount(&dev);
+    let (e, _) = fs.create(&R, ROOT_INO, b"f", 0o644, 0).unwrap();
+    let ino = e.attr.ino;
+    let free = || fs.statfs(&R, ROOT_INO).unwrap().bfree;
+    let before = free();
+    fs.reserve(ino, 0, 1 << 20).unwrap();
+    assert!(free() <= before - 256, "{} free of {before}", free());
+    fs.forget(ino, 1);
+    assert_eq!(free(), before);
+    // Written pages are not promises any more: forgetting the inode keeps their blocks.
+    let ino = fs.lookup(&R, ROOT_INO, b"f").unwrap().attr.ino;
+    fs.reserve(ino, 0, 8192).unwrap();
+    fs.write(&R, ino, 0, 0, &[7; 8192]).unwrap();
+    let written = free();
+    fs.forget(ino, 1);
+    assert_eq!(free(), written);
+    assert_eq!(read_all(&fs, ino), vec![7; 8192]);
+    unmount(fs);
+}
