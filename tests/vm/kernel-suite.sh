@@ -81,7 +81,7 @@ KS_NAME=${KS_NAME:-kernel-suite}
 # Part r needs the previous release built for this kernel; releases before 0.2.0 predate the
 # 6.12 line, so another line runs it only when asked.
 part_r=" r"; [[ -z ${VM_LINE:-} ]] || part_r=
-PARTS=${KSUITE_PARTS:-a b d f c e u$part_r p}
+PARTS=${KSUITE_PARTS:-a b d f c e n u$part_r p}
 bin=$repo/target/release
 pjdfstest=$repo/target/pjdfstest/bin/pjdfstest
 pjd_version=0.2.2
