@@ -26,7 +26,7 @@
 /*
  * The size of the operation table this bentofs needs: ABI version 1's table up to `reserve`;
  * the fields after it (export_state, import_state, drop) are needed only for live upgrade, and
- * shrink (memory pressure, shrink.c) only by modules built after 0.3.1.
+ * shrink (memory pressure, shrink.c) only by modules of 0.4.0 and later.
  */
 #define BENTO_OPS_SIZE_MIN	offsetofend(struct bento_ops, reserve)
 

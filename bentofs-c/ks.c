@@ -390,7 +390,7 @@ void bento_abandon_call(struct bento_call_ctx *ctx)
 static DEFINE_RATELIMIT_STATE(bento_panic_rs, 5 * HZ, 10);
 
 /*
- * A file system panicked. Its message is "FILE:LINE:COL: MESSAGE" (bento-kernel after 0.3.1;
+ * A file system panicked. Its message is "FILE:LINE:COL: MESSAGE" (bento-kernel 0.4.0 on;
  * 0.3.1 and before say "panicked at FILE:LINE:COL:\nMESSAGE"): one line, into @buf.
  */
 static void bento_panic_msg(char *buf, size_t size, const char *msg, u64 len)

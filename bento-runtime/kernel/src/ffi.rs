@@ -164,7 +164,7 @@ pub struct BentoOps {
     pub background: Option<unsafe extern "C" fn(Fs) -> c_int>,
     pub reserve: Option<unsafe extern "C" fn(Fs, u64, u64, u64) -> c_int>,
     pub drop: Option<unsafe extern "C" fn(Fs)>,
-    /// Added after 0.3.1: bentofs reads it only when `ops_size` covers it.
+    /// Added in 0.4.0: bentofs reads it only when `ops_size` covers it.
     pub shrink: Option<unsafe extern "C" fn(Fs, u64) -> u64>,
 }
 

@@ -243,7 +243,7 @@ struct bento_ops {
 	 */
 	void (*drop)(struct bento_fs *fs);
 	/*
-	 * Added after 0.3.1, optional (bentofs calls it only when ops_size covers it): memory
+	 * Added in 0.4.0, optional (bentofs calls it only when ops_size covers it): memory
 	 * pressure. With nr 0, how many clean cache entries the instance could give back; else
 	 * give back up to nr of them, least recently used first, and return how many went. Called
 	 * from memory reclaim: it never waits for a lock another call holds and never does I/O
