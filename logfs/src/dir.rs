@@ -58,6 +58,15 @@ struct DirEntry {
     used: Cell<u64>,
 }
 
+impl crate::lru::Aged for DirEntry {
+    fn used(&self) -> u64 {
+        self.used.get()
+    }
+    fn dirty(&self) -> bool {
+        self.dirty
+    }
+}
+
 impl DirCache {
     pub fn new(capacity: usize) -> DirCache {
         DirCache {
@@ -175,25 +184,7 @@ impl DirCache {
         if n == 0 {
             return 0;
         }
-        let before = self.blocks.len();
-        let ages = self
-            .blocks
-            .values()
-            .filter(|e| !e.dirty)
-            .map(|e| e.used.get());
-        let cutoff = crate::node::lru_cutoff(ages, n, exact);
-        let mut excess = n;
-        for cutoff in [cutoff, u64::MAX] {
-            self.blocks.retain(|_, e| {
-                if excess > 0 && !e.dirty && e.used.get() <= cutoff {
-                    excess = excess.saturating_sub(1);
-                    false
-                } else {
-                    true
-                }
-            });
-        }
-        before.saturating_sub(self.blocks.len())
+        crate::lru::shrink(&mut self.blocks, n, exact)
     }
 }
 

@@ -58,6 +58,7 @@ pub mod gc;
 pub mod inode;
 pub mod keyset;
 pub mod log;
+mod lru;
 pub mod mem;
 pub mod mkfs;
 pub mod namei;

@@ -28,6 +28,15 @@ struct NatBlock {
     used: u64,
 }
 
+impl crate::lru::Aged for NatBlock {
+    fn used(&self) -> u64 {
+        self.used
+    }
+    fn dirty(&self) -> bool {
+        self.dirty
+    }
+}
+
 /// Table blocks kept in memory (4 KiB each) before clean ones are dropped.
 const CACHE_BLOCKS: usize = 1024;
 
@@ -289,20 +298,6 @@ impl Nat {
     /// Drop up to `n` clean table blocks, the least recently used first (see
     /// `NodeCache::shrink` for `exact`); they are read again when needed. Returns how many went.
     pub fn shrink(&mut self, n: usize, exact: bool) -> usize {
-        let before = self.blocks.len();
-        let ages = self.blocks.values().filter(|b| !b.dirty).map(|b| b.used);
-        let cutoff = crate::node::lru_cutoff(ages, n, exact);
-        let mut excess = n;
-        for cutoff in [cutoff, u64::MAX] {
-            self.blocks.retain(|_, b| {
-                if excess > 0 && !b.dirty && b.used <= cutoff {
-                    excess = excess.saturating_sub(1);
-                    false
-                } else {
-                    true
-                }
-            });
-        }
-        before.saturating_sub(self.blocks.len())
+        crate::lru::shrink(&mut self.blocks, n, exact)
     }
 }

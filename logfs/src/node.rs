@@ -14,6 +14,7 @@ use hashbrown::HashMap;
 
 use crate::error::Result;
 use crate::format::node::Node;
+use crate::lru::{self, Aged};
 use crate::mem;
 
 struct Entry {
@@ -21,6 +22,15 @@ struct Entry {
     dirty: bool,
     /// The cache's clock at the last use: the smallest is the least recently used.
     used: Cell<u64>,
+}
+
+impl Aged for Entry {
+    fn used(&self) -> u64 {
+        self.used.get()
+    }
+    fn dirty(&self) -> bool {
+        self.dirty
+    }
 }
 
 /// Nodes in memory.
@@ -190,53 +200,6 @@ impl NodeCache {
         if n == 0 {
             return 0;
         }
-        let before = self.nodes.len();
-        let ages = self
-            .nodes
-            .values()
-            .filter(|e| !e.dirty)
-            .map(|e| e.used.get());
-        let cutoff = lru_cutoff(ages, n, exact);
-        let mut excess = n;
-        for cutoff in [cutoff, u64::MAX] {
-            self.nodes.retain(|_, e| {
-                if excess > 0 && !e.dirty && e.used.get() <= cutoff {
-                    excess = excess.saturating_sub(1);
-                    false
-                } else {
-                    true
-                }
-            });
-        }
-        before.saturating_sub(self.nodes.len())
+        lru::shrink(&mut self.nodes, n, exact)
     }
-}
-
-/// The age at or below which the `n` least recently used of `ages` lie: exactly (sorting a
-/// copy) when `exact` and there is memory for it, else estimated from their range as if the
-/// ages were spread evenly. Callers drop entries at or below it, then any others to make `n`.
-pub(crate) fn lru_cutoff(ages: impl Iterator<Item = u64> + Clone, n: usize, exact: bool) -> u64 {
-    if exact
-        && let Ok(mut v) = mem::collect(ages.clone())
-        && let Some(k) = n.min(v.len()).checked_sub(1)
-    {
-        let (_, nth, _) = v.select_nth_unstable(k);
-        return *nth;
-    }
-    let (mut lo, mut hi, mut count) = (u64::MAX, 0u64, 0u64);
-    for a in ages {
-        lo = lo.min(a);
-        hi = hi.max(a);
-        count = count.saturating_add(1);
-    }
-    if count == 0 {
-        return 0;
-    }
-    // lo + (hi - lo) * n / count, in 128 bits: no overflow.
-    let span = u128::from(hi.saturating_sub(lo));
-    let step = span
-        .saturating_mul(n as u128)
-        .checked_div(u128::from(count))
-        .unwrap_or(span);
-    lo.saturating_add(u64::try_from(step).unwrap_or(u64::MAX))
 }
