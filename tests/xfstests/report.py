@@ -3,8 +3,9 @@
 hang, notrun with xfstests' reason), the counts, what fails on logfs but passes on ext4, and the
 kernel's complaints (BUG, WARNING, Oops, Rust panic...) with the test that was running.
 
-Reads LOGDIR/<fs>/out/check.out (check's output), LOGDIR/<fs>/out/hangs (the watchdog's kills),
-LOGDIR/console-<fs>.log and LOGDIR/vm-<fs>.rc, as run.sh leaves them."""
+Reads LOGDIR/<fs>/out/check.out (check's output; or the console's copy, when a boot ended before
+check.out reached the disk), LOGDIR/<fs>/out/hangs (the watchdog's kills), LOGDIR/console-<fs>.log,
+LOGDIR/vm-<fs>.rc, as run.sh leaves them, and LOGDIR/note.txt if someone wrote one."""
 import argparse
 import collections
 import datetime
@@ -21,14 +22,30 @@ COMPLAINT = re.compile(r"BUG:|kernel BUG at|Oops|WARNING:|Call Trace|general pro
 RUN_MARK = re.compile(r"run fstests (\S+) at")
 
 
-def parse_check(path, hangs):
+def console_check_output(console):
+    """check's output as the console shows it, with the kernel's lines taken out (a kernel line
+    can start in the middle of one of check's: the rest of check's line follows it)."""
+    out, pending = [], ""
+    if not console.exists():
+        return out
+    for line in console.read_text(errors="replace").splitlines():
+        m = re.match(r"^(.*?)\[ *\d+\.\d+\] ", line)
+        if m:
+            pending += m.group(1)
+            continue
+        out.append(pending + line)
+        pending = ""
+    if pending:
+        out.append(pending)
+    return out
+
+
+def parse_check(lines, hangs):
     """{test: (status, detail)} in run order, and check's summary lines."""
     res = collections.OrderedDict()
     summary = {}
-    if not path.exists():
-        return res, summary
     last = None
-    for line in path.read_text(errors="replace").splitlines():
+    for line in lines:
         for key in ("Ran:", "Not run:", "Failures:"):
             if line.startswith(key):
                 summary[key] = line[len(key):].split()
@@ -93,9 +110,15 @@ def main():
             for line in (out / "hangs").read_text().splitlines():
                 t, secs = line.split()[:2]
                 hangs[t] = secs
-        results[fs], _ = parse_check(out / "check.out", hangs)
-        rc = (logdir / f"vm-{fs}.rc").read_text().split() if (logdir / f"vm-{fs}.rc").exists() else ["?", "?"]
         console = logdir / f"console-{fs}.log"
+        check_out = out / "check.out"
+        results[fs], _ = parse_check(
+            check_out.read_text(errors="replace").splitlines() if check_out.exists() else [], hangs)
+        # A boot that ended early may not have written the end of check.out to its disk.
+        from_console, _ = parse_check(console_check_output(console), hangs)
+        if len(from_console) > len(results[fs]):
+            results[fs] = from_console
+        rc = (logdir / f"vm-{fs}.rc").read_text().split() if (logdir / f"vm-{fs}.rc").exists() else ["?", "?"]
         done = console.exists() and f"XFST-DONE {fs}" in console.read_text(errors="replace")
         meta[fs] = (rc[0], rc[1], done)
         kern[fs] = complaints(console)
@@ -112,6 +135,8 @@ def main():
     p(f"tests:     ./check {args.tests}; test and scratch devices {args.devsize} each; "
       f"watchdog {args.timeout} s per test")
     p("command:   tests/xfstests/run.sh")
+    if (logdir / "note.txt").exists():  # what the person running it adds (e.g. why it stopped)
+        p("note:      " + (logdir / "note.txt").read_text().strip().replace("\n", "\n           "))
     p()
     p("## Summary")
     p()
