@@ -5,16 +5,17 @@
 #
 #   tests/xfstests/run.sh                 (as root; see tests/xfstests/README.md)
 #
-# The guest is a Debian 12 root file system (debootstrap) with xfstests built in it, cached as an
-# ext4 image under target/xfstests/ and reused while the xfstests commit, the patches, the package
-# list and the kernel stay the same. Each file system gets its own boot: the busybox initramfs of
-# tests/vm/mkinitramfs.sh mounts a scratch copy of that image, puts the tree's bentofs.ko,
-# logfs.ko, mkfs.logfs and fsck.logfs in it and runs guest.sh there under chroot.
+# xfstests itself is not fetched, built or patched here: give run.sh a tree you built yourself
+# (XFSTESTS_DIR; README.md says how). The guest is a Debian 12 root file system (debootstrap) with
+# xfstests' run-time packages and a copy of that tree in /opt/xfstests, cached as an ext4 image
+# under target/xfstests/ and reused while the package list, the kernel and the tree stay the same.
+# Each file system gets its own boot: the busybox initramfs of tests/vm/mkinitramfs.sh mounts a
+# scratch copy of that image, puts the tree's bentofs.ko, logfs.ko, mkfs.logfs and fsck.logfs in
+# it and runs guest.sh there under chroot.
 #
 # Environment:
-#   XFSTESTS_REPO     where to clone xfstests from [https://github.com/kdave/xfstests]; a local
-#                     git directory works too (e.g. /work/.mirror/kdave+xfstests/repo)
-#   XFSTESTS_COMMIT   the xfstests commit to test with [pinned below]
+#   XFSTESTS_DIR      (required) an xfstests tree, already built (`make`) on Debian 12: its
+#                     `check` and its binaries (ltp/fsstress, ltp/fsx, src/...) run in the guest
 #   XFSTESTS_FS       the file systems, in order ["logfs ext4"]
 #   XFSTESTS_TESTS    check's arguments selecting the tests ["-g generic/quick"]
 #   XFSTESTS_TIMEOUT  seconds one test may take before the watchdog kills it as a hang [900]
@@ -37,8 +38,6 @@ here=$repo/tests/vm
 . "$here/suite/host-lib.sh"
 export KS_NAME=xfstests
 
-XFSTESTS_REPO=${XFSTESTS_REPO:-https://github.com/kdave/xfstests}
-XFSTESTS_COMMIT=${XFSTESTS_COMMIT:-63a29724a85f1999e49bf0a9bf0d22643b6116e5}
 XFSTESTS_FS=${XFSTESTS_FS:-logfs ext4}
 XFSTESTS_TESTS=${XFSTESTS_TESTS:--g generic/quick}
 XFSTESTS_TIMEOUT=${XFSTESTS_TIMEOUT:-900}
@@ -49,6 +48,32 @@ XFSTESTS_RESULTS=${XFSTESTS_RESULTS:-$xt/results}
 [[ $(id -u) -eq 0 ]] || ks_die "run as root (debootstrap, chroot)"
 command -v debootstrap >/dev/null || ks_die "debootstrap missing; run tests/setup.sh"
 
+# ---- the user's xfstests tree, built ------------------------------------------------------------
+[[ -n ${XFSTESTS_DIR:-} ]] ||
+    ks_die "set XFSTESTS_DIR to an xfstests tree you built (make) on Debian 12; see tests/xfstests/README.md"
+src=$(cd "$XFSTESTS_DIR" 2>/dev/null && pwd) || ks_die "XFSTESTS_DIR=$XFSTESTS_DIR: no such directory"
+[[ -f $src/check && -d $src/tests/generic && -f $src/common/rc ]] ||
+    ks_die "XFSTESTS_DIR=$src is not an xfstests tree (no check, tests/generic or common/rc)"
+for f in ltp/fsstress ltp/fsx src/godown; do
+    [[ -x $src/$f ]] || ks_die "XFSTESTS_DIR=$src is not built: no $f (run make there; README.md)"
+done
+# What the tree is, for the results file and the image's cache key: its git commit (and a hash
+# of its local changes) if it is a git work tree, else a hash of its files' names, sizes and
+# modification times.
+xgit() { git -c safe.directory="$src" -C "$src" "$@"; } # the tree may be someone else's
+if xgit rev-parse --is-inside-work-tree >/dev/null 2>&1 && [[ $(xgit rev-parse --show-toplevel) == "$src" ]]; then
+    xfstests_id=$(xgit rev-parse HEAD)
+    [[ -z $(xgit status --porcelain --untracked-files=no) ]] ||
+        xfstests_id+=" + local changes $(xgit diff HEAD | sha256sum | cut -c1-12)"
+    xfstests_id+=" ($(xgit describe --tags --always 2>/dev/null || echo no tag))"
+else
+    xfstests_id="not a git tree; files hash $(find "$src" -path "$src/results" -prune -o -type f \
+        -printf '%P %s %T@\n' | LC_ALL=C sort | sha256sum | cut -c1-12)"
+fi
+# and that of the built binaries, so that a rebuild gives a new image
+xfstests_bin=$(find "$src/ltp" "$src/src" -type f -perm -u+x -printf '%P %s %T@\n' | LC_ALL=C sort |
+    sha256sum | cut -c1-12)
+
 krel=$(vm_krel)
 cache=$repo/target/xfstests
 stamp=$(date -u +%Y%m%d-%H%M%S)
@@ -56,12 +81,7 @@ logdir=$repo/target/vm-logs/xfstests-$stamp
 mkdir -p "$cache" "$logdir"
 ln -sfn "xfstests-$stamp" "$repo/target/vm-logs/xfstests-latest"
 work=$(mktemp -d /var/tmp/xfstests.XXXXXX)
-# shellcheck disable=SC2317  # invoked via trap
-cleanup() {
-    [[ -z ${chroot_mounted:-} ]] || umount -R "$chroot_mounted" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+trap 'rm -rf "$work"' EXIT
 
 # ---- the modules and tools of the tree ----------------------------------------------------------
 ks_make "$logdir" || ks_say "(continuing despite the build warnings)"
@@ -70,26 +90,6 @@ for f in bentofs-c/bentofs.ko logfs/kmod/logfs.ko target/release/mkfs.logfs targ
     [[ -f $repo/$f ]] || ks_die "no $f after the build"
 done
 modinfo -F vermagic "$repo/logfs/kmod/logfs.ko" | grep -q "^$krel " || ks_die "logfs.ko was not built for $krel"
-
-# ---- xfstests' source at the pinned commit, with the patches ----------------------------------
-src=$cache/src-$XFSTESTS_COMMIT
-if [[ ! -f $src/.complete ]]; then
-    git_dir=$XFSTESTS_REPO
-    if ! git --git-dir="$git_dir" cat-file -e "$XFSTESTS_COMMIT^{commit}" 2>/dev/null; then
-        git_dir=$cache/xfstests.git
-        [[ -d $git_dir ]] || git clone --bare --quiet "$XFSTESTS_REPO" "$git_dir" ||
-            ks_die "cannot clone $XFSTESTS_REPO (set XFSTESTS_REPO to a local copy)"
-        git --git-dir="$git_dir" cat-file -e "$XFSTESTS_COMMIT^{commit}" 2>/dev/null ||
-            git --git-dir="$git_dir" fetch --quiet origin "$XFSTESTS_COMMIT" ||
-            ks_die "xfstests commit $XFSTESTS_COMMIT not found in $XFSTESTS_REPO"
-    fi
-    rm -rf "$src" && mkdir -p "$src"
-    git --git-dir="$git_dir" archive "$XFSTESTS_COMMIT" | tar -x -C "$src"
-    for p in "$xt"/patches/*.patch; do
-        patch -d "$src" -p1 -s --no-backup-if-mismatch <"$p" || ks_die "patch $(basename "$p") does not apply"
-    done
-    touch "$src/.complete"
-fi
 
 # ---- the guest's root image (cached) -----------------------------------------------------------
 pkgs=$(tr -s ' \n' ',' <"$xt/guest-packages.txt" | sed 's/^,//; s/,$//')
@@ -102,20 +102,22 @@ if [[ ! -f $rootfs/.complete ]]; then
         { tail -n 20 "$logdir/debootstrap.log" >&2; ks_die "debootstrap failed (log $logdir/debootstrap.log)"; }
     touch "$rootfs/.complete"
 fi
-key=$(cat "$xt/guest-packages.txt" "$xt"/patches/*.patch <(echo "$XFSTESTS_COMMIT $krel v1") |
-    sha256sum | cut -c1-12)
+key=$(cat "$xt/guest-packages.txt" <(echo "$xfstests_id $xfstests_bin $krel v2") | sha256sum | cut -c1-12)
 image=$cache/root-$key.img
 if [[ ! -f $image ]]; then
-    ks_say "building the guest image $image: xfstests in the Debian root (a few minutes)"
+    ks_say "building the guest image $image: the Debian root and $src in /opt/xfstests"
     stage=$cache/stage
     rm -rf "$stage" && cp -a "$rootfs" "$stage"
     rm -f "$stage/.complete"
-    cp -a "$src" "$stage/opt/xfstests" && rm -f "$stage/opt/xfstests/.complete"
-    mount -t proc proc "$stage/proc" && chroot_mounted=$stage/proc
-    nice -n 19 chroot "$stage" /bin/sh -c 'cd /opt/xfstests && make -j2' >"$logdir/xfstests-build.log" 2>&1 ||
-        { tail -n 30 "$logdir/xfstests-build.log" >&2; ks_die "building xfstests failed (log $logdir/xfstests-build.log)"; }
-    umount "$stage/proc" && chroot_mounted=
-    [[ -x $stage/opt/xfstests/ltp/fsx ]] || ks_die "xfstests built without ltp/fsx"
+    # the tree as it is, without its git directory, an earlier run's results or its local.config
+    # (guest.sh writes its own)
+    mkdir -p "$stage/opt/xfstests"
+    tar -C "$src" --exclude=./.git --exclude=./results --exclude=./local.config -cf - . |
+        tar -C "$stage/opt/xfstests" -xf - || ks_die "copying $src into the image failed"
+    # the binaries must run in the guest: every shared library they need is there
+    missing=$(chroot "$stage" /bin/sh -c 'find /opt/xfstests/ltp /opt/xfstests/src -type f -perm -u+x \
+        -exec ldd {} + 2>/dev/null | grep "not found" | sort -u') || true
+    [[ -z $missing ]] || { echo "$missing" >&2; ks_die "xfstests' binaries need libraries the guest lacks (built on another release than Debian 12, or guest-packages.txt lacks them)"; }
     # the users xfstests switches to
     chroot "$stage" /bin/sh -c 'useradd -m fsgqa && useradd -m fsgqa2 && useradd 123456-fsgqa'
     echo xfstests-vm >"$stage/etc/hostname"
@@ -127,7 +129,6 @@ if [[ ! -f $image ]]; then
     mv "$image.tmp" "$image"
     rm -rf "$stage"
 fi
-xfstests_commit=$XFSTESTS_COMMIT
 
 # ---- one boot per file system ------------------------------------------------------------------
 ov=$work/overlay
@@ -203,7 +204,7 @@ for p in "${pids[@]}"; do wait "$p" || ks_die "a boot failed"; done
 mkdir -p "$XFSTESTS_RESULTS"
 result=$XFSTESTS_RESULTS/$(date -u +%Y-%m-%d)-$krel.txt
 python3 "$xt/report.py" --logdir "$logdir" --fs "$XFSTESTS_FS" --kernel "$krel" \
-    --xfstests "$xfstests_commit" --project "$(git -C "$repo" describe --always --dirty 2>/dev/null || echo unknown)" \
+    --xfstests "$xfstests_id" --project "$(git -C "$repo" describe --always --dirty 2>/dev/null || echo unknown)" \
     --tests "$XFSTESTS_TESTS" --timeout "$XFSTESTS_TIMEOUT" --devsize "$XFSTESTS_DEV_SIZE" --src "$src" >"$result"
 sed -n '1,/^## Per test/p' "$result"
 ks_say "results: $result (logs $logdir)"
