@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/xfstests/run.sh - xfstests' generic quick tests on logfs (mount -t bento -o fs=logfs) and
 # on ext4, in the project's test VM (Debian's cloud kernel under QEMU TCG, tests/vm/run-vm.sh),
-# and a results file comparing the two. Not part of tests/all.sh: a full run takes about an hour.
+# and a results file comparing the two. Not part of tests/all.sh: a full run takes hours under TCG.
 #
 #   tests/xfstests/run.sh                 (as root; see tests/xfstests/README.md)
 #
@@ -20,7 +20,7 @@
 #   XFSTESTS_TESTS    check's arguments selecting the tests ["-g generic/quick"]
 #   XFSTESTS_TIMEOUT  seconds one test may take before the watchdog kills it as a hang [900]
 #   XFSTESTS_DEV_SIZE size of the test and scratch devices (sparse) [6G]
-#   XFSTESTS_VM_TIMEOUT  seconds one boot may take [14400]
+#   XFSTESTS_VM_TIMEOUT  seconds one boot may take [43200]
 #   XFSTESTS_PARALLEL=1  boot the file systems at the same time (two VMs) instead of in turn
 #   XFSTESTS_MIRROR   the Debian mirror for debootstrap [http://deb.debian.org/debian]
 #   XFSTESTS_RESULTS  where the results file goes [tests/xfstests/results]
@@ -42,7 +42,7 @@ XFSTESTS_FS=${XFSTESTS_FS:-logfs ext4}
 XFSTESTS_TESTS=${XFSTESTS_TESTS:--g generic/quick}
 XFSTESTS_TIMEOUT=${XFSTESTS_TIMEOUT:-900}
 XFSTESTS_DEV_SIZE=${XFSTESTS_DEV_SIZE:-6G}
-XFSTESTS_VM_TIMEOUT=${XFSTESTS_VM_TIMEOUT:-14400}
+XFSTESTS_VM_TIMEOUT=${XFSTESTS_VM_TIMEOUT:-43200}
 XFSTESTS_MIRROR=${XFSTESTS_MIRROR:-http://deb.debian.org/debian}
 XFSTESTS_RESULTS=${XFSTESTS_RESULTS:-$xt/results}
 [[ $(id -u) -eq 0 ]] || ks_die "run as root (debootstrap, chroot)"
