@@ -9,6 +9,8 @@ be built by the tree itself). Checked here:
     functions, builtins, words behind `command -v` (optional probes) and paths are told apart;
   * guest shell scripts (`#!/bin/sh`, run by busybox in the test VM): busybox applets, or
     binaries the host scripts copy into the image (`mkinitramfs.sh -b`), or the tree's own;
+  * scripts for a Debian guest (a line `# check-commands: packages from FILE`, as
+    tests/xfstests/guest.sh): commands owned by a package of FILE or of the base system;
   * Rust and Python sources: literal program names given to Command::new / subprocess.
 
 A host command passes when a file of that name on PATH is owned by a listed package (dpkg -S on
@@ -128,23 +130,29 @@ def owner(path):
     return []
 
 
-def listed_packages():
+def listed_packages(path=REPO / "tests/packages.txt"):
     pkgs = set()
-    for line in (REPO / "tests/packages.txt").read_text(encoding="utf-8").splitlines():
-        line = line.split("#")[0].split()
-        if line:
-            pkgs.add(line[0])
+    for line in path.read_text(encoding="utf-8").splitlines():
+        pkgs.update(w for w in line.split("#")[0].split() if not w.startswith("@"))
     return pkgs
+
+
+def debian_guest(path):
+    """The package list a Debian-guest script names (`# check-commands: packages from FILE`)."""
+    m = re.search(r"^# check-commands: packages from (\S+)$", path.read_text(encoding="utf-8"), re.M)
+    return REPO / m.group(1) if m else None
 
 
 def main():
     pkgs = listed_packages()
     builtins = shell_words()
-    host, guest, funcs, copied = {}, {}, set(), set()
+    host, guest, funcs, copied, debian = {}, {}, set(), set(), {}
     for path in git_files("*.sh"):
         calls, f = shell_calls(path)
         funcs |= f
         dest = guest if is_guest(path) else host
+        if debian_guest(path):
+            dest = debian.setdefault(debian_guest(path), {})
         for cmd, line in calls:
             dest.setdefault(cmd, f"{path.relative_to(REPO)}:{line}")
         # mkinitramfs.sh -b BINARY: host binaries the guest gets
@@ -162,19 +170,30 @@ def main():
                 or not re.fullmatch(r"[\w.+-]+", cmd))
 
     bad = []
-    for cmd, where in sorted(host.items()):
-        if skip(cmd):
-            continue
-        hits = [f"{d}/{cmd}" for d in PATH_DIRS if os.access(f"{d}/{cmd}", os.X_OK)]
-        if (CARGO_BIN / cmd).exists():
-            continue  # the Rust toolchain (rustup), which setup requires
-        if not hits:
-            bad.append(f"{cmd}: not installed ({where})")
-            continue
-        owners = {p for h in hits for p in owner(h)}
-        if not owners & pkgs:
-            how = f"from {', '.join(sorted(owners))}" if owners else "from no Debian package"
-            bad.append(f"{cmd}: {how}, which tests/packages.txt does not list ({where})")
+
+    def check_owned(calls, pkgs, listname):
+        for cmd, where in sorted(calls.items()):
+            if skip(cmd):
+                continue
+            hits = [f"{d}/{cmd}" for d in PATH_DIRS if os.access(f"{d}/{cmd}", os.X_OK)]
+            if (CARGO_BIN / cmd).exists():
+                continue  # the Rust toolchain (rustup), which setup requires
+            if not hits:
+                bad.append(f"{cmd}: not installed ({where})")
+                continue
+            owners = {p for h in hits for p in owner(h)}
+            if not owners & pkgs:
+                how = f"from {', '.join(sorted(owners))}" if owners else "from no Debian package"
+                bad.append(f"{cmd}: {how}, which {listname} does not list ({where})")
+
+    check_owned(host, pkgs, "tests/packages.txt")
+    # A Debian guest has the base system (the first block of tests/packages.txt) and its list.
+    base = next(b for b in REPO.joinpath("tests/packages.txt").read_text(encoding="utf-8")
+                .split("\n\n") if b.startswith("# the base system"))
+    base_pkgs = {ln.split("#")[0].split()[0] for ln in base.splitlines()
+                 if ln.split("#")[0].split()}
+    for lst, calls in debian.items():
+        check_owned(calls, listed_packages(lst) | base_pkgs, lst.relative_to(REPO))
 
     applets = set(subprocess.run(["busybox", "--list"], check=True, capture_output=True,
                                  text=True).stdout.split())
@@ -182,7 +201,8 @@ def main():
         if not (skip(cmd) or cmd in applets or cmd in copied):
             bad.append(f"{cmd}: not in the VM image (busybox or mkinitramfs.sh -b) ({where})")
 
-    n_host = sum(1 for c in host if not skip(c))
+    n_host = sum(1 for c in host if not skip(c)) + sum(
+        1 for calls in debian.values() for c in calls if not skip(c))
     n_guest = sum(1 for c in guest if not skip(c))
     print(f"check-commands: {n_host} host and {n_guest} guest commands, "
           f"{len(pkgs)} packages in tests/packages.txt")
