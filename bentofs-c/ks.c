@@ -354,11 +354,16 @@ EXPORT_SYMBOL_GPL(bento_ks_bdev_discard);
 
 /* ---- time and log -------------------------------------------------------------------------- */
 
+/*
+ * The clock of current_time(), which the VFS uses for the times it sets itself (a write's mtime,
+ * atime): with a finer clock here, a new file's atime from the file system could be later than
+ * the mtime of the write right after it, and relatime would then never update it.
+ */
 void bento_ks_time_now(struct bento_timespec *ts)
 {
 	struct timespec64 now;
 
-	ktime_get_real_ts64(&now);
+	ktime_get_coarse_real_ts64(&now);
 	bento_to_ts(ts, now);
 }
 EXPORT_SYMBOL_GPL(bento_ks_time_now);

@@ -225,6 +225,23 @@ workload_files() {
     t "truncate(2) down" bento-t trunc tt 10
     teq "... set mtime" 1 sh -c "[ \$(stat -c %Y tt) -gt 978307200 ] && echo 1"
     rm -f tt
+    # atime under relatime, the default (xfstests generic/003): the first read after a write
+    # updates it, the next one does not.
+    echo aaa >at; a0=$(stat -c %X at)
+    sleep 1; cat at >/dev/null; a1=$(stat -c %X at)
+    teq "relatime: the first read after a write updates atime" 1 sh -c "[ $a1 -gt $a0 ] && echo 1"
+    sleep 1; cat at >/dev/null
+    teq "... the second read does not" "$a1" stat -c %X at
+    rm -f at
+    # One clock for the times logfs sets and those the kernel sets: no new file's atime is later
+    # than the mtime of the write right after its creation (relatime would never update it).
+    mkdir at; i=0; while [ $i -lt 200 ]; do echo aaa >at/$i; i=$((i + 1)); done
+    late=0
+    for f in at/*; do
+        if [ "$(stat -c %x "$f")" \> "$(stat -c %y "$f")" ]; then late=$((late + 1)); fi
+    done
+    teq "... 200 new files: none has an atime later than its first write's mtime" 0 echo $late
+    rm -rf at
     cd /
 }
 # check_files WHEN: what workload_files made is still there (also covered by the manifest)
