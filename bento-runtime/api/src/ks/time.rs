@@ -22,7 +22,8 @@ pub fn now() -> Timespec {
     }
 }
 
-/// The current time from the installed backend; without one (a bare `no_std` build), time stands
+/// The current time from the installed backend (in the kernel, the coarse realtime clock that
+/// current_time() reads, so times the file system sets agree with those the VFS sets); without one (a bare `no_std` build), time stands
 /// still at the epoch.
 #[cfg(not(feature = "std"))]
 pub fn now() -> Timespec {
