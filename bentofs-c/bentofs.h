@@ -341,6 +341,7 @@ struct bento_inode {
 	atomic64_t nlookup;		/* lookup references to give back with forget() */
 	unsigned long state;		/* BENTO_I_* bits */
 	u64 attr_version;		/* sbi->attr_version at the last change; under i_lock */
+	struct rw_semaphore wb_sem;	/* writeback (shared) against a shrinking setattr */
 };
 
 static inline struct bento_inode *BENTO_I(struct inode *inode)
@@ -469,7 +470,7 @@ void bento_free_inode(struct inode *inode);
 void bento_evict_inode(struct inode *inode);
 int bento_write_inode(struct inode *inode, struct writeback_control *wbc);
 struct inode *bento_iget(struct super_block *sb, const struct bento_attr *attr, bool counted,
-			 u64 version);
+			 u64 version, struct inode *spare);
 int bento_refresh_attr(struct inode *inode);
 bool bento_is_bad(struct inode *inode);
 void bento_inode_changed(struct inode *inode, int nlink);

@@ -703,9 +703,17 @@ static int bento_writepage_page_cb(struct page *page, struct writeback_control *
 static int bento_writepages(struct address_space *mapping, struct writeback_control *wbc)
 {
 	struct bento_wb wb = { .inode = mapping->host, .max = BENTO_MAX_BATCH };
+	struct rw_semaphore *sem = &BENTO_I(mapping->host)->wb_sem;
 	struct page *one;
 	int err;
 
+	/* A shrinking setattr is in the file system (bento_setattr): the folios wait for it. */
+	if (wbc->sync_mode == WB_SYNC_NONE) {
+		if (!down_read_trylock(sem))
+			return 0;
+	} else {
+		down_read(sem);
+	}
 	wb.pages = kmalloc_array(wb.max, sizeof(*wb.pages), GFP_NOFS | __GFP_NOWARN);
 	if (!wb.pages) {
 		wb.pages = &one;
@@ -716,6 +724,7 @@ static int bento_writepages(struct address_space *mapping, struct writeback_cont
 		bento_wb_flush(&wb);
 	if (wb.pages != &one)
 		kfree(wb.pages);
+	up_read(sem);
 	return err ? err : wb.err;
 }
 

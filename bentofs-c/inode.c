@@ -33,6 +33,7 @@ static void bento_inode_init_once(void *p)
 	struct bento_inode *bi = p;
 
 	inode_init_once(&bi->vfs_inode);
+	init_rwsem(&bi->wb_sem);
 }
 
 int bento_inode_cache_init(void)
@@ -243,9 +244,12 @@ static void bento_forget_one(struct super_block *sb, u64 nodeid)
  * @counted: the reply counted a lookup reference (entry replies); it is recorded in the inode,
  *	or given back at once if no inode results.
  * @version: bento_attr_version() from before the call (for an inode already cached)
+ * @spare: NULL, or an inode from new_inode() to use if none is cached, so that no allocation
+ *	can fail once the file system has created the inode (bento_new_entry()); given back
+ *	here if unused
  */
 struct inode *bento_iget(struct super_block *sb, const struct bento_attr *attr, bool counted,
-			 u64 version)
+			 u64 version, struct inode *spare)
 {
 	u64 nodeid = attr->ino;
 	struct inode *inode;
@@ -255,15 +259,26 @@ struct inode *bento_iget(struct super_block *sb, const struct bento_attr *attr, 
 				   BENTO_SB(sb)->name, attr->ino, attr->mode);
 		if (counted)
 			bento_forget_one(sb, nodeid);
+		if (spare)
+			iput(spare);
 		return ERR_PTR(-EIO);
 	}
 retry:
-	inode = iget5_locked(sb, (unsigned long)nodeid, bento_inode_eq, bento_inode_set, &nodeid);
+	if (spare)
+		inode = inode_insert5(spare, (unsigned long)nodeid, bento_inode_eq, bento_inode_set,
+				      &nodeid);
+	else
+		inode = iget5_locked(sb, (unsigned long)nodeid, bento_inode_eq, bento_inode_set,
+				     &nodeid);
 	if (!inode) {
 		if (counted)
 			bento_forget_one(sb, nodeid);
+		if (spare)
+			iput(spare);
 		return ERR_PTR(-ENOMEM);
 	}
+	if (inode == spare)
+		spare = NULL;
 	if (inode->i_state & I_NEW) {
 		bento_init_inode(inode, attr);
 		unlock_new_inode(inode);
@@ -277,6 +292,8 @@ retry:
 	} else {
 		bento_apply_attr(inode, attr, false, version);
 	}
+	if (spare)
+		iput(spare);	/* unhashed, never used: evicted at once */
 	if (counted)
 		atomic64_inc(&BENTO_I(inode)->nlookup);
 	return inode;
@@ -344,6 +361,7 @@ int bento_setattr(BENTO_IDMAP, struct dentry *dentry, struct iattr *ia)
 	struct bento_attr attr = {};
 	loff_t oldsize = i_size_read(inode);
 	bool size = (v & ATTR_SIZE) && S_ISREG(inode->i_mode);
+	bool shrink;
 	BENTO_REQ(req);
 	int err;
 
@@ -403,28 +421,23 @@ int bento_setattr(BENTO_IDMAP, struct dentry *dentry, struct iattr *ia)
 		return 0;
 
 	/*
-	 * Shrinking: the page cache goes first. truncate_setsize() sets i_size (writeback
-	 * clamps to it from now on), drops the folios beyond it after waiting for their
-	 * writeback, and zeroes the tail of the last one; so no writeback can re-extend the file
-	 * after the file system truncated it. If the file system then fails, the old size comes
-	 * back (dirty data that was beyond the new size is lost) and the folio at the new size,
-	 * whose tail was zeroed, is written up to the new size and dropped.
+	 * Shrinking: the file system goes first, with this inode's writeback held off, so that no
+	 * write of a folio beyond the new size reaches it after its truncate and a failure
+	 * changes nothing (the folios beyond stay, the dirty ones dirty). Then the page cache
+	 * follows: truncate_setsize() drops the folios beyond and zeroes the tail of the last.
 	 */
-	if (size && ia->ia_size < oldsize)
-		truncate_setsize(inode, ia->ia_size);
-
+	shrink = size && ia->ia_size < oldsize;
+	if (shrink)
+		down_write(&BENTO_I(inode)->wb_sem);
 	err = bento_status(sbi, "setattr", bento_call(sbi, -EOPNOTSUPP, setattr, &req,
 						       bento_ino(inode), &set, &attr));
-	if (err) {
-		if (size && ia->ia_size < oldsize) {
-			loff_t start = round_down(ia->ia_size, PAGE_SIZE);
-
-			filemap_write_and_wait_range(inode->i_mapping, start, LLONG_MAX);
-			truncate_pagecache(inode, start);
-			i_size_write(inode, oldsize);
-		}
-		return err;
+	if (shrink) {
+		if (!err)
+			truncate_setsize(inode, ia->ia_size);
+		up_write(&BENTO_I(inode)->wb_sem);
 	}
+	if (err)
+		return err;
 	if (size && ia->ia_size >= oldsize) {
 		if (ia->ia_size > oldsize)
 			bento_zero_tail(inode, oldsize);

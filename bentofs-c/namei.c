@@ -31,7 +31,7 @@ static struct dentry *bento_lookup(struct inode *dir, struct dentry *dentry, uns
 	if (err && err != -ENOENT)
 		return ERR_PTR(err);
 	if (!err) {
-		inode = bento_iget(dir->i_sb, &attr, true, version);
+		inode = bento_iget(dir->i_sb, &attr, true, version, NULL);
 		if (IS_ERR(inode))
 			return ERR_CAST(inode);
 	}
@@ -39,13 +39,18 @@ static struct dentry *bento_lookup(struct inode *dir, struct dentry *dentry, uns
 	return d_splice_alias(inode, dentry);
 }
 
-/* A new entry from create/mknod/mkdir/symlink/link: attach its inode to the dentry. */
+/*
+ * A new entry from create/mknod/mkdir/symlink/link: attach its inode to the dentry. `spare`
+ * (from new_inode(), NULL for link) is consumed. Once the file system has made the entry
+ * nothing here may fail for memory: the call would fail while the entry exists, and the negative
+ * dentry left behind would hide it.
+ */
 static int bento_instantiate(struct inode *dir, struct dentry *dentry,
-			     const struct bento_attr *attr, u64 version)
+			     const struct bento_attr *attr, u64 version, struct inode *spare)
 {
 	struct inode *inode;
 
-	inode = bento_iget(dir->i_sb, attr, true, version);
+	inode = bento_iget(dir->i_sb, attr, true, version, spare);
 	if (IS_ERR(inode))
 		return PTR_ERR(inode);
 	if (S_ISDIR(inode->i_mode)) {
@@ -73,16 +78,21 @@ static int bento_create(BENTO_IDMAP, struct inode *dir, struct dentry *dentry, u
 	struct bento_attr attr = {};
 	u64 version = bento_attr_version(dir->i_sb);
 	BENTO_REQ(req);
+	struct inode *spare = new_inode(dir->i_sb);
 	u64 fh = 0;
 	int err;
 
+	if (!spare)
+		return -ENOMEM;
 	err = bento_status(sbi, "create",
 			   bento_call(sbi, -EOPNOTSUPP, create, &req, bento_ino(dir),
 				      dentry->d_name.name, dentry->d_name.len, mode, flags, &attr,
 				      &fh));
-	if (err)
+	if (err) {
+		iput(spare);
 		return err;
-	err = bento_instantiate(dir, dentry, &attr, version);
+	}
+	err = bento_instantiate(dir, dentry, &attr, version, spare);
 	/* The VFS opens the file itself (f_op->open): this handle is not needed. */
 	bento_call(sbi, 0, release, &req, attr.ino, fh, flags);
 	return err;
@@ -94,16 +104,21 @@ static int bento_mknod(BENTO_IDMAP, struct inode *dir, struct dentry *dentry, um
 	struct bento_sb_info *sbi = BENTO_SB(dir->i_sb);
 	struct bento_attr attr = {};
 	u64 version = bento_attr_version(dir->i_sb);
+	struct inode *spare = new_inode(dir->i_sb);
 	BENTO_REQ(req);
 	int err;
 
+	if (!spare)
+		return -ENOMEM;
 	err = bento_status(sbi, "mknod",
 			   bento_call(sbi, -EOPNOTSUPP, mknod, &req, bento_ino(dir),
 				      dentry->d_name.name, dentry->d_name.len, mode,
 				      new_encode_dev(rdev), &attr));
-	if (err)
+	if (err) {
+		iput(spare);
 		return err;
-	return bento_instantiate(dir, dentry, &attr, version);
+	}
+	return bento_instantiate(dir, dentry, &attr, version, spare);
 }
 
 static int bento_mkdir(BENTO_IDMAP, struct inode *dir, struct dentry *dentry, umode_t mode)
@@ -111,16 +126,21 @@ static int bento_mkdir(BENTO_IDMAP, struct inode *dir, struct dentry *dentry, um
 	struct bento_sb_info *sbi = BENTO_SB(dir->i_sb);
 	struct bento_attr attr = {};
 	u64 version = bento_attr_version(dir->i_sb);
+	struct inode *spare = new_inode(dir->i_sb);
 	BENTO_REQ(req);
 	int err;
 
+	if (!spare)
+		return -ENOMEM;
 	err = bento_status(sbi, "mkdir",
 			   bento_call(sbi, -EOPNOTSUPP, mkdir, &req, bento_ino(dir),
 				      dentry->d_name.name, dentry->d_name.len, mode | S_IFDIR,
 				      &attr));
-	if (err)
+	if (err) {
+		iput(spare);
 		return err;
-	return bento_instantiate(dir, dentry, &attr, version);
+	}
+	return bento_instantiate(dir, dentry, &attr, version, spare);
 }
 
 static int bento_symlink(BENTO_IDMAP, struct inode *dir, struct dentry *dentry,
@@ -129,16 +149,21 @@ static int bento_symlink(BENTO_IDMAP, struct inode *dir, struct dentry *dentry,
 	struct bento_sb_info *sbi = BENTO_SB(dir->i_sb);
 	struct bento_attr attr = {};
 	u64 version = bento_attr_version(dir->i_sb);
+	struct inode *spare = new_inode(dir->i_sb);
 	BENTO_REQ(req);
 	int err;
 
+	if (!spare)
+		return -ENOMEM;
 	err = bento_status(sbi, "symlink",
 			   bento_call(sbi, -EOPNOTSUPP, symlink, &req, bento_ino(dir),
 				      dentry->d_name.name, dentry->d_name.len, target,
 				      strlen(target), &attr));
-	if (err)
+	if (err) {
+		iput(spare);
 		return err;
-	return bento_instantiate(dir, dentry, &attr, version);
+	}
+	return bento_instantiate(dir, dentry, &attr, version, spare);
 }
 
 static int bento_link(struct dentry *old, struct inode *dir, struct dentry *dentry)
@@ -158,7 +183,7 @@ static int bento_link(struct dentry *old, struct inode *dir, struct dentry *dent
 				      &attr));
 	if (err)
 		return err;
-	err = bento_instantiate(dir, dentry, &attr, version);
+	err = bento_instantiate(dir, dentry, &attr, version, NULL);
 	if (!err && S_ISREG(inode->i_mode)) {
 		spin_lock(&inode->i_lock);
 		bento_set_ctime(inode, current_time(inode));

@@ -358,7 +358,7 @@ static int bento_fill_super(struct super_block *sb, struct fs_context *fc)
 	if (err)
 		return err;
 	attr.ino = BENTO_ROOT_INO;
-	root = bento_iget(sb, &attr, false, 0);
+	root = bento_iget(sb, &attr, false, 0, NULL);
 	if (IS_ERR(root)) {
 		err = PTR_ERR(root);
 		goto out_destroy;

@@ -9,7 +9,7 @@
 # 1. build: `make -C <repo>` (fails on any gcc, rustc, modpost or objtool warning), the release
 #    tools (cargo build --release: quick when up to date), `make install` and `uninstall` into a
 #    staging directory, pjdfstest if missing; then the modules once more, from a snapshot of their
-#    sources, together with bento_memfs.ko (same checks: a warning is seen even when `make` had
+#    sources, together with bento_memfs.ko and bento_kfail.ko (same checks: a warning is seen even when `make` had
 #    nothing to rebuild, and the VM gets one consistent set even while the tree changes); the
 #    static helper bento-t (tests/vm/bentotest/bento-t.c);
 # 2. prepare: /usr/include as an ext4 image (the source tree); a logfs image written on the
@@ -27,10 +27,12 @@
 #      c  pjdfstest; failures compared with tests/vm/pjdfstest-expected-failures.txt
 #      e  bad input: mount options, zeroed/ext4/corrupt disks, rmmod while mounted, a full
 #         volume (ENOSPC), I/O errors through device-mapper (EIO); errno and log line each
-#      n  allocation failures: nomem-t works on a mount while logfs.ko fails every Nth
-#         allocation of it (fail_alloc_*: the Debian kernels have no failslab); only ENOMEM,
-#         no oops, the mount still works, data intact, remount, fsck; drop_caches runs the
-#         shrinker (tests/vm/suite/guest-nomem.sh)
+#      n  allocation failures: nomem-t works on a mount while logfs.ko fails every Nth Rust
+#         allocation of it (fail_alloc_*), then while bento_kfail.ko fails every Nth slab and
+#         page allocation its system calls make anywhere in the kernel (failslab and
+#         fail_page_alloc with a task filter, through kprobes: the Debian kernels have no
+#         fault injection); only ENOMEM, no oops, the mount still works, data intact, remount,
+#         fsck; drop_caches runs the shrinker (tests/vm/suite/guest-nomem.sh)
 #      u  live upgrade: two mounts under a checked workload (6 processes: write, fsync, rename,
 #         read back and compare, readdir, unlink, mkdir/xattr/rmdir), 20 upgrades alternating
 #         logfs.ko and logfs_v2.ko (make upgrade-modules), the replaced module unloaded each

@@ -18,7 +18,7 @@ bento_build() {
     mkdir -p "$build/bentofs-c" "$build/bentotest" "$overlay/usr/lib/bento" "$overlay/usr/bin"
     rsync -a --include='*/' --include='*.[ch]' --include=Kbuild --exclude='*' \
         "$repo/bentofs-c/" "$build/bentofs-c/"
-    rsync -a --include='*.[ch]' --include=Kbuild --exclude='*' "$here/" "$build/bentotest/"
+    rsync -a --include='*.[chS]' --include=Kbuild --exclude='*' "$here/" "$build/bentotest/"
 
     echo "bento_build: building in $build (kernel $krel)"
     make -C "$kdir" CONFIG_DEBUG_INFO_BTF_MODULES= M="$build/bentofs-c" modules \

@@ -35,7 +35,7 @@ ks_tools() {
     fi
 }
 
-# ks_snapshot WORK LOGDIR: bentofs.ko, logfs.ko and bento_memfs.ko built by one Kbuild run over
+# ks_snapshot WORK LOGDIR: bentofs.ko, logfs.ko, bento_memfs.ko and bento_kfail.ko built by one Kbuild run over
 # a snapshot of their sources (the Rust object as `make` left it), so the three always agree
 # and the VM gets a consistent set even while the tree changes; also a warning is seen even
 # when `make` had nothing to rebuild. Installs them, memfs-guest.sh, part-p.sh and the static
@@ -65,7 +65,8 @@ ks_snapshot() {
                 "$b/logfs/kmod/"
         done
     fi
-    cp "$here/bentotest/Kbuild" "$here/bentotest/bento_memfs.c" "$b/tests/vm/bentotest/"
+    cp "$here/bentotest/Kbuild" "$here/bentotest/bento_memfs.c" "$here/bentotest/kfail.c" \
+        "$here/bentotest/kfail_ret.S" "$b/tests/vm/bentotest/"
     { cat "$repo/Kbuild"; echo "obj-m += tests/vm/bentotest/"; } >"$b/Kbuild"
     if ! make -C "$kdir" M="$b" LOGFS_VERSION="$version" CONFIG_DEBUG_INFO_BTF_MODULES= \
         "${upg[@]}" modules >"$log" 2>&1; then
@@ -80,7 +81,8 @@ ks_snapshot() {
         2>"$logdir/nomem-t.log" || { cat "$logdir/nomem-t.log" >&2; ks_die "nomem-t build failed"; }
     install -m 644 "$here/suite/guest-nomem.sh" "$ov/usr/lib/bento/guest-nomem.sh"
     install -m 644 "$b/bentofs-c/bentofs.ko" "$b/logfs/kmod/logfs.ko" \
-        "$b/tests/vm/bentotest/bento_memfs.ko" "$ov/usr/lib/bento/"
+        "$b/tests/vm/bentotest/bento_memfs.ko" "$b/tests/vm/bentotest/bento_kfail.ko" \
+        "$ov/usr/lib/bento/"
     if [[ ${KS_UPGRADE:-} == 1 ]]; then
         install -m 644 "$b"/logfs/kmod/logfs_{v2,badstate,badformat,panic}.ko "$ov/usr/lib/bento/"
     fi
