@@ -73,13 +73,13 @@ fn model(data: &[u8], mode: i32, off: u64, len: u64) -> Result<Vec<u8>, Errno> {
             }
         }
         COLLAPSE => {
-            if off % BS != 0 || len % BS != 0 || end >= size {
+            if !off.is_multiple_of(BS) || !len.is_multiple_of(BS) || end >= size {
                 return Err(Errno::EINVAL);
             }
             d.drain(o..e);
         }
         INSERT => {
-            if off % BS != 0 || len % BS != 0 || off >= size {
+            if !off.is_multiple_of(BS) || !len.is_multiple_of(BS) || off >= size {
                 return Err(Errno::EINVAL);
             }
             d.splice(o..o, std::iter::repeat_n(0, len as usize));
