@@ -84,21 +84,47 @@ static int bento_fsync(struct file *file, loff_t start, loff_t end, int datasync
 						      bento_fh(file), datasync));
 }
 
+/*
+ * fallocate: preallocation, PUNCH_HOLE and ZERO_RANGE (the page cache over the range written
+ * back and dropped first), COLLAPSE_RANGE and INSERT_RANGE (everything from the offset to the
+ * end of the file written back and dropped first, as ext4 does, since the blocks there move).
+ * vfs_fallocate has refused the invalid combinations; what is refused here or by the file
+ * system is refused before anything changes.
+ */
 static long bento_fallocate(struct file *file, int mode, loff_t offset, loff_t length)
 {
 	struct inode *inode = file_inode(file);
 	struct address_space *mapping = inode->i_mapping;
 	struct bento_sb_info *sbi = BENTO_SB(inode->i_sb);
 	bool punch = mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE);
+	bool shift = mode & (FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE);
 	loff_t end = offset + length;
+	loff_t size;
 	BENTO_REQ(req);
 	int err;
 
-	if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
+	if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE |
+		     FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE))
 		return -EOPNOTSUPP;
+	/* Whole blocks only, as ext4 (the file system checks again). */
+	if (shift && !IS_ALIGNED(offset | length, i_blocksize(inode)))
+		return -EINVAL;
 
 	inode_lock(inode);
-	if (!(mode & FALLOC_FL_KEEP_SIZE) && end > i_size_read(inode)) {
+	size = i_size_read(inode);
+	if (mode & FALLOC_FL_COLLAPSE_RANGE) {
+		/* The range may not reach the end of the file: that is truncate. */
+		err = -EINVAL;
+		if (end >= size)
+			goto out;
+	} else if (mode & FALLOC_FL_INSERT_RANGE) {
+		err = -EFBIG;
+		if (length > inode->i_sb->s_maxbytes - size)
+			goto out;
+		err = -EINVAL;
+		if (offset >= size)
+			goto out;
+	} else if (!(mode & FALLOC_FL_KEEP_SIZE) && end > size) {
 		err = inode_newsize_ok(inode, end);
 		if (err)
 			goto out;
@@ -106,32 +132,38 @@ static long bento_fallocate(struct file *file, int mode, loff_t offset, loff_t l
 	err = file_modified(file);
 	if (err)
 		goto out;
-	if (punch) {
+	if (punch || shift) {
 		/*
 		 * Keep page faults and reads from refilling the range until the file system has
-		 * punched it. Dirty data in the range is written back first (as ext4 does), so a
-		 * mode the file system refuses, or a punch that fails, loses nothing; then edge
-		 * folios keep their data outside the range and zeroes inside.
+		 * changed it. Dirty data in the range is written back first (as ext4 does), so a
+		 * mode the file system refuses, or a call that fails, loses nothing; then punch and
+		 * zero keep edge folios with their data outside the range and zeroes inside, and
+		 * collapse and insert drop everything from the offset on (offset is page aligned).
 		 */
 		filemap_invalidate_lock(mapping);
-		err = filemap_write_and_wait_range(mapping, offset, end - 1);
+		err = filemap_write_and_wait_range(mapping, offset, shift ? LLONG_MAX : end - 1);
 		if (err) {
 			filemap_invalidate_unlock(mapping);
 			goto out;
 		}
-		truncate_pagecache_range(inode, offset, end - 1);
+		if (shift)
+			truncate_pagecache(inode, offset);
+		else
+			truncate_pagecache_range(inode, offset, end - 1);
 	}
 	err = bento_status(sbi, "fallocate",
 			   bento_call(sbi, -EOPNOTSUPP, fallocate, &req, bento_ino(inode),
 				      bento_fh(file), offset, length, mode));
-	if (punch) {
+	if (punch && err)
 		/* The range is unchanged on disk: the zeroed edge folios must go too. */
-		if (err)
-			invalidate_inode_pages2_range(mapping, offset >> PAGE_SHIFT,
-						      (end - 1) >> PAGE_SHIFT);
+		invalidate_inode_pages2_range(mapping, offset >> PAGE_SHIFT,
+					      (end - 1) >> PAGE_SHIFT);
+	if (shift && !err)
+		/* Nothing is cached from offset on, and nothing can be until the unlock. */
+		i_size_write(inode, mode & FALLOC_FL_COLLAPSE_RANGE ? size - length : size + length);
+	if (punch || shift)
 		filemap_invalidate_unlock(mapping);
-	}
-	if (!err && !(mode & FALLOC_FL_KEEP_SIZE) && end > i_size_read(inode)) {
+	if (!err && !shift && !(mode & FALLOC_FL_KEEP_SIZE) && end > i_size_read(inode)) {
 		bento_zero_tail(inode, i_size_read(inode));
 		truncate_setsize(inode, end);
 	}

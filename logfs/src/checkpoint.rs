@@ -415,6 +415,9 @@ impl<D: BlockDevice> Volume<D> {
         };
         cp.write(&self.dev, &self.sb)?;
         self.seq = cp.seq;
+        for l in &mut self.logs {
+            l.cp_off = l.next_off;
+        }
         self.dirty = false;
         self.since_cp.clear();
         self.last_checkpoint = cp.time;

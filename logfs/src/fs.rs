@@ -63,6 +63,9 @@ pub(crate) const SINCE_CP_FREED_NODES: u8 = 8;
 /// new files their names back; it may only do so where no name went away, so it never finds
 /// the name taken by an inode that has moved on since.
 pub(crate) const SINCE_CP_LOST_NAME: u8 = 16;
+/// Since the last checkpoint, a collapse or insert moved blocks of the file between slots of
+/// its node tree, which roll-forward could apply only in part (`shift.rs`).
+pub(crate) const SINCE_CP_SHIFTED: u8 = 32;
 
 /// Nodes kept in memory.
 const NODE_CACHE_CAPACITY: usize = 8 * 1024;

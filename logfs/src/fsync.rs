@@ -23,8 +23,8 @@ impl<D: BlockDevice> Volume<D> {
 
     /// Make a file's data and attributes durable. When roll-forward recovery can replay the
     /// file (it existed at the last checkpoint, or it is new in a directory that did and that
-    /// lost no name since; no name or xattr of it changed since, and no hole punched in it freed
-    /// an index node), write only its data and its changed direct nodes and inode, marked for
+    /// lost no name since; no name or xattr of it changed since, no hole punched in it freed
+    /// an index node and no collapse or insert moved its blocks), write only its data and its changed direct nodes and inode, marked for
     /// recovery, and flush: no checkpoint. Otherwise checkpoint.
     pub fn fsync_file(&mut self, ino: u32) -> Result<()> {
         if self.read_only || !self.dirty {
@@ -49,7 +49,8 @@ impl<D: BlockDevice> Volume<D> {
             && since
                 & (crate::fs::SINCE_CP_NAMES
                     | crate::fs::SINCE_CP_XATTR
-                    | crate::fs::SINCE_CP_FREED_NODES)
+                    | crate::fs::SINCE_CP_FREED_NODES
+                    | crate::fs::SINCE_CP_SHIFTED)
                 == 0
             && (since & crate::fs::SINCE_CP_NEW == 0
                 || (nlink == 1

@@ -10,8 +10,9 @@
 //! * tables and caches: [`checkpoint`], [`segment`] (usage table), [`nat`] (node address table),
 //!   [`node`] (node cache), [`dir`] (hashed directories), [`xattr`];
 //! * mechanisms: [`log`] (append-only writing), [`space`] (space accounting, delayed allocation,
-//!   node allocation), [`file`](mod@file) (block mapping, read, write), [`truncate`] (truncate, holes,
-//!   preallocation), [`fsync`] (roll-forward records), [`inode`] (inode lifecycle, getattr,
+//!   node allocation), [`file`](mod@file) (block mapping, read, write), [`truncate`] (truncate, freeing
+//!   blocks), [`falloc`] (fallocate: preallocation, holes, zeroing), [`shift`] (collapse and
+//!   insert range), [`fsync`] (roll-forward records), [`inode`] (inode lifecycle, getattr,
 //!   setattr), [`namei`] (lookup, create, link, unlink, rename), [`gc`] (segment cleaning),
 //!   [`recovery`] (roll-forward of fsync records and orphans at mount), [`upgrade`] (the
 //!   live-upgrade state), [`mkfs`];
@@ -50,6 +51,7 @@ extern crate alloc;
 pub mod checkpoint;
 pub mod dir;
 pub mod error;
+pub mod falloc;
 pub mod file;
 pub mod format;
 pub mod fs;
@@ -68,6 +70,7 @@ pub mod node;
 pub mod panic_trigger;
 pub mod recovery;
 pub mod segment;
+pub mod shift;
 pub mod space;
 pub mod truncate;
 pub mod upgrade;

@@ -42,6 +42,9 @@ pub struct Log {
     buf_start: u32,
     /// Blocks before this are on disk.
     flushed: u32,
+    /// Blocks from this one on were appended after the last checkpoint, which does not know
+    /// them (their summary entries may still change: `shift.rs` moves such blocks' owners).
+    pub cp_off: u32,
     /// The segment's staged blocks; empty until the first append.
     buf: Vec<u8>,
     pub summary: Box<SummaryBlock>,
@@ -58,6 +61,7 @@ impl Log {
             next_off,
             buf_start: next_off,
             flushed: next_off,
+            cp_off: next_off,
             buf: Vec::new(),
             summary,
             next_segno: None,
@@ -169,6 +173,8 @@ impl Log {
         self.next_off = 0;
         self.buf_start = 0;
         self.flushed = 0;
+        // A segment a log moves to was free at the last checkpoint.
+        self.cp_off = 0;
         Ok(())
     }
 }

@@ -1,13 +1,11 @@
-//! Freeing and preallocating file blocks: truncate, punching holes and preallocation
-//! (fallocate). Freeing walks the file's node tree and frees the index nodes it empties.
+//! Freeing file blocks: truncate, and the freeing that holes (`falloc`) use. Freeing walks the
+//! file's node tree and frees the index nodes it empties.
 
-use bento_runtime::Errno;
-use bento_runtime::fs::{FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE};
 use bento_runtime::ks::block::BlockDevice;
 
-use crate::error::{Error, Result, invariant};
+use crate::error::{Result, invariant};
 use crate::file::zeroed_block;
-use crate::format::geometry::{DIRECT_BLOCKS, MAX_FILE_SIZE, N, child_node_offset, top_nodes};
+use crate::format::geometry::{DIRECT_BLOCKS, N, child_node_offset, top_nodes};
 use crate::format::layout::{BLOCK_SIZE, NEW_ADDR, NULL_ADDR};
 use crate::format::node::{INLINE_MAX, KIND_DIRECT, KIND_INDIRECT, NODE_ADDRS};
 use crate::fs::Volume;
@@ -63,104 +61,6 @@ impl<D: BlockDevice> Volume<D> {
                 block.get_mut(in_block..).ok_or_else(invariant)?.fill(0);
                 self.write_block(ino, idx, &block)
             }
-        }
-    }
-
-    pub fn fallocate(&mut self, ino: u32, offset: u64, len: u64, mode: i32) -> Result<()> {
-        self.check_writable()?;
-        if self.file_type(ino)? != bento_runtime::fs::FileType::RegularFile {
-            return Err(Errno::ENODEV.into());
-        }
-        let end = offset.checked_add(len).ok_or(Error::Errno(Errno::EFBIG))?;
-        if len == 0 {
-            return Err(Errno::EINVAL.into());
-        }
-        if end > MAX_FILE_SIZE {
-            return Err(Errno::EFBIG.into());
-        }
-        let t = crate::fs::now();
-        match mode {
-            0 | FALLOC_FL_KEEP_SIZE => {
-                self.uninline(ino)?;
-                let (first, last) = (offset / BS, end.div_ceil(BS));
-                // last >= first: offset <= end.
-                self.ensure_space((last.saturating_sub(first) / N).saturating_add(4))?;
-                let mut added = 0u64;
-                for idx in first..last {
-                    let (holder, ofs) = self
-                        .holder(ino, idx, true)?
-                        .ok_or(Error::Errno(Errno::EIO))?;
-                    if self.node_addr(holder, ofs)? == NULL_ADDR {
-                        if let Err(e) = self.reserve(1) {
-                            let i = self.inode_mut(ino)?;
-                            i.blocks = i.blocks.get().saturating_add(added).into();
-                            return Err(e);
-                        }
-                        self.set_node_addr(holder, ofs, NEW_ADDR)?;
-                        // At most last - first.
-                        added = added.saturating_add(1);
-                    }
-                }
-                let i = self.inode_mut(ino)?;
-                i.blocks = i.blocks.get().saturating_add(added).into();
-                if mode == 0 && end > i.size.get() {
-                    i.size = end.into();
-                    i.set_mtime(t);
-                }
-                i.set_ctime(t);
-                Ok(())
-            }
-            m if m == FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE => {
-                let size = self.inode(ino)?.inode().size.get();
-                let end = end.min(size);
-                if offset >= end {
-                    return Ok(());
-                }
-                self.ensure_space(4)?;
-                if self.inode(ino)?.inode().is_inline() {
-                    // offset < end <= size <= INLINE_MAX (load checks inline sizes).
-                    let i = self.inode_mut(ino)?;
-                    let hole = i.inline_data_mut().get_mut(offset as usize..end as usize);
-                    hole.ok_or_else(invariant)?.fill(0);
-                } else {
-                    let (first_full, end_full) = (offset.div_ceil(BS), end / BS);
-                    if first_full < end_full {
-                        let nodes = self.valid_nodes;
-                        self.free_blocks(ino, first_full, end_full)?;
-                        if self.valid_nodes < nodes {
-                            self.note_since_cp(ino, crate::fs::SINCE_CP_FREED_NODES);
-                        }
-                    }
-                    // Partial blocks at the edges are zeroed in place.
-                    // (end > offset, so end - 1 does not wrap.)
-                    let (first, last) = (offset / BS, end.saturating_sub(1) / BS);
-                    let edges = [Some(first), (last != first).then_some(last)];
-                    for idx in edges.into_iter().flatten() {
-                        // The block's bytes, idx * BS..(idx + 1) * BS, are below MAX_FILE_SIZE.
-                        let start = idx.checked_mul(BS).ok_or_else(invariant)?;
-                        let lo = offset.max(start);
-                        let hi = end.min(start.saturating_add(BS));
-                        if hi.saturating_sub(lo) == BS {
-                            continue;
-                        }
-                        if matches!(self.block_addr(ino, idx)?, NULL_ADDR | NEW_ADDR) {
-                            continue;
-                        }
-                        let mut block = zeroed_block()?;
-                        self.read_file_block(ino, idx, &mut block)?;
-                        // start <= lo <= hi <= start + BS
-                        let range =
-                            lo.saturating_sub(start) as usize..hi.saturating_sub(start) as usize;
-                        block.get_mut(range).ok_or_else(invariant)?.fill(0);
-                        self.write_block(ino, idx, &block)?;
-                    }
-                }
-                let i = self.inode_mut(ino)?;
-                i.set_mtime(t);
-                i.set_ctime(t);
-                Ok(())
-            }
-            _ => Err(Errno::EOPNOTSUPP.into()),
         }
     }
 
@@ -282,7 +182,8 @@ impl<D: BlockDevice> Volume<D> {
         Ok(false)
     }
 
-    fn free_data_block(&mut self, addr: u32) {
+    /// A data block (or a `NEW_ADDR` reservation) of a file is no longer used.
+    pub(crate) fn free_data_block(&mut self, addr: u32) {
         self.invalidate(addr);
         self.valid_blocks = self.valid_blocks.saturating_sub(1);
         self.dirty = true;

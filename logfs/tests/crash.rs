@@ -36,7 +36,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use harness::model::{FALLOC_ALLOCATE, FALLOC_PUNCH, Op};
+use harness::model::{FALLOC_ALLOCATE, FALLOC_COLLAPSE, FALLOC_INSERT, FALLOC_PUNCH, Op};
 use harness::run::{POPULATE, Start, make_base};
 use harness::states::Limits;
 use harness::{Config, Outcome, check_run, workloads};
@@ -151,6 +151,39 @@ fn hand_picked() -> Vec<(Vec<Op>, usize)> {
                 mode: FALLOC_ALLOCATE,
             },
             Op::Fsync("a"),
+        ],
+        // Collapse and insert in a file with direct nodes: blocks the
+        // checkpoint knows (copied) and blocks written after it (their addresses moved), then
+        // fsync; a crash must show the file before or after each, never a mix.
+        vec![
+            Op::Create("n"),
+            Op::Write {
+                path: "n",
+                off: 0,
+                len: big,
+                seed: 10,
+            },
+            Op::SyncFs,
+            Op::Write {
+                path: "n",
+                off: 1000 * 4096,
+                len: 300 * 4096,
+                seed: 11,
+            },
+            Op::Fallocate {
+                path: "n",
+                off: 900 * 4096,
+                len: 20 * 4096,
+                mode: FALLOC_COLLAPSE,
+            },
+            Op::Fsync("n"),
+            Op::Fallocate {
+                path: "n",
+                off: 4096,
+                len: 1014 * 4096,
+                mode: FALLOC_INSERT,
+            },
+            Op::Fsync("n"),
         ],
         vec![Op::Rmdir("e"), Op::Create("e"), Op::Fsync("e")],
         vec![

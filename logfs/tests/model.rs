@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 
 use bento_runtime::Errno;
 use bento_runtime::fs::{
-    FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FileSystem, FileType, Ino, ROOT_INO, RenameFlags,
-    SetAttr, XATTR_CREATE, XATTR_REPLACE,
+    FALLOC_FL_COLLAPSE_RANGE, FALLOC_FL_INSERT_RANGE, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE,
+    FALLOC_FL_ZERO_RANGE, FileSystem, FileType, Ino, ROOT_INO, RenameFlags, SetAttr, XATTR_CREATE,
+    XATTR_REPLACE,
 };
 use common::*;
 
@@ -456,29 +457,58 @@ impl Harness {
                 let files = self.model.files();
                 let Some(f) = self.pick(&files) else { return };
                 let ino = self.model.fs_ino[&f];
-                let off = self.rng.below(3_000_000);
-                let len = 1 + self.rng.below(500_000);
+                let mut off = self.rng.below(3_000_000);
+                let mut len = 1 + self.rng.below(500_000);
                 let mode = [
                     0,
                     FALLOC_FL_KEEP_SIZE,
                     FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                ][self.rng.below(3) as usize];
+                    FALLOC_FL_ZERO_RANGE,
+                    FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
+                    FALLOC_FL_COLLAPSE_RANGE,
+                    FALLOC_FL_INSERT_RANGE,
+                ][self.rng.below(7) as usize];
+                let shift = mode & (FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE) != 0;
+                if shift && self.rng.below(4) != 0 {
+                    off -= off % 4096;
+                    len = (len - len % 4096).max(4096);
+                }
                 if std::env::var_os("MODEL_TRACE").is_some() {
                     eprintln!("  fallocate ino {ino} off {off} len {len} mode {mode}");
                 }
+                let Kind::File(d) = &self.model.inodes[&f].kind else {
+                    return;
+                };
+                let size = d.len() as u64;
+                let aligned = off.is_multiple_of(4096) && len.is_multiple_of(4096);
+                let want = match mode {
+                    FALLOC_FL_COLLAPSE_RANGE if !aligned || off + len >= size => Err(Errno::EINVAL),
+                    FALLOC_FL_INSERT_RANGE if !aligned || off >= size => Err(Errno::EINVAL),
+                    _ => Ok(()),
+                };
                 let got = self.fs().fallocate(&R, ino, 0, off, len, mode);
-                if self.check("fallocate", got, Ok(())).is_none() {
+                if self.check("fallocate", got, want).is_none() {
                     return;
                 }
                 if let Kind::File(d) = &mut self.model.inodes.get_mut(&f).unwrap().kind {
-                    let end = (off + len) as usize;
-                    if mode == 0 && d.len() < end {
-                        d.resize(end, 0);
-                    }
-                    if mode & FALLOC_FL_PUNCH_HOLE != 0 {
-                        let e = end.min(d.len());
-                        if (off as usize) < e {
-                            d[off as usize..e].fill(0);
+                    let (o, end) = (off as usize, (off + len) as usize);
+                    match mode {
+                        FALLOC_FL_COLLAPSE_RANGE => {
+                            d.drain(o..end);
+                        }
+                        FALLOC_FL_INSERT_RANGE => {
+                            d.splice(o..o, std::iter::repeat_n(0, len as usize));
+                        }
+                        _ => {
+                            if mode & FALLOC_FL_KEEP_SIZE == 0 && d.len() < end {
+                                d.resize(end, 0);
+                            }
+                            if mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE) != 0 {
+                                let e = end.min(d.len());
+                                if o < e {
+                                    d[o..e].fill(0);
+                                }
+                            }
                         }
                     }
                 }

@@ -17,10 +17,12 @@
 # 3. one boot (tests/vm/suite/guest.sh), parts in this order, each timed:
 #      a  bentofs self-test with the C file system bento_memfs (tests/vm/bentotest/guest.sh)
 #      b  logfs workload: mkfs, mount -t bento, cp -a /usr/include and compare, a 200 MiB file,
-#         hard links, symlinks, a 1 GiB sparse file, rename over a file, xattrs, remount,
-#         compare everything again, fsck.logfs -n
-#      d  fsx (bento-t fsx: writes, truncates, mmap, punch, fsync, cache drops, checked against
-#         a model), two at a time, remount and compare with the models after every round
+#         hard links, symlinks, a 1 GiB sparse file, rename over a file, xattrs, fallocate
+#         (zero, collapse and insert ranges over dirty pages, their EINVAL/EFBIG cases),
+#         remount, compare everything again, fsck.logfs -n
+#      d  fsx (bento-t fsx: writes, truncates, mmap, punch, zero, collapse and insert ranges,
+#         fsync, cache drops, checked against a model), two at a time, remount and compare
+#         with the models after every round
 #      f  one format, kernel side: the host's logfs-fuse image mounted by the kernel, compared,
 #         changed; host side (after the boot): both images mounted with logfs-fuse, compared
 #         with what the kernel saw, fsck.logfs -n

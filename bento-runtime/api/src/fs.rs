@@ -204,9 +204,15 @@ impl RenameFlags {
 pub const XATTR_CREATE: i32 = 1;
 pub const XATTR_REPLACE: i32 = 2;
 
-/// `fallocate` mode bits.
+/// `fallocate` mode bits (`linux/falloc.h`).
 pub const FALLOC_FL_KEEP_SIZE: i32 = 0x01;
 pub const FALLOC_FL_PUNCH_HOLE: i32 = 0x02;
+/// Remove a block-aligned range; what follows moves down, the file shrinks.
+pub const FALLOC_FL_COLLAPSE_RANGE: i32 = 0x08;
+/// Make a range read as zeros with its space allocated.
+pub const FALLOC_FL_ZERO_RANGE: i32 = 0x10;
+/// Insert a block-aligned hole; what follows moves up, the file grows.
+pub const FALLOC_FL_INSERT_RANGE: i32 = 0x20;
 
 /// The reply to `open`, `opendir` and the open half of `create`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

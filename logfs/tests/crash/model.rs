@@ -92,6 +92,11 @@ pub const FALLOC_ALLOCATE: i32 = 0;
 pub const FALLOC_KEEP_SIZE: i32 = bento_runtime::fs::FALLOC_FL_KEEP_SIZE;
 pub const FALLOC_PUNCH: i32 =
     bento_runtime::fs::FALLOC_FL_PUNCH_HOLE | bento_runtime::fs::FALLOC_FL_KEEP_SIZE;
+pub const FALLOC_ZERO: i32 = bento_runtime::fs::FALLOC_FL_ZERO_RANGE;
+pub const FALLOC_ZERO_KEEP: i32 =
+    bento_runtime::fs::FALLOC_FL_ZERO_RANGE | bento_runtime::fs::FALLOC_FL_KEEP_SIZE;
+pub const FALLOC_COLLAPSE: i32 = bento_runtime::fs::FALLOC_FL_COLLAPSE_RANGE;
+pub const FALLOC_INSERT: i32 = bento_runtime::fs::FALLOC_FL_INSERT_RANGE;
 
 /// A workload step. Core operations change the tree; persistence operations (`Fsync`,
 /// `Fdatasync`, `FsyncDir`, `SyncFs`) only make things durable.
@@ -311,10 +316,32 @@ impl Tree {
                 match mode {
                     FALLOC_ALLOCATE if data.len() < end => data.resize(end, 0),
                     FALLOC_ALLOCATE | FALLOC_KEEP_SIZE => {}
-                    FALLOC_PUNCH => {
+                    FALLOC_PUNCH | FALLOC_ZERO | FALLOC_ZERO_KEEP => {
+                        if mode == FALLOC_ZERO && data.len() < end {
+                            data.resize(end, 0);
+                        }
                         let e = end.min(data.len());
                         if (off as usize) < e {
                             data[off as usize..e].fill(0);
+                        }
+                    }
+                    FALLOC_COLLAPSE | FALLOC_INSERT => {
+                        let aligned = off.is_multiple_of(4096) && len.is_multiple_of(4096);
+                        let size = data.len() as u64;
+                        if !aligned || len == 0 {
+                            return None;
+                        }
+                        if mode == FALLOC_COLLAPSE {
+                            if off + len >= size {
+                                return None;
+                            }
+                            data.drain(off as usize..end);
+                        } else {
+                            if off >= size {
+                                return None;
+                            }
+                            let at = off as usize;
+                            data.splice(at..at, std::iter::repeat_n(0, len as usize));
                         }
                     }
                     _ => return None,

@@ -6,7 +6,10 @@
 //! names `/n`, `/x`, `/d/m`, `/e/y`, and reuse names across kinds (a file where a directory
 //! was), so replacing, re-creating and moving all occur.
 
-use super::model::{FALLOC_ALLOCATE, FALLOC_KEEP_SIZE, FALLOC_PUNCH, Op, Path, Tree};
+use super::model::{
+    FALLOC_ALLOCATE, FALLOC_COLLAPSE, FALLOC_INSERT, FALLOC_KEEP_SIZE, FALLOC_PUNCH, FALLOC_ZERO,
+    FALLOC_ZERO_KEEP, Op, Path, Tree,
+};
 
 pub struct Rng(pub u64);
 
@@ -108,6 +111,10 @@ pub fn core_ops() -> Vec<Op> {
         fa("b", 0, 10_000, FALLOC_ALLOCATE),
         fa("n", 0, 4096, FALLOC_ALLOCATE),
         fa("d/c", 0, 6000, FALLOC_PUNCH),
+        fa("a", 1000, 6000, FALLOC_ZERO),
+        fa("b", 50, 9000, FALLOC_ZERO_KEEP),
+        fa("a", 0, 4096, FALLOC_COLLAPSE),
+        fa("a", 4096, 8192, FALLOC_INSERT),
         xa("a", "user.k"),
         xa("n", "user.k"),
         xa("d/c", "user.j"),
@@ -317,12 +324,29 @@ pub fn random(start: &Tree, len: usize, seed: u64) -> Vec<Op> {
                 path: f,
                 size: rng.below(size as usize * 2 + 100) as u64,
             },
-            3 => Op::Fallocate {
-                path: f,
-                off: 4096 * rng.below(5) as u64,
-                len: 1 + rng.below(12_000) as u64,
-                mode: [FALLOC_ALLOCATE, FALLOC_KEEP_SIZE, FALLOC_PUNCH][rng.below(3)],
-            },
+            3 => {
+                let modes = [
+                    FALLOC_ALLOCATE,
+                    FALLOC_KEEP_SIZE,
+                    FALLOC_PUNCH,
+                    FALLOC_ZERO,
+                    FALLOC_ZERO_KEEP,
+                    FALLOC_COLLAPSE,
+                    FALLOC_INSERT,
+                ];
+                let mode = modes[rng.below(modes.len())];
+                let len = if mode == FALLOC_COLLAPSE || mode == FALLOC_INSERT {
+                    4096 * (1 + rng.below(3) as u64)
+                } else {
+                    1 + rng.below(12_000) as u64
+                };
+                Op::Fallocate {
+                    path: f,
+                    off: 4096 * rng.below(5) as u64,
+                    len,
+                    mode,
+                }
+            }
             4..=6 => {
                 let v = [Op::Fsync(f), Op::Fdatasync(f), Op::SyncFs];
                 v[rng.below(3)]

@@ -18,7 +18,10 @@
  *   utimens PATH ATIME MTIME            set times (seconds)
  *   punch PATH OFF LEN                  fallocate(PUNCH_HOLE|KEEP_SIZE)
  *   falloc PATH OFF LEN [keep]          fallocate(0 or KEEP_SIZE)
- *   zero PATH OFF LEN                   fallocate(ZERO_RANGE|KEEP_SIZE): errno= on failure
+ *   zero PATH OFF LEN [size]            fallocate(ZERO_RANGE|KEEP_SIZE, or ZERO_RANGE with
+ *                                       size): errno= on failure
+ *   collapse PATH OFF LEN               fallocate(COLLAPSE_RANGE): errno= on failure
+ *   insert PATH OFF LEN                 fallocate(INSERT_RANGE): errno= on failure
  *   fsyncw PATH                         open, write 1 byte, fsync: expects an error (errno=)
  *   readerr PATH                        read: expects an error (errno=)
  *   fstype PATH                         statfs f_type in hex
@@ -28,8 +31,9 @@
  *   mmaptail PATH sync|nosync           5000-byte file; a shared mapping writes 0xff past
  *                                       the end of the file in its last page
  *   fsx PATH OPS SEED                   random writes, truncates, mmap writes and reads, hole
- *                                       punches, fsyncs and cache drops, every read checked
- *                                       against a model of the file (a small fsx)
+ *                                       punches, zero, collapse and insert ranges (and their
+ *                                       EINVAL cases), fsyncs and cache drops, every read
+ *                                       checked against a model of the file (a small fsx)
  *   asuser UID GID CMD...               run CMD with those ids and no groups
  *   fsx PATH OPS SEED MODEL             as fsx, and write the model of the final file to MODEL
  *   tree DIR                            a manifest of the tree under DIR, one line per entry in
@@ -387,6 +391,52 @@ static int cmd_fsx(char **a)
 				if (write(dc, "1", 1) != 1)
 					fsx_fail(op, "drop_caches", 0);
 				close(dc);
+			}
+		} else if (kind < 76) {				/* zero range, may extend */
+			int keep = fsx_rand(2);
+
+			off = fsx_rand(FSX_MAX);
+			len = 1 + fsx_rand(100000);
+			if (off + len > FSX_MAX)
+				len = FSX_MAX - off;
+			if (fallocate(fd, FALLOC_FL_ZERO_RANGE | (keep ? FALLOC_FL_KEEP_SIZE : 0),
+				      off, len))
+				fsx_fail(op, "zero range", off);
+			if (!keep && off + len > fsx_size)
+				fsx_size = off + len;
+			if (off < fsx_size)
+				memset(fsx_model + off, 0, (off + len > fsx_size ? fsx_size : off + len) - off);
+		} else if (kind < 79 && fsx_size) {		/* collapse range */
+			int bad = !fsx_rand(8);
+
+			off = fsx_rand(fsx_size / 4096 + 1) * 4096;
+			len = (1 + fsx_rand(32)) * 4096 - (bad ? 1 + fsx_rand(4095) : 0);
+			if (bad || off + len >= fsx_size) {
+				/* Unaligned, or reaching the end: EINVAL, nothing changes. */
+				if (fallocate(fd, FALLOC_FL_COLLAPSE_RANGE, off, len) != -1 ||
+				    errno != EINVAL)
+					fsx_fail(op, "collapse: no EINVAL", off);
+			} else {
+				if (fallocate(fd, FALLOC_FL_COLLAPSE_RANGE, off, len))
+					fsx_fail(op, "collapse", off);
+				memmove(fsx_model + off, fsx_model + off + len, fsx_size - off - len);
+				fsx_size -= len;
+				memset(fsx_model + fsx_size, 0, len);
+			}
+		} else if (kind < 82 && fsx_size) {		/* insert range */
+			off = fsx_rand((fsx_size - 1) / 4096 + 1) * 4096;
+			len = (1 + fsx_rand(32)) * 4096;
+			if (fsx_size + len > FSX_MAX) {
+				/* At or past the end: EINVAL, nothing changes. */
+				if (fallocate(fd, FALLOC_FL_INSERT_RANGE, (fsx_size + 4095) & ~4095UL,
+					      4096) != -1 || errno != EINVAL)
+					fsx_fail(op, "insert at the end: no EINVAL", fsx_size);
+			} else {
+				if (fallocate(fd, FALLOC_FL_INSERT_RANGE, off, len))
+					fsx_fail(op, "insert", off);
+				memmove(fsx_model + off + len, fsx_model + off, fsx_size - off);
+				memset(fsx_model + off, 0, len);
+				fsx_size += len;
 			}
 		} else {
 			fsx_check(fd, op);
@@ -1118,12 +1168,17 @@ int main(int argc, char **argv)
 		close(fd);
 		return 0;
 	}
-	if (!strcmp(c, "zero") && n == 3) {
+	if ((!strcmp(c, "zero") && (n == 3 || (n == 4 && !strcmp(a[3], "size")))) ||
+	    (!strcmp(c, "collapse") && n == 3) || (!strcmp(c, "insert") && n == 3)) {
+		int mode = !strcmp(c, "collapse") ? FALLOC_FL_COLLAPSE_RANGE :
+			   !strcmp(c, "insert") ? FALLOC_FL_INSERT_RANGE :
+			   n == 4 ? FALLOC_FL_ZERO_RANGE :
+			   FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
 		int fd = open(a[0], O_RDWR);
 
 		if (fd < 0)
 			die("open");
-		if (fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, num(a[1]), num(a[2]))) {
+		if (fallocate(fd, mode, num(a[1]), num(a[2]))) {
 			printf("errno=%s\n", ename(errno));
 			return 1;
 		}

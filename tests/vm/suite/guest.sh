@@ -204,16 +204,39 @@ workload_files() {
     teq "listxattr as an unprivileged user: no trusted.* names" "user.color security.s user.big" sh -c 'echo $(bento-t asuser 1000 1000 bento-t listx xa)'
     # Dirty pages in a range a fallocate mode touches are written back first, so a refused
     # mode or a failed call loses nothing (ZERO_RANGE used to drop them).
-    t "dirty data, then fallocate ZERO_RANGE" bento-t pwrite zr 0 64K 11
-    if zr=$(bento-t zero zr 4096 8192); then
-        t "... zeroed the range" bento-t zcheck zr 4096 8192
-        t "... and kept the rest" sh -c 'bento-t pcheck zr 0 4096 11 && bento-t pcheck zr 12288 53248 11'
-    else
-        teq "... refused" errno=EOPNOTSUPP echo "$zr"
-        t "... the dirty data is intact" bento-t pcheck zr 0 64K 11
-        echo 3 >/proc/sys/vm/drop_caches
-        t "... and on disk" bento-t pcheck zr 0 64K 11
-    fi
+    t "dirty data, then fallocate ZERO_RANGE|KEEP_SIZE" bento-t pwrite zr 0 64K 11
+    t "... accepted" bento-t zero zr 4096 8192
+    t "... zeroed the range" bento-t zcheck zr 4096 8192
+    t "... and kept the rest" sh -c 'bento-t pcheck zr 0 4096 11 && bento-t pcheck zr 12288 53248 11'
+    t "ZERO_RANGE past the end, without KEEP_SIZE" bento-t zero zr 60000 10000 size
+    teq "... the size grew" 70000 bento-t sizeof zr
+    t "... zeroed" sh -c 'bento-t zcheck zr 60000 10000 && bento-t pcheck zr 12288 47712 11'
+    echo 3 >/proc/sys/vm/drop_caches
+    t "... and on disk" sh -c 'bento-t zcheck zr 4096 8192 && bento-t zcheck zr 60000 10000 && bento-t pcheck zr 12288 47712 11'
+    # COLLAPSE_RANGE and INSERT_RANGE: dirty pages after the offset are written back and
+    # dropped first; the blocks move; reads (cached and from disk) see the new layout.
+    bento-t pwrite cr 0 256K 12; cp cr /tmp/cr.0
+    bento-t pwrite cr 100K 20K 13; cp cr /tmp/cr.1   # dirty, not written back
+    touch -d "2001-01-01 00:00:00" cr
+    t "COLLAPSE_RANGE of 16 KiB at 8 KiB, over dirty pages" bento-t collapse cr 8K 16K
+    { head -c 8192 /tmp/cr.1; tail -c +24577 /tmp/cr.1; } >/tmp/cr.2
+    cmpf "... the file is the rest moved down" cr /tmp/cr.2
+    teq "... size" 245760 bento-t sizeof cr
+    teq "... set mtime (not 2001 any more)" 1 sh -c "[ \$(stat -c %Y cr) -gt 978307200 ] && echo 1"
+    t "INSERT_RANGE of 12 KiB at 4 KiB" bento-t insert cr 4K 12K
+    { head -c 4096 /tmp/cr.2; head -c 12288 /dev/zero; tail -c +4097 /tmp/cr.2; } >/tmp/cr.3
+    cmpf "... the rest moved up, a hole in between" cr /tmp/cr.3
+    echo 3 >/proc/sys/vm/drop_caches
+    cmpf "... and on disk" cr /tmp/cr.3
+    teq "COLLAPSE_RANGE unaligned: EINVAL" errno=EINVAL bento-t collapse cr 1000 4096
+    teq "COLLAPSE_RANGE reaching the end: EINVAL" errno=EINVAL bento-t collapse cr 4096 258048
+    teq "INSERT_RANGE at the end: EINVAL" errno=EINVAL bento-t insert cr 258048 4096
+    teq "INSERT_RANGE past the largest file: EFBIG" errno=EFBIG bento-t insert cr 0 0x7ffffffffffff000
+    cmpf "... none of them changed the file" cr /tmp/cr.3
+    t "COLLAPSE_RANGE of the first block" bento-t collapse cr 0 4K
+    tail -c +4097 /tmp/cr.3 >/tmp/cr.4
+    cmpf "... the file starts at its second block" cr /tmp/cr.4
+    rm -f cr /tmp/cr.[0-4]
     rm -f zr
     # truncate(2) changes mtime and ctime when the size changes (xfstests generic/313)
     echo data >tt; touch -d "2001-01-01 00:00:00" tt; c0=$(stat -c %Z tt)
@@ -292,7 +315,7 @@ fi
 
 # ---- d: fsx against a model, with remounts -------------------------------------------------
 if want d; then
-    part_begin d "fsx: random read/write/truncate/mmap/punch against a model, remounts"
+    part_begin d "fsx: random read/write/truncate/mmap/punch/zero/collapse/insert against a model, remounts"
     [ -n "$(want b && echo y)" ] || t "mkfs.logfs" mkfs.logfs -q -f "$W"
     t "mount" mnt_logfs "$W" /mnt/w
     mkdir -p /mnt/w/fsx /tmp/models
