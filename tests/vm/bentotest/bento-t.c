@@ -33,7 +33,9 @@
  *   fsx PATH OPS SEED                   random writes, truncates, mmap writes and reads, hole
  *                                       punches, zero, collapse and insert ranges (and their
  *                                       EINVAL cases), fsyncs and cache drops, every read
- *                                       checked against a model of the file (a small fsx)
+ *                                       checked against a model of the file (a small fsx);
+ *                                       with FSX_NOSHIFT=1 in the environment no collapse or
+ *                                       insert (for file systems without them: bento_memfs)
  *   asuser UID GID CMD...               run CMD with those ids and no groups
  *   fsx PATH OPS SEED MODEL             as fsx, and write the model of the final file to MODEL
  *   tree DIR                            a manifest of the tree under DIR, one line per entry in
@@ -306,6 +308,8 @@ static int cmd_fsx(char **a)
 {
 	long ops = num(a[1]);
 	int fd = open(a[0], O_RDWR | O_CREAT | O_TRUNC, 0644);
+	const char *noshift = getenv("FSX_NOSHIFT");
+	int shift = !noshift || strcmp(noshift, "1");
 
 	fsx_rng = num(a[2]);
 	fsx_model = calloc(1, FSX_MAX + 256 * 1024);
@@ -406,7 +410,7 @@ static int cmd_fsx(char **a)
 				fsx_size = off + len;
 			if (off < fsx_size)
 				memset(fsx_model + off, 0, (off + len > fsx_size ? fsx_size : off + len) - off);
-		} else if (kind < 79 && fsx_size) {		/* collapse range */
+		} else if (kind < 79 && fsx_size && shift) {	/* collapse range */
 			int bad = !fsx_rand(8);
 
 			off = fsx_rand(fsx_size / 4096 + 1) * 4096;
@@ -423,7 +427,7 @@ static int cmd_fsx(char **a)
 				fsx_size -= len;
 				memset(fsx_model + fsx_size, 0, len);
 			}
-		} else if (kind < 82 && fsx_size) {		/* insert range */
+		} else if (kind < 82 && fsx_size && shift) {	/* insert range */
 			off = fsx_rand((fsx_size - 1) / 4096 + 1) * 4096;
 			len = (1 + fsx_rand(32)) * 4096;
 			if (fsx_size + len > FSX_MAX) {
