@@ -26,9 +26,14 @@
 /*
  * The size of the operation table this bentofs needs: ABI version 1's table up to `reserve`;
  * the fields after it (export_state, import_state, drop) are needed only for live upgrade, and
- * shrink (memory pressure, shrink.c) only by modules of 0.4.0 and later.
+ * shrink (memory pressure, shrink.c) only by modules of 0.4.0 and later, shutdown
+ * (FS_IOC_GOINGDOWN, ioctl.c) only by modules newer than 0.4.1.
  */
 #define BENTO_OPS_SIZE_MIN	offsetofend(struct bento_ops, reserve)
+
+/* The table has the optional operation @op: its ops_size covers it and it is set. */
+#define bento_has_op(ops, op)	\
+	((ops)->ops_size >= offsetofend(struct bento_ops, op) && (ops)->op)
 
 /* ---- registry ------------------------------------------------------------------------------ */
 
@@ -110,6 +115,13 @@ enum {
 	 * the instance is never called again (nor destroyed: leaked).
 	 */
 	BENTO_SB_FAILED,
+	/*
+	 * Shut down (FS_IOC_GOINGDOWN, ioctl.c): every call returns -EIO at once, the instance
+	 * knows (bento_ops.shutdown) and writes nothing more; at unmount it is destroyed, which
+	 * then only frees it. Set inside the shutdown call, under the upgrade lock (read side),
+	 * so an upgrade sees either a live instance or a shut-down one.
+	 */
+	BENTO_SB_SHUTDOWN,
 };
 
 static inline struct bento_sb_info *BENTO_SB(struct super_block *sb)
@@ -178,7 +190,7 @@ static_assert(offsetof(struct bento_call_ctx, sp) == 24);
 	X(release) X(read) X(write) X(fsync) X(opendir) X(readdir) \
 	X(releasedir) X(fsyncdir) X(statfs) X(setxattr) X(getxattr) X(listxattr) \
 	X(removexattr) X(create) X(fallocate) X(background) X(reserve) X(drop) \
-	X(shrink)
+	X(shrink) X(shutdown)
 #define BENTO_INVOKE_DECL(op) \
 	extern typeof(*((struct bento_ops *)NULL)->op) bento_invoke_##op __asm__("bento_invoke");
 BENTO_EACH_OP(BENTO_INVOKE_DECL)
@@ -235,6 +247,18 @@ static inline bool bento_failed(struct bento_sb_info *sbi)
 	return test_bit(BENTO_SB_FAILED, &sbi->flags);
 }
 
+/* The mount was shut down (FS_IOC_GOINGDOWN). */
+static inline bool bento_shut_down(struct bento_sb_info *sbi)
+{
+	return test_bit(BENTO_SB_SHUTDOWN, &sbi->flags);
+}
+
+/* Failed or shut down: no call reaches the instance (but destroy, after a shutdown). */
+static inline bool bento_dead(struct bento_sb_info *sbi)
+{
+	return bento_failed(sbi) || bento_shut_down(sbi);
+}
+
 /*
  * The mount's upgrade lock, shared. A live upgrade takes it exclusively, so it swaps ops/fs
  * between calls, never during one. A percpu rw-semaphore makes the shared side a per-CPU
@@ -258,21 +282,28 @@ static inline void bento_sem_up(struct bento_sb_info *sbi)
 
 /*
  * Entering a call into the mount's instance: false (the call returns -EIO at once) when the mount
- * failed, checked before the semaphore (a failed mount's calls never wait for anything) and again
- * under it (it may have failed meanwhile, in an upgrade's export).
+ * failed or was shut down, checked before the semaphore (a dead mount's calls never wait for
+ * anything) and again under it (it may have died meanwhile, in an upgrade's export or a
+ * shutdown).
  */
-static inline bool bento_call_enter(struct bento_sb_info *sbi, struct bento_call_ctx *ctx,
-				    const char *op)
+static inline bool __bento_call_enter(struct bento_sb_info *sbi, struct bento_call_ctx *ctx,
+				      const char *op, bool shut_down_ok)
 {
-	if (bento_failed(sbi))
+	if (bento_failed(sbi) || (!shut_down_ok && bento_shut_down(sbi)))
 		return false;
 	bento_sem_down(sbi);
-	if (unlikely(bento_failed(sbi))) {
+	if (unlikely(bento_failed(sbi) || (!shut_down_ok && bento_shut_down(sbi)))) {
 		bento_sem_up(sbi);
 		return false;
 	}
 	bento_ctx_begin(ctx, sbi, sbi->type, op, true);
 	return true;
+}
+
+static inline bool bento_call_enter(struct bento_sb_info *sbi, struct bento_call_ctx *ctx,
+				    const char *op)
+{
+	return __bento_call_enter(sbi, ctx, op, false);
 }
 
 static inline void bento_call_exit(struct bento_sb_info *sbi, struct bento_call_ctx *ctx)
@@ -490,5 +521,16 @@ extern const struct file_operations bento_file_ops;
 extern const struct file_operations bento_dir_ops;
 extern const struct address_space_operations bento_aops;
 void bento_zero_tail(struct inode *inode, loff_t size);
+int bento_reserve(struct inode *inode, loff_t pos, size_t len);
+
+/* mmap.c */
+int bento_mmap(struct file *file, struct vm_area_struct *vma);
+
+/* ioctl.c */
+long bento_ioctl(struct file *file, unsigned int cmd, unsigned long arg);
+ssize_t bento_read_iter(struct kiocb *iocb, struct iov_iter *to);
+ssize_t bento_write_iter(struct kiocb *iocb, struct iov_iter *from);
+ssize_t bento_splice_read(struct file *in, loff_t *ppos, struct pipe_inode_info *pipe,
+			  size_t len, unsigned int flags);
 
 #endif /* BENTOFS_H */

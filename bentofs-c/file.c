@@ -473,7 +473,7 @@ void bento_zero_tail(struct inode *inode, loff_t size)
 }
 
 /* Delayed allocation: ask the file system for the space dirty data will need at writeback. */
-static int bento_reserve(struct inode *inode, loff_t pos, size_t len)
+int bento_reserve(struct inode *inode, loff_t pos, size_t len)
 {
 	struct bento_sb_info *sbi = BENTO_SB(inode->i_sb);
 
@@ -653,10 +653,12 @@ static void bento_wb_flush(struct bento_wb *wb)
 		if (!wb->err)
 			wb->err = ret;
 	} else if (ret < 0) {
-		/* The data is lost; fsync (and syncfs) report the error. */
-		pr_warn_ratelimited("%s on %s: writeback of inode %llu at %lld (+%zu) failed: %lld\n",
-				    sbi->name, inode->i_sb->s_id, bento_ino(inode), wb->pos,
-				    wb->len, ret);
+		/* The data is lost; fsync (and syncfs) report the error. A shut-down mount
+		 * refuses it by design: nothing to log. */
+		if (!bento_shut_down(sbi))
+			pr_warn_ratelimited("%s on %s: writeback of inode %llu at %lld (+%zu) failed: %lld\n",
+					    sbi->name, inode->i_sb->s_id, bento_ino(inode),
+					    wb->pos, wb->len, ret);
 		mapping_set_error(inode->i_mapping, ret);
 		if (!wb->err)
 			wb->err = ret;
@@ -760,37 +762,6 @@ static int bento_writepages(struct address_space *mapping, struct writeback_cont
 	return err ? err : wb.err;
 }
 
-/* ---- mmap ---------------------------------------------------------------------------------- */
-
-/* A store through a shared mapping dirties the folio: reserve its space first (SIGBUS if there
- * is none, as ext4 does), then the generic path. */
-static vm_fault_t bento_page_mkwrite(struct vm_fault *vmf)
-{
-	struct folio *folio = page_folio(vmf->page);
-	struct inode *inode = file_inode(vmf->vma->vm_file);
-	int err;
-
-	if (!folio_test_dirty(folio)) {
-		err = bento_reserve(inode, folio_pos(folio), folio_size(folio));
-		if (err)
-			return vmf_error(err);
-	}
-	return filemap_page_mkwrite(vmf);
-}
-
-static const struct vm_operations_struct bento_vm_ops = {
-	.fault		= filemap_fault,
-	.map_pages	= filemap_map_pages,
-	.page_mkwrite	= bento_page_mkwrite,
-};
-
-static int bento_mmap(struct file *file, struct vm_area_struct *vma)
-{
-	file_accessed(file);
-	vma->vm_ops = &bento_vm_ops;
-	return 0;
-}
-
 /* ---- tables -------------------------------------------------------------------------------- */
 
 const struct address_space_operations bento_aops = {
@@ -810,19 +781,17 @@ const struct address_space_operations bento_aops = {
 
 const struct file_operations bento_file_ops = {
 	.llseek		= generic_file_llseek,
-	.read_iter	= generic_file_read_iter,
-	.write_iter	= generic_file_write_iter,
+	.read_iter	= bento_read_iter,
+	.write_iter	= bento_write_iter,
 	.mmap		= bento_mmap,
 	.open		= bento_open,
 	.release	= bento_release,
 	.fsync		= bento_fsync,
 	.fallocate	= bento_fallocate,
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 5, 0)
-	.splice_read	= filemap_splice_read,
-#else
-	.splice_read	= generic_file_splice_read,
-#endif
+	.splice_read	= bento_splice_read,
 	.splice_write	= iter_file_splice_write,
+	.unlocked_ioctl	= bento_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
 };
 
 const struct file_operations bento_dir_ops = {
@@ -832,4 +801,6 @@ const struct file_operations bento_dir_ops = {
 	.open		= bento_opendir,
 	.release	= bento_releasedir,
 	.fsync		= bento_fsyncdir,
+	.unlocked_ioctl	= bento_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
 };

@@ -80,8 +80,17 @@ void bento_evict_inode(struct inode *inode)
 	clear_inode(inode);
 
 	nlookup = atomic64_xchg(&bi->nlookup, 0);
-	if (nlookup && bi->nodeid != BENTO_ROOT_INO && sbi->fs)
+	if (nlookup && bi->nodeid != BENTO_ROOT_INO && sbi->fs) {
+		/* An unlinked inode's last reference frees it in the file system, a change to
+		 * commit: not while frozen (as ext4's evict). */
+		bool freeing = !inode->i_nlink;
+
+		if (freeing)
+			sb_start_intwrite(inode->i_sb);
 		bento_call_void(sbi, forget, bi->nodeid, nlookup);
+		if (freeing)
+			sb_end_intwrite(inode->i_sb);
+	}
 }
 
 bool bento_is_bad(struct inode *inode)

@@ -300,7 +300,8 @@ static int bento_filesystems_show(struct seq_file *m, void *v)
 
 /*
  * /proc/fs/bento/mounts: "DEVICE NAME VERSION MODULE" per mount, the version it runs now, and
- * " failed" after a mount whose file system panicked.
+ * " failed" after a mount whose file system panicked, " shutdown" after one shut down
+ * (FS_IOC_GOINGDOWN).
  */
 static int bento_mounts_show(struct seq_file *m, void *v)
 {
@@ -312,7 +313,8 @@ static int bento_mounts_show(struct seq_file *m, void *v)
 		list_for_each_entry(sbi, &reg->mounts, type_link)
 			seq_printf(m, "%s %s %s %s%s\n", sbi->sb->s_id, sbi->name,
 				   bento_version(sbi->type), module_name(sbi->type->owner),
-				   bento_failed(sbi) ? " failed" : "");
+				   bento_failed(sbi) ? " failed" :
+				   bento_shut_down(sbi) ? " shutdown" : "");
 	mutex_unlock(&bento_registry_lock);
 	return 0;
 }

@@ -50,17 +50,17 @@ static void bento_bg_work(struct work_struct *work)
 	int err;
 
 	/* Not on a read-only mount (the file system may not know: remount), nor frozen; never
-	 * again on a failed one. */
-	if (bento_failed(sbi))
+	 * again on a failed or shut-down one. */
+	if (bento_dead(sbi))
 		return;
 	if (!sb_rdonly(sb) && sb_start_write_trylock(sb)) {
 		err = bento_status(sbi, "background", bento_call(sbi, 0, background));
 		sb_end_write(sb);
-		if (err && !bento_failed(sbi))	/* a panic said more */
+		if (err && !bento_dead(sbi))	/* a panic or the shutdown said more */
 			pr_warn_ratelimited("%s on %s: background work failed: %d\n",
 					    sbi->name, sb->s_id, err);
 	}
-	if (READ_ONCE(sbi->bg_active) && !bento_failed(sbi))
+	if (READ_ONCE(sbi->bg_active) && !bento_dead(sbi))
 		bento_bg_queue(sbi);
 }
 
@@ -84,14 +84,15 @@ static void bento_bg_stop(struct bento_sb_info *sbi)
 
 /*
  * Unmount the file system: destroy and forget the instance in one call, so an upgrade (which
- * skips a mount without an instance) never sees a destroyed one.
+ * skips a mount without an instance) never sees a destroyed one. A shut-down instance is
+ * destroyed too: it knows, and only frees itself.
  */
 static int bento_destroy_fs(struct bento_sb_info *sbi)
 {
 	struct bento_call_ctx ctx;
 	int err;
 
-	if (!bento_call_enter(sbi, &ctx, "destroy"))
+	if (!__bento_call_enter(sbi, &ctx, "destroy", true))
 		return -EIO;
 	err = bento_guard(&ctx, sbi->ops, destroy, sbi->fs);
 	sbi->fs = NULL;		/* freed, or (a panic) abandoned */
@@ -127,6 +128,30 @@ static int bento_sync_fs(struct super_block *sb, int wait)
 
 	/* The VFS calls with wait=0 then wait=1; one call into the file system is enough. */
 	if (!wait || !sbi->fs)
+		return 0;
+	/*
+	 * Nothing to write on a frozen file system (sync(2) comes here all the same; freeze_fs
+	 * committed everything) nor on a shut-down one (not an error then, as ext4: unmount and
+	 * freeze sync too).
+	 */
+	if (sb->s_writers.frozen == SB_FREEZE_COMPLETE || bento_shut_down(sbi))
+		return 0;
+	return bento_status(sbi, "sync_fs", bento_call(sbi, 0, sync_fs));
+}
+
+/*
+ * freeze_super() wrote the dirty pages and synced (sync_fs) with writes and page faults held,
+ * then waited for the internal writers (bento_evict_inode freeing an unlinked inode, under
+ * sb_start_intwrite), which may have changed the file system since: commit once more, so the
+ * device holds a complete, consistent image while frozen. The background work is held by its
+ * sb_start_write_trylock() until the thaw; nothing else writes (a live upgrade refuses a frozen
+ * mount). No unfreeze_fs: nothing to restart.
+ */
+static int bento_freeze_fs(struct super_block *sb)
+{
+	struct bento_sb_info *sbi = BENTO_SB(sb);
+
+	if (!sbi->fs || bento_shut_down(sbi))
 		return 0;
 	return bento_status(sbi, "sync_fs", bento_call(sbi, 0, sync_fs));
 }
@@ -176,6 +201,7 @@ static const struct super_operations bento_super_ops = {
 	.evict_inode	= bento_evict_inode,
 	.put_super	= bento_put_super,
 	.sync_fs	= bento_sync_fs,
+	.freeze_fs	= bento_freeze_fs,
 	.statfs		= bento_statfs,
 	.show_options	= bento_show_options,
 };

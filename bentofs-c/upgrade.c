@@ -145,9 +145,19 @@ static void bento_upgrade_work(struct work_struct *work)
 	/* No instance: the mount failed to mount, or its last unmount raced with the pin. A
 	 * mount failed by a panic (before, or in the export) is left alone: bento_upgrade_finish
 	 * keeps it on its old version, which it pins until it is unmounted. */
-	if (sbi->fs && !bento_failed(sbi))
-		slot->err = bento_move_state(slot, up->new);
-	if (bento_failed(sbi))
+	if (sbi->fs && !bento_dead(sbi)) {
+		/* The export commits: not behind a freeze begun since bento_upgrade_locked()
+		 * checked (a freeze waits for this before it commits itself). */
+		if (sb_start_intwrite_trylock(sbi->sb)) {
+			slot->err = bento_move_state(slot, up->new);
+			sb_end_intwrite(sbi->sb);
+		} else {
+			pr_err("upgrade %s on %s refused: it is being frozen\n", sbi->name,
+			       sbi->sb->s_id);
+			slot->err = -EBUSY;
+		}
+	}
+	if (bento_dead(sbi))
 		slot->err = 0;
 	bento_rwsem_handover(&sbi->upgrade);
 	if (atomic_dec_and_test(&up->moving))
@@ -162,7 +172,7 @@ static void bento_upgrade_finish(struct bento_upgrade_slot *slot, struct bento_f
 	struct bento_call_ctx ctx;
 
 	bento_rwsem_takeover(&sbi->upgrade);
-	if (commit && sbi->fs && !bento_failed(sbi)) {
+	if (commit && sbi->fs && !bento_dead(sbi)) {
 		bento_swap(slot, new);
 	} else if (slot->new_fs) {
 		bento_ctx_begin(&ctx, sbi, new, "drop", false);
@@ -227,9 +237,10 @@ int bento_upgrade_locked(struct bento_registration *reg, struct bento_fs_type *n
 			break;
 		/* A failed mount stays on its version (pinned until it is unmounted), never called
 		 * again. */
-		if (bento_failed(sbi)) {
-			pr_warn("upgrade %s: %s is failed (a panic), it stays on %s\n", sbi->name,
-				sbi->sb->s_id, bento_version(sbi->type));
+		if (bento_dead(sbi)) {
+			pr_warn("upgrade %s: %s is %s, it stays on %s\n", sbi->name,
+				sbi->sb->s_id, bento_failed(sbi) ? "failed (a panic)" : "shut down",
+				bento_version(sbi->type));
 			continue;
 		}
 		if (!atomic_inc_not_zero(&sbi->sb->s_active))
@@ -276,7 +287,7 @@ int bento_upgrade_locked(struct bento_registration *reg, struct bento_fs_type *n
 	for (i = 0; i < n; i++) {
 		if (slots[i].err && !err)
 			err = slots[i].err;
-		active += slots[i].sbi->fs && !bento_failed(slots[i].sbi);
+		active += slots[i].sbi->fs && !bento_dead(slots[i].sbi);
 		quiesce_us = max(quiesce_us, slots[i].quiesce_us);
 		export_us = max(export_us, slots[i].export_us);
 		import_us = max(import_us, slots[i].import_us);

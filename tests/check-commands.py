@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 PATH_DIRS = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]
 CARGO_BIN = Path(os.environ.get("CARGO_HOME", Path.home() / ".cargo")) / "bin"
 # Built by the tree (cargo, gcc in the VM harness) or installed into target/ by it.
-OWN = {"mkfs.logfs", "fsck.logfs", "logfs-fuse", "bento-t", "fsync-t", "nomem-t", "pjdfstest"}
+OWN = {"mkfs.logfs", "fsck.logfs", "logfs-fuse", "bento-t", "fsync-t", "nomem-t", "down-t", "pjdfstest"}
 # Prefix commands whose own arguments name the command they run; the value is how many
 # positional words come before that command (timeout's duration, flock's lock file).
 WRAPPERS = {"exec": 0, "env": 0, "nice": 0, "nohup": 0, "setsid": 0, "stdbuf": 0, "time": 0,

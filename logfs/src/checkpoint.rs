@@ -13,6 +13,7 @@ use alloc::vec::Vec;
 use zerocopy::{FromZeros, IntoBytes};
 
 use bento_runtime::Errno;
+use bento_runtime::fs::Shutdown;
 use bento_runtime::ks::block::{BlockDevice, WriteFlags};
 
 use crate::error::{Error, Result, invariant, io};
@@ -340,6 +341,35 @@ impl<D: BlockDevice> Volume<D> {
             );
         }
         self.failed = true;
+    }
+
+    /// Shut down (`FS_IOC_GOINGDOWN`): commit what `how` asks, then write nothing more, for
+    /// good (until remounted): every write path's caller is refused by `LogFs::run`, unmount
+    /// commits nothing, and the next mount recovers the last checkpoint and the fsyncs after
+    /// it, as after a crash. A flush that fails is logged (`fail`) and the shutdown happens
+    /// anyway. Nothing of it is on the device.
+    pub fn shutdown(&mut self, how: Shutdown) -> Result<()> {
+        if self.shut_down {
+            return Ok(());
+        }
+        match how {
+            // The front end wrote back its caches first (FullSync) or not (MetaFlush): either
+            // way a checkpoint commits what this volume holds, names and nodes included.
+            Shutdown::FullSync | Shutdown::MetaFlush => {
+                // Errors are the volume's (`fail` logged one; ENOSPC and ENOMEM leave the
+                // last checkpoint and the fsyncs before it).
+                let _ = self.sync();
+            }
+            Shutdown::NoLogFlush => {}
+        }
+        self.shut_down = true;
+        bento_runtime::info!(
+            "logfs: volume {}: shut down ({how:?}); checkpoint {} and the fsyncs before it stay \
+             on the device; nothing more is written",
+            Uuid(&self.sb.uuid),
+            self.seq
+        );
+        Ok(())
     }
 
     fn commit_checkpoint(&mut self, clean: bool) -> Result<()> {

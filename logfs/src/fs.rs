@@ -149,6 +149,9 @@ pub struct Volume<D> {
     /// A checkpoint or an fsync failed to write: the volume is read-only until remounted, and
     /// writes nothing more (the device keeps the last checkpoint and the fsyncs before).
     pub(crate) failed: bool,
+    /// Shut down (`FS_IOC_GOINGDOWN`, [`shutdown`](Volume::shutdown)): writes nothing more, not
+    /// even at unmount, and the front-end calls answer EIO (`LogFs::run`). In memory only.
+    pub(crate) shut_down: bool,
     /// When the last checkpoint was committed (seconds).
     pub(crate) last_checkpoint: i64,
     pub(crate) stats: Stats,
@@ -255,6 +258,7 @@ impl<D: BlockDevice> Volume<D> {
             dirty: false,
             busy: false,
             failed: false,
+            shut_down: false,
             last_checkpoint: now().sec,
             stats: Stats::default(),
             upgrades: 0,
@@ -399,9 +403,10 @@ impl<D: BlockDevice> Volume<D> {
         Ok(())
     }
 
-    /// End of the mount: nothing references anything any more.
+    /// End of the mount: nothing references anything any more. A shut-down volume writes
+    /// nothing: the next mount recovers what was durable.
     pub fn unmount(&mut self) -> Result<()> {
-        if self.read_only {
+        if self.read_only || self.shut_down {
             return Ok(());
         }
         self.lookups.clear();
@@ -488,8 +493,10 @@ impl<D: BlockDevice> LogFs<D> {
     pub fn into_device(self) -> Result<D> {
         let forgets = core::mem::take(&mut *self.forgets.lock());
         let mut vol = self.vol.into_inner();
-        for (nid, n) in forgets {
-            vol.forget(nid, n)?;
+        if !vol.shut_down {
+            for (nid, n) in forgets {
+                vol.forget(nid, n)?;
+            }
         }
         vol.unmount()?;
         Ok(vol.into_inner().dev)

@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 
 use bento_runtime::fs::{
     DirFiller, Entry, FileAttr, FileSystem, Ino, Mount, MountOptions, Opened, RenameFlags, Request,
-    SetAttr, Statfs,
+    SetAttr, Shutdown, Statfs,
 };
 use bento_runtime::ks::block::BlockDevice;
 use bento_runtime::ks::sync::Mutex;
@@ -15,8 +15,13 @@ use crate::error::{Error, Result, report};
 use crate::fs::{LogFs, VERSION, Volume, nid_of};
 
 impl<D: BlockDevice> LogFs<D> {
+    /// A call: EIO once the volume is shut down, before anything (forgets waiting included)
+    /// could write.
     fn run<T>(&self, f: impl FnOnce(&mut Volume<D>) -> Result<T>) -> bfs_result::Result<T> {
         let mut vol = self.vol.lock();
+        if vol.shut_down {
+            return Err(bento_runtime::Errno::EIO);
+        }
         self.apply_forgets(&mut vol);
         let r = f(&mut vol);
         r.map_err(|e| report(e, &mut vol.last_corrupt_log))
@@ -55,7 +60,21 @@ impl<D: BlockDevice> Mount<D> for LogFs<D> {
 
 impl<D: BlockDevice> FileSystem for LogFs<D> {
     fn destroy(&self) -> bfs_result::Result<()> {
+        if self.vol.lock().shut_down {
+            // Shut down: nothing more is written; dropping the instance frees it.
+            return Ok(());
+        }
         self.run(|v| v.unmount())
+    }
+
+    fn shutdown(&self, how: Shutdown) -> bfs_result::Result<()> {
+        let mut vol = self.vol.lock();
+        // What waits to be freed goes into the flush; with nothing to flush, it stays.
+        if !vol.shut_down && how != Shutdown::NoLogFlush {
+            self.apply_forgets(&mut vol);
+        }
+        vol.shutdown(how)
+            .map_err(|e| report(e, &mut vol.last_corrupt_log))
     }
 
     fn sync_fs(&self) -> bfs_result::Result<()> {

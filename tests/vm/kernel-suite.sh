@@ -46,6 +46,15 @@
 #         (KSUITE_RELEASE_ROUNDS, default 6); no failed call, data intact, fsck; then its
 #         logfs.ko on the tree's bentofs.ko: a mount, the data intact, a live upgrade to the
 #         tree's logfs_v2.ko
+#      s  shutdown and freeze (suite/part-s.sh): for each FS_IOC_GOINGDOWN flag (fullsync,
+#         metaflush, nologflush) a file fsynced and one not, a descriptor open; EPERM without
+#         CAP_SYS_ADMIN, EINVAL for an unknown flag, a second shutdown a no-op; every call then
+#         EIO (read, write, mmap, fsync through the descriptor; open, create, mkdir, readdir,
+#         unlink, truncate, setxattr, statfs), the device's bytes (read with O_DIRECT) unchanged
+#         by them and by umount, fsck clean, the fsynced file intact at the next mount (the other
+#         too after fullsync); FIFREEZE with unsynced data: a writer and the close of an
+#         unlinked file's last descriptor block, the device does not change while frozen and
+#         fsck of it is clean, FITHAW releases both, data intact, fsck
 #      p  panic containment (suite/part-p.sh): four mounts on logfs_panic.ko (a test build that
 #         panics on demand), one under a checked workload throughout; a panic in a call (with
 #         calls of the mount in flight), in the background work and in a live upgrade's export
@@ -63,7 +72,7 @@
 # target/vm-logs/kernel-suite-latest points at the last one.
 #
 # Environment:
-#   KSUITE_PARTS      parts to run (default "a b d f c e n u r p"; g always runs; m is the main job's
+#   KSUITE_PARTS      parts to run (default "a b d f c e n u r s p"; g always runs; m is the main job's
 #                     lighter workload, see main-job.sh)
 #   KSUITE_UPGRADES   upgrades in part u (default 20)
 #   KSUITE_PREV       the release part r loads, a tag (default: the newest older than the tree)
@@ -85,7 +94,7 @@ KS_NAME=${KS_NAME:-kernel-suite}
 # Part r needs the previous release built for this kernel; releases before 0.2.0 predate the
 # 6.12 line, so another line runs it only when asked.
 part_r=" r"; [[ -z ${VM_LINE:-} ]] || part_r=
-PARTS=${KSUITE_PARTS:-a b d f c e n u$part_r p}
+PARTS=${KSUITE_PARTS:-a b d f c e n u$part_r s p}
 bin=$repo/target/release
 pjdfstest=$repo/target/pjdfstest/bin/pjdfstest
 pjd_version=0.2.2
@@ -228,11 +237,12 @@ if want e; then
     scratch EIO "$work/eio.img" 256M
 fi
 if want n; then scratch NOMEM "$work/nomem.img" 256M; fi
+if want s; then scratch DOWN "$work/down.img" 64M; fi
 if want u; then scratch UPG1 "$work/upg1.img" 512M; scratch UPG2 "$work/upg2.img" 512M; fi
 if want r; then scratch REL1 "$work/rel1.img" 512M; scratch REL2 "$work/rel2.img" 512M; fi
 if want p; then for i in 1 2 3 4; do scratch PAN$i "$work/pan$i.img" 128M; done; fi
 scratch OUT "$work/out.img" 64M
-guest_parts=$(for p in a m b d f c e n u r p; do if want "$p"; then printf '%s ' "$p"; fi; done)
+guest_parts=$(for p in a m b d f c e n u r s p; do if want "$p"; then printf '%s ' "$p"; fi; done)
 {
     echo "PARTS='$guest_parts'"
     echo "FSX_OPS=${KSUITE_FSX_OPS:-4000} FSX_ROUNDS=${KSUITE_FSX_ROUNDS:-3} UPG_ROUNDS=${KSUITE_UPGRADES:-20}"

@@ -180,6 +180,30 @@ pub struct SetAttr {
     pub kill_suid: bool,
 }
 
+/// How to shut a mounted file system down (`FS_IOC_GOINGDOWN`, whose flag values these are):
+/// what to commit first. After it, whatever was committed, the instance writes nothing more.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shutdown {
+    /// The front end has written everything back already: commit what is still dirty.
+    FullSync,
+    /// Make the metadata changed so far durable (no data the front end still caches).
+    MetaFlush,
+    /// Nothing more: what is durable now is what the next mount finds.
+    NoLogFlush,
+}
+
+impl Shutdown {
+    /// From `FS_GOING_DOWN_*` (0, 1, 2); `None` for any other value.
+    pub fn from_flag(flag: u32) -> Option<Shutdown> {
+        match flag {
+            0 => Some(Shutdown::FullSync),
+            1 => Some(Shutdown::MetaFlush),
+            2 => Some(Shutdown::NoLogFlush),
+            _ => None,
+        }
+    }
+}
+
 /// Flags of `rename`, the values of Linux `renameat2(2)`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RenameFlags(pub u32);
@@ -304,6 +328,14 @@ pub trait FileSystem: Send + Sync {
     /// nor for I/O), ask again later.
     fn shrink(&self, nr: u64) -> Option<u64> {
         Some(0)
+    }
+
+    /// Shut down (`FS_IOC_GOINGDOWN`): commit what `how` asks, then, for good, write nothing
+    /// more to the device, not even in `destroy` (which then only frees), do no background
+    /// work, and answer every other call with EIO. The next mount recovers what was durable,
+    /// as after a crash. A second shutdown does nothing. Without it: EOPNOTSUPP.
+    fn shutdown(&self, how: Shutdown) -> Result<()> {
+        Err(Errno::EOPNOTSUPP)
     }
 
     /// The front end dropped `nlookup` references to `ino`.

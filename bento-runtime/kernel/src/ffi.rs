@@ -166,6 +166,8 @@ pub struct BentoOps {
     pub drop: Option<unsafe extern "C" fn(Fs)>,
     /// Added in 0.4.0: bentofs reads it only when `ops_size` covers it.
     pub shrink: Option<unsafe extern "C" fn(Fs, u64) -> u64>,
+    /// Added after 0.4.1, optional as `shrink`: `FS_IOC_GOINGDOWN` (`how`: its flag).
+    pub shutdown: Option<unsafe extern "C" fn(Fs, u32) -> c_int>,
 }
 
 pub const BENTO_IO_PREFLUSH: u32 = 1 << 0;
@@ -265,7 +267,7 @@ pin_layout!(BentoStatfs, 56, 8;
     frsize @ 48,
     _pad @ 52,
 );
-pin_layout!(BentoOps, 304, 8;
+pin_layout!(BentoOps, 312, 8;
     abi_version @ 0,
     ops_size @ 4,
     mount @ 8,
@@ -305,4 +307,5 @@ pin_layout!(BentoOps, 304, 8;
     reserve @ 280,
     drop @ 288,
     shrink @ 296,
+    shutdown @ 304,
 );

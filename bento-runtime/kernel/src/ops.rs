@@ -22,7 +22,7 @@ use crate::ffi::*;
 use bento_api::errno::{Errno, Result};
 use bento_api::fs::{
     DirFiller, Entry, FileAttr, FileSystem, FileType, Ino, Mount, MountOptions, RenameFlags,
-    Request, SetAttr, TimeOrNow, Timespec,
+    Request, SetAttr, Shutdown, TimeOrNow, Timespec,
 };
 
 /// The operation table for file-system type `F`.
@@ -67,6 +67,7 @@ pub const fn table<F: Mount<KernelBlockDevice> + 'static>() -> BentoOps {
         reserve: Some(reserve::<F>),
         drop: Some(drop_instance::<F>),
         shrink: Some(shrink::<F>),
+        shutdown: Some(shutdown::<F>),
     }
 }
 
@@ -403,6 +404,10 @@ trampoline!(reserve(fs, ino: u64, off: u64, len: u64) -> c_int
     => status(fs.reserve(ino, off, len)));
 trampoline!(forget(fs, ino: u64, nlookup: u64) -> () => fs.forget(ino, nlookup));
 trampoline!(shrink(fs, nr: u64) -> u64 => fs.shrink(nr).unwrap_or(BENTO_SHRINK_BUSY));
+trampoline!(shutdown(fs, how: u32) -> c_int => match Shutdown::from_flag(how) {
+    Some(how) => status(fs.shutdown(how)),
+    None => -Errno::EINVAL.0,
+});
 
 trampoline!(lookup(
     fs, req, parent: u64, name: *const u8, namelen: u32, out: *mut BentoAttr,

@@ -253,8 +253,25 @@ struct bento_ops {
 	 */
 #ifndef __GENKSYMS__
 	u64 (*shrink)(struct bento_fs *fs, u64 nr);
+	/*
+	 * Added after 0.4.1, optional like shrink (bentofs calls it only when ops_size covers it;
+	 * without it FS_IOC_GOINGDOWN answers EOPNOTSUPP): shut the instance down (FS_IOC_GOINGDOWN).
+	 * `how` is BENTO_SHUTDOWN_*: FULLSYNC after bentofs synced the file system (and froze it),
+	 * commit what is still dirty; METAFLUSH, make the metadata changed so far durable (a
+	 * checkpoint, or what recovery needs); NOLOGFLUSH, nothing more. Then, and for good: the
+	 * instance writes nothing more to the device, not even in destroy (which then only frees
+	 * it), does no background work and answers every call with -EIO (bentofs calls only
+	 * destroy and shrink any more). 0 once shut down (also when it already was; a failed flush
+	 * before it is the instance's to log); -EINVAL for an unknown `how`, and nothing changed.
+	 */
+	int (*shutdown)(struct bento_fs *fs, u32 how);
 #endif
 };
+
+/* bento_ops.shutdown `how`: the values of FS_IOC_GOINGDOWN's flags (FS_GOING_DOWN_*). */
+#define BENTO_SHUTDOWN_FULLSYNC		0u
+#define BENTO_SHUTDOWN_METAFLUSH	1u
+#define BENTO_SHUTDOWN_NOLOGFLUSH	2u
 
 /* bento_ops.shrink: the instance is busy; ask again later. */
 #define BENTO_SHRINK_BUSY	(~(u64)0)
@@ -374,7 +391,7 @@ BENTO_ABI_OFFSET(bento_statfs, bsize, 40);
 BENTO_ABI_OFFSET(bento_statfs, namelen, 44);
 BENTO_ABI_OFFSET(bento_statfs, frsize, 48);
 BENTO_ABI_OFFSET(bento_statfs, _pad, 52);
-BENTO_ABI_SIZE(bento_ops, 304, 8);
+BENTO_ABI_SIZE(bento_ops, 312, 8);
 BENTO_ABI_OFFSET(bento_ops, abi_version, 0);
 BENTO_ABI_OFFSET(bento_ops, ops_size, 4);
 BENTO_ABI_OFFSET(bento_ops, mount, 8);
@@ -414,6 +431,7 @@ BENTO_ABI_OFFSET(bento_ops, background, 272);
 BENTO_ABI_OFFSET(bento_ops, reserve, 280);
 BENTO_ABI_OFFSET(bento_ops, drop, 288);
 BENTO_ABI_OFFSET(bento_ops, shrink, 296);
+BENTO_ABI_OFFSET(bento_ops, shutdown, 304);
 BENTO_ABI_SIZE(bento_fs_type, 32, 8);
 BENTO_ABI_OFFSET(bento_fs_type, name, 0);
 BENTO_ABI_OFFSET(bento_fs_type, version, 8);

@@ -835,6 +835,9 @@ if want r; then
     part_end
 fi
 
+# ---- s: shutdown and freeze (part-s.sh) --------------------------------------------------------
+if want s; then . /usr/lib/bento/part-s.sh; fi
+
 # ---- p: panic containment (part-p.sh) ---------------------------------------------------------
 if want p; then . /usr/lib/bento/part-p.sh; fi
 

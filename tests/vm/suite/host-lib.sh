@@ -38,8 +38,8 @@ ks_tools() {
 # ks_snapshot WORK LOGDIR: bentofs.ko, logfs.ko, bento_memfs.ko and bento_kfail.ko built by one Kbuild run over
 # a snapshot of their sources (the Rust object as `make` left it), so the three always agree
 # and the VM gets a consistent set even while the tree changes; also a warning is seen even
-# when `make` had nothing to rebuild. Installs them, memfs-guest.sh, part-p.sh and the static
-# helpers bento-t and fsync-t into WORK/overlay (/usr/lib/bento, /usr/bin). With KS_UPGRADE=1
+# when `make` had nothing to rebuild. Installs them, memfs-guest.sh, part-p.sh, part-s.sh and
+# the static helpers bento-t, fsync-t, nomem-t and down-t into WORK/overlay (/usr/lib/bento, /usr/bin). With KS_UPGRADE=1
 # also logfs_v2.ko, logfs_badstate.ko, logfs_badformat.ko and logfs_panic.ko (`make
 # upgrade-modules` must have run).
 # 1 on warnings; dies on errors.
@@ -79,6 +79,8 @@ ks_snapshot() {
         2>"$logdir/bento-t.log" || { cat "$logdir/bento-t.log" >&2; ks_die "bento-t build failed"; }
     gcc -static -O2 -Wall -Werror -o "$ov/usr/bin/nomem-t" "$here/bentotest/nomem-t.c" \
         2>"$logdir/nomem-t.log" || { cat "$logdir/nomem-t.log" >&2; ks_die "nomem-t build failed"; }
+    gcc -static -O2 -Wall -Werror -o "$ov/usr/bin/down-t" "$here/bentotest/down-t.c" \
+        2>"$logdir/down-t.log" || { cat "$logdir/down-t.log" >&2; ks_die "down-t build failed"; }
     install -m 644 "$here/suite/guest-nomem.sh" "$ov/usr/lib/bento/guest-nomem.sh"
     install -m 644 "$b/bentofs-c/bentofs.ko" "$b/logfs/kmod/logfs.ko" \
         "$b/tests/vm/bentotest/bento_memfs.ko" "$b/tests/vm/bentotest/bento_kfail.ko" \
@@ -88,6 +90,7 @@ ks_snapshot() {
     fi
     install -m 644 "$here/bentotest/guest.sh" "$ov/usr/lib/bento/memfs-guest.sh"
     install -m 644 "$here/suite/part-p.sh" "$ov/usr/lib/bento/part-p.sh"
+    install -m 644 "$here/suite/part-s.sh" "$ov/usr/lib/bento/part-s.sh"
     modinfo -F vermagic "$ov/usr/lib/bento/logfs.ko" | grep -q "^$krel " ||
         ks_die "logfs.ko was not built for $krel"
     if [[ -n $(ks_warnings "$log") ]]; then
