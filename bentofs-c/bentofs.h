@@ -373,6 +373,7 @@ struct bento_inode {
 	unsigned long state;		/* BENTO_I_* bits */
 	u64 attr_version;		/* sbi->attr_version at the last change; under i_lock */
 	struct rw_semaphore wb_sem;	/* writeback (shared) against a shrinking setattr */
+	struct timespec64 crtime;	/* creation (statx's btime); 0 if the fs keeps none */
 };
 
 static inline struct bento_inode *BENTO_I(struct inode *inode)

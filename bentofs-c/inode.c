@@ -62,6 +62,7 @@ struct inode *bento_alloc_inode(struct super_block *sb)
 	atomic64_set(&bi->nlookup, 0);
 	bi->state = 0;
 	bi->attr_version = 0;
+	bi->crtime = (struct timespec64){};
 	return &bi->vfs_inode;
 }
 
@@ -213,6 +214,7 @@ static void bento_init_inode(struct inode *inode, const struct bento_attr *a)
 {
 	inode->i_mode = a->mode & (S_IFMT | 07777);
 	inode->i_ino = a->ino;
+	BENTO_I(inode)->crtime = bento_ts(&a->crtime);	/* never changes */
 	bento_apply_attr(inode, a, true, 0);
 
 	switch (a->mode & S_IFMT) {
@@ -358,6 +360,10 @@ int bento_getattr(BENTO_IDMAP, const struct path *path, struct kstat *stat,
 			return err;
 	}
 	bento_fillattr(idmap, request_mask, inode, stat);
+	if (BENTO_I(inode)->crtime.tv_sec || BENTO_I(inode)->crtime.tv_nsec) {
+		stat->btime = BENTO_I(inode)->crtime;
+		stat->result_mask |= STATX_BTIME;
+	}
 	return 0;
 }
 

@@ -29,10 +29,11 @@ use bento_runtime::ks::block::BlockDevice;
 use crate::error::{Error, Result, invariant};
 use crate::file::BS;
 use crate::format::geometry::{
-    DIRECT_BLOCKS, MAX_FILE_BLOCKS, MAX_FILE_SIZE, N, child_node_offset, top_nodes,
+    DIRECT_BLOCKS, MAX_FILE_BLOCKS, MAX_FILE_SIZE, N, child_node_offset, index_node_shape,
+    top_nodes,
 };
 use crate::format::layout::{NEW_ADDR, NULL_ADDR};
-use crate::format::node::{KIND_DIRECT, KIND_INDIRECT, NODE_ADDRS};
+use crate::format::node::NODE_ADDRS;
 use crate::fs::Volume;
 use crate::log::DATA_LOG;
 use crate::mem;
@@ -378,15 +379,10 @@ impl<D: BlockDevice> Volume<D> {
         limit: usize,
         out: &mut Vec<(u64, u32)>,
     ) -> Result<()> {
-        let kind = if height == 1 {
-            KIND_DIRECT
-        } else {
-            KIND_INDIRECT
-        };
-        self.index_node(ino, nid, kind, offset)?;
         // height is 1, 2 or 3 (top_nodes()); spans and bases stay within MAX_FILE_BLOCKS.
-        let below = height.checked_sub(1).ok_or_else(invariant)?;
-        let child_span = N.checked_pow(below as u32).ok_or_else(invariant)?;
+        let (kind, child_span) = index_node_shape(height).ok_or_else(invariant)?;
+        let below = height.saturating_sub(1);
+        self.index_node(ino, nid, kind, offset)?;
         // child_span >= 1.
         let first = from.saturating_sub(base).checked_div(child_span);
         let first = first.ok_or_else(invariant)?.min(N) as usize;

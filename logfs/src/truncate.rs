@@ -5,9 +5,9 @@ use bento_runtime::ks::block::BlockDevice;
 
 use crate::error::{Result, invariant};
 use crate::file::zeroed_block;
-use crate::format::geometry::{DIRECT_BLOCKS, N, child_node_offset, top_nodes};
+use crate::format::geometry::{DIRECT_BLOCKS, N, child_node_offset, index_node_shape, top_nodes};
 use crate::format::layout::{BLOCK_SIZE, NEW_ADDR, NULL_ADDR};
-use crate::format::node::{INLINE_MAX, KIND_DIRECT, KIND_INDIRECT, NODE_ADDRS};
+use crate::format::node::{INLINE_MAX, NODE_ADDRS};
 use crate::fs::Volume;
 
 /// The block size as a file offset.
@@ -133,16 +133,11 @@ impl<D: BlockDevice> Volume<D> {
         to: u64,
         freed: &mut u64,
     ) -> Result<bool> {
-        let kind = if height == 1 {
-            KIND_DIRECT
-        } else {
-            KIND_INDIRECT
-        };
-        self.index_node(ino, nid, kind, offset)?;
         // height is 1, 2 or 3 (the tree's shape, from top_nodes()); every span and base below
         // is within MAX_FILE_BLOCKS, and the counts within a file's blocks.
-        let below = height.checked_sub(1).ok_or_else(invariant)?;
-        let child_span = N.checked_pow(below as u32).ok_or_else(invariant)?;
+        let (kind, child_span) = index_node_shape(height).ok_or_else(invariant)?;
+        let below = height.saturating_sub(1);
+        self.index_node(ino, nid, kind, offset)?;
         let mut remaining = 0usize;
         for j in 0..NODE_ADDRS {
             let v = self.node(nid)?.slots().get(j).ok_or_else(invariant)?.get();

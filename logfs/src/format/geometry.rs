@@ -146,6 +146,20 @@ pub fn top_nodes() -> [TopNode; INODE_NIDS] {
     TOP_NODES
 }
 
+/// The kind of the index node `height` levels above the data (1: direct, 2 and 3: indirect)
+/// and the file blocks each of its slots spans; `None` for a height no tree has.
+pub fn index_node_shape(height: usize) -> Option<(u8, u64)> {
+    let kind = match height {
+        1 => KIND_DIRECT,
+        2 | 3 => KIND_INDIRECT,
+        _ => return None,
+    };
+    Some((
+        kind,
+        N.checked_pow(u32::try_from(height.checked_sub(1)?).ok()?)?,
+    ))
+}
+
 /// Node offset of child `j` of the index node at `offset`, `height` levels above the data;
 /// `None` only for positions far outside any tree (`j` past `N`, or an offset near `u32::MAX`).
 pub fn child_node_offset(offset: u32, height: usize, j: usize) -> Option<u32> {

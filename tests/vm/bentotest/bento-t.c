@@ -7,6 +7,8 @@
  *   rename2 none|noreplace|exchange|whiteout OLD NEW
  *   setx PATH NAME VALUE [create|replace] | getx PATH NAME | listx PATH | rmx PATH NAME
  *   sizex PATH NAME                     length of a value (getxattr with size 0)
+ *   btime PATH                          statx: "BTIME MTIME" in nanoseconds; fails without
+ *                                       STATX_BTIME in the reply
  *   pwrite PATH OFF LEN SEED            pattern write (file created if missing)
  *   pcheck PATH OFF LEN SEED            pattern check
  *   zcheck PATH OFF LEN                 zeroes check
@@ -1055,6 +1057,21 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		printf("%.*s\n", (int)r, buf);
+		return 0;
+	}
+	if (!strcmp(c, "btime") && n == 1) {
+		struct statx st;
+
+		if (statx(AT_FDCWD, a[0], AT_SYMLINK_NOFOLLOW, STATX_BTIME | STATX_MTIME, &st)) {
+			printf("errno=%s\n", ename(errno));
+			return 1;
+		}
+		if (!(st.stx_mask & STATX_BTIME)) {
+			printf("no btime\n");
+			return 1;
+		}
+		printf("%lld %lld\n", st.stx_btime.tv_sec * 1000000000LL + st.stx_btime.tv_nsec,
+		       st.stx_mtime.tv_sec * 1000000000LL + st.stx_mtime.tv_nsec);
 		return 0;
 	}
 	if (!strcmp(c, "sizex") && n == 2) {

@@ -265,6 +265,11 @@ workload_files() {
     done
     teq "... 200 new files: none has an atime later than its first write's mtime" 0 echo $late
     rm -rf at
+    # statx birth time: logfs keeps the creation time; later writes leave it alone.
+    echo born >bt
+    t "statx reports a birth time" sh -c 'bento-t btime bt >/tmp/bt.btime'
+    sleep 1; echo more >>bt
+    teq "... not later than mtime, unchanged by a write" 1 sh -c "bento-t btime bt | { read b m; [ \$b = $(cut -d' ' -f1 /tmp/bt.btime) ] && [ \$b -lt \$m ] && echo 1; }"
     cd /
 }
 # check_files WHEN: what workload_files made is still there (also covered by the manifest)
@@ -279,6 +284,7 @@ check_files() {
     if [ "$blocks" -le 4096 ]; then ok "$1: sparse: st_blocks small ($blocks)"; else nok "$1: sparse: st_blocks $blocks (want <= 4096, 2 MiB)"; fi
     teq "$1: xattr" "blue" bento-t getx xa user.color
     teq "$1: big xattr" "3000" bento-t sizex xa user.big
+    teq "$1: birth time" "$(cut -d' ' -f1 /tmp/bt.btime)" sh -c 'bento-t btime bt | cut -d" " -f1'
     cd /
 }
 if want b; then
