@@ -489,6 +489,35 @@ impl<D: BlockDevice> LogFs<D> {
         }
     }
 
+    /// Queue a forget for the next call; false without memory for it. Nothing is allocated
+    /// under the spin lock: an allocation may sleep, and its reclaim may evict another inode of
+    /// this mount, whose forget comes here again (a spinning self-deadlock, seen in the VM).
+    pub(crate) fn queue_forget(&self, nid: u32, nlookup: u64) -> bool {
+        loop {
+            let mut q = self.forgets.lock();
+            if q.len() < q.capacity() {
+                #[allow(clippy::disallowed_methods)] // Within the capacity: no allocation.
+                q.push((nid, nlookup));
+                return true;
+            }
+            let want = q.capacity().saturating_mul(2).max(16);
+            drop(q);
+            let mut bigger = Vec::new();
+            if bigger.try_reserve_exact(want).is_err() {
+                return false;
+            }
+            let mut q = self.forgets.lock();
+            // Others may have grown it meanwhile (within its old capacity, below `want`).
+            if q.capacity() < want && q.len() <= want {
+                #[allow(clippy::disallowed_methods)] // Within `bigger`'s capacity.
+                bigger.extend_from_slice(&q);
+                core::mem::swap(&mut *q, &mut bigger);
+            }
+            drop(q);
+            // `bigger` (now the old buffer, or unused) is freed here, outside the lock.
+        }
+    }
+
     /// Unmount and give the device back.
     pub fn into_device(self) -> Result<D> {
         let forgets = core::mem::take(&mut *self.forgets.lock());

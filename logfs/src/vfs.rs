@@ -126,15 +126,7 @@ impl<D: BlockDevice> FileSystem for LogFs<D> {
         // The guard (the data's spin lock alone) is gone before `run` takes the volume lock.
         let done = match self.vol.try_lock() {
             Some(mut v) => v.forget_without_io(nid, nlookup),
-            None => {
-                let mut q = self.forgets.lock();
-                let queued = q.try_reserve(1).is_ok();
-                if queued {
-                    #[allow(clippy::disallowed_methods)] // Room reserved.
-                    q.push((nid, nlookup));
-                }
-                queued
-            }
+            None => self.queue_forget(nid, nlookup),
         };
         if !done {
             let _ = self.run(|v| v.forget(nid, nlookup));
