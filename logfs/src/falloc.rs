@@ -267,56 +267,5 @@ impl<D: BlockDevice> Volume<D> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn modes() {
-        let k = FALLOC_FL_KEEP_SIZE;
-        assert_eq!(
-            decode_mode(0).unwrap(),
-            Falloc::Allocate { keep_size: false }
-        );
-        assert_eq!(
-            decode_mode(k).unwrap(),
-            Falloc::Allocate { keep_size: true }
-        );
-        assert_eq!(
-            decode_mode(FALLOC_FL_PUNCH_HOLE | k).unwrap(),
-            Falloc::Punch
-        );
-        assert_eq!(
-            decode_mode(FALLOC_FL_ZERO_RANGE | k).unwrap(),
-            Falloc::Zero { keep_size: true }
-        );
-        assert_eq!(
-            decode_mode(FALLOC_FL_COLLAPSE_RANGE).unwrap(),
-            Falloc::Collapse
-        );
-        assert_eq!(decode_mode(FALLOC_FL_INSERT_RANGE).unwrap(), Falloc::Insert);
-        let refused = |m| match decode_mode(m) {
-            Err(Error::Errno(e)) => e,
-            r => panic!("mode {m:#x}: {r:?}"),
-        };
-        for m in [
-            FALLOC_FL_PUNCH_HOLE,
-            FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE | k,
-            0x04,
-            0x40,
-            0x80,
-            0x100,
-            -1,
-        ] {
-            assert_eq!(refused(m), Errno::EOPNOTSUPP, "mode {m:#x}");
-        }
-        for m in [
-            FALLOC_FL_COLLAPSE_RANGE | k,
-            FALLOC_FL_INSERT_RANGE | k,
-            FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE,
-            FALLOC_FL_ZERO_RANGE | FALLOC_FL_COLLAPSE_RANGE,
-            FALLOC_FL_PUNCH_HOLE | FALLOC_FL_INSERT_RANGE,
-        ] {
-            assert_eq!(refused(m), Errno::EINVAL, "mode {m:#x}");
-        }
-    }
-}
+#[path = "falloc_tests.rs"]
+mod tests;

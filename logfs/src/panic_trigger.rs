@@ -38,8 +38,8 @@ fn id<D>(v: &Volume<D>) -> usize {
 /// `setxattr` of [`XATTR`] with `value`.
 pub(crate) fn trigger<D>(v: &Volume<D>, value: &[u8]) -> Result<()> {
     let place = match value {
-        // ok-panic: the point of this test-only feature (`panic-trigger`, never in logfs.ko).
-        b"now" => panic!("panic-trigger: trusted.logfs.panic=now (a test build)"),
+        // ok-panic below: the point of this test-only feature (`panic-trigger`, never in logfs.ko).
+        b"now" => panic!("panic-trigger: trusted.logfs.panic=now (a test build)"), // ok-panic
         b"background" => Place::Background,
         b"export" => Place::Export,
         _ => return Err(Errno::EINVAL.into()),
@@ -55,10 +55,10 @@ pub(crate) fn check<D>(v: &Volume<D>, place: Place) {
         && ARMED_PLACE.load(Ordering::SeqCst) == place as u8
     {
         ARMED_VOLUME.store(0, Ordering::SeqCst);
-        // ok-panic: both arms are this test-only feature's purpose (logfs_panic.ko, VM part p).
+        // ok-panic below: both arms are this test-only feature's purpose (logfs_panic.ko, part p).
         match place {
-            Place::Background => panic!("panic-trigger: armed for the background work"),
-            Place::Export => panic!("panic-trigger: armed for the export of a live upgrade"),
+            Place::Background => panic!("panic-trigger: armed for the background work"), // ok-panic
+            Place::Export => panic!("panic-trigger: armed for the export of a live upgrade"), // ok-panic
         }
     }
 }
