@@ -99,24 +99,13 @@ impl<D: BlockDevice> Volume<D> {
         let (first, last) = (offset / BS, end.div_ceil(BS));
         // last >= first: offset <= end.
         self.ensure_space((last.saturating_sub(first) / N).saturating_add(4))?;
-        let mut added = 0u64;
         for idx in first..last {
-            let (holder, ofs) = self
-                .holder(ino, idx, true)?
-                .ok_or(Error::Errno(Errno::EIO))?;
+            let (holder, ofs) = self.holder_of(ino, idx)?;
             if self.node_addr(holder, ofs)? == NULL_ADDR {
-                if let Err(e) = self.reserve(1) {
-                    let i = self.inode_mut(ino)?;
-                    i.blocks = i.blocks.get().saturating_add(added).into();
-                    return Err(e);
-                }
-                self.set_node_addr(holder, ofs, NEW_ADDR)?;
-                // At most last - first.
-                added = added.saturating_add(1);
+                self.reserve_hole(ino, (holder, ofs))?;
             }
         }
         let i = self.inode_mut(ino)?;
-        i.blocks = i.blocks.get().saturating_add(added).into();
         if !keep_size && end > i.size.get() {
             i.size = end.into();
             i.set_mtime(t);
@@ -199,17 +188,10 @@ impl<D: BlockDevice> Volume<D> {
         self.zero_edges(ino, offset, end, true)?;
         let (first_full, end_full) = (offset.div_ceil(BS), end / BS);
         for idx in first_full..end_full {
-            let (holder, ofs) = self
-                .holder(ino, idx, true)?
-                .ok_or(Error::Errno(Errno::EIO))?;
+            let (holder, ofs) = self.holder_of(ino, idx)?;
             match self.node_addr(holder, ofs)? {
                 NEW_ADDR => {}
-                NULL_ADDR => {
-                    self.reserve(1)?;
-                    self.set_node_addr(holder, ofs, NEW_ADDR)?;
-                    let i = self.inode_mut(ino)?;
-                    i.blocks = i.blocks.get().saturating_add(1).into();
-                }
+                NULL_ADDR => self.reserve_hole(ino, (holder, ofs))?,
                 addr => {
                     // The block stays counted: its data goes, its space stays reserved.
                     self.set_node_addr(holder, ofs, NEW_ADDR)?;
@@ -244,13 +226,8 @@ impl<D: BlockDevice> Volume<D> {
                 NEW_ADDR => continue,
                 NULL_ADDR if !reserve => continue,
                 NULL_ADDR => {
-                    let (holder, ofs) = self
-                        .holder(ino, idx, true)?
-                        .ok_or(Error::Errno(Errno::EIO))?;
-                    self.reserve(1)?;
-                    self.set_node_addr(holder, ofs, NEW_ADDR)?;
-                    let i = self.inode_mut(ino)?;
-                    i.blocks = i.blocks.get().saturating_add(1).into();
+                    let slot = self.holder_of(ino, idx)?;
+                    self.reserve_hole(ino, slot)?;
                     continue;
                 }
                 _ => {}
@@ -262,6 +239,20 @@ impl<D: BlockDevice> Volume<D> {
             block.get_mut(range).ok_or_else(invariant)?.fill(0);
             self.write_block(ino, idx, &block)?;
         }
+        Ok(())
+    }
+
+    /// The slot of file block `idx`, its index nodes made if missing.
+    fn holder_of(&mut self, ino: u32, idx: u64) -> Result<(u32, usize)> {
+        self.holder(ino, idx, true)?.ok_or(Error::Errno(Errno::EIO))
+    }
+
+    /// Make the hole at `slot` of `ino` a reservation: counted as used, read as zeros.
+    fn reserve_hole(&mut self, ino: u32, (holder, ofs): (u32, usize)) -> Result<()> {
+        self.reserve(1)?;
+        self.set_node_addr(holder, ofs, NEW_ADDR)?;
+        let i = self.inode_mut(ino)?;
+        i.blocks = i.blocks.get().saturating_add(1).into();
         Ok(())
     }
 }

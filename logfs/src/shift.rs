@@ -75,20 +75,13 @@ impl<D: BlockDevice> Volume<D> {
         len: u64,
         t: Timespec,
     ) -> Result<()> {
-        if !offset.is_multiple_of(BS) || !len.is_multiple_of(BS) {
-            return Err(Errno::EINVAL.into());
-        }
-        let size = self.inode(ino)?.inode().size.get();
+        let size = self.shift_args(ino, offset, len)?;
         // The range may not reach the end of the file (use truncate for that).
         if offset.checked_add(len).is_none_or(|e| e >= size) {
             return Err(Errno::EINVAL.into());
         }
         self.shift(ino, offset / BS, len / BS, Dir::Down)?;
-        let i = self.inode_mut(ino)?;
-        i.size = size.saturating_sub(len).into();
-        i.set_mtime(t);
-        i.set_ctime(t);
-        Ok(())
+        self.set_shifted_size(ino, size.saturating_sub(len), t)
     }
 
     /// `INSERT_RANGE`: insert a hole of `len` bytes at `offset`; the file grows by `len`.
@@ -99,10 +92,7 @@ impl<D: BlockDevice> Volume<D> {
         len: u64,
         t: Timespec,
     ) -> Result<()> {
-        if !offset.is_multiple_of(BS) || !len.is_multiple_of(BS) {
-            return Err(Errno::EINVAL.into());
-        }
-        let size = self.inode(ino)?.inode().size.get();
+        let size = self.shift_args(ino, offset, len)?;
         let new_size = size
             .checked_add(len)
             .filter(|&s| s <= MAX_FILE_SIZE)
@@ -113,8 +103,20 @@ impl<D: BlockDevice> Volume<D> {
         // An inline file (offset 0 then): its data moves to block 0 first, which is invisible.
         self.uninline(ino)?;
         self.shift(ino, offset / BS, len / BS, Dir::Up)?;
+        self.set_shifted_size(ino, new_size, t)
+    }
+
+    /// Whole blocks only, as ext4 (EINVAL otherwise); the file's size.
+    fn shift_args(&mut self, ino: u32, offset: u64, len: u64) -> Result<u64> {
+        if !offset.is_multiple_of(BS) || !len.is_multiple_of(BS) {
+            return Err(Errno::EINVAL.into());
+        }
+        Ok(self.inode(ino)?.inode().size.get())
+    }
+
+    fn set_shifted_size(&mut self, ino: u32, size: u64, t: Timespec) -> Result<()> {
         let i = self.inode_mut(ino)?;
-        i.size = new_size.into();
+        i.size = size.into();
         i.set_mtime(t);
         i.set_ctime(t);
         Ok(())
